@@ -1,0 +1,1 @@
+"""The ``nnv`` command line."""

@@ -1,0 +1,1 @@
+"""Built-in plugins: each module is registered through the entry-point group ``nnv``."""

@@ -1,0 +1,1 @@
+"""Network and property file formats."""
