@@ -1,0 +1,22 @@
+"""The ``nnv`` command: one typer app, one module per command."""
+
+from __future__ import annotations
+
+import typer
+
+from .plugins_command import plugins
+from .verify_command import verify
+
+app = typer.Typer(
+    name="nnv",
+    help="Verify, repair and train ReLU neural networks against formal properties.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(verify)
+app.command()(plugins)
+
+
+def main() -> None:
+    app()

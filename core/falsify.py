@@ -1,0 +1,93 @@
+"""Cheap attempts to find a violation before any solver runs.
+
+Samples (the centre, the corners of small boxes, uniform points), then projected gradient
+steps that push each candidate towards the unsafe set. Every hit is an exact float64 forward
+pass, so a returned point is a genuine counterexample.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .network import Network
+from .property import InputPiece, OutputConjunction, Property
+
+MAX_CORNER_DIMENSION = 10
+
+
+def sample_piece(piece: InputPiece, count: int, rng: np.random.Generator) -> np.ndarray:
+    """The centre, the corners (in low dimension) and uniform points of a piece."""
+    center = (piece.lower + piece.upper) / 2
+    points = [center[None, :], rng.uniform(piece.lower, piece.upper, (count, piece.dimension))]
+    if piece.dimension <= MAX_CORNER_DIMENSION:
+        corners = np.array(list(itertools.product((0.0, 1.0), repeat=piece.dimension)))
+        points.append(piece.lower + corners * (piece.upper - piece.lower))
+    candidates = np.vstack(points)
+    return candidates[piece.contains(candidates)]
+
+
+def unsafe_margin(outputs: np.ndarray, conjunction: OutputConjunction) -> np.ndarray:
+    """``max_i (C y - d)_i`` per row: ``<= 0`` exactly when the output is unsafe."""
+    return np.max(outputs @ conjunction.C.T - conjunction.d, axis=1)
+
+
+def _margin_gradient(
+    network: Network, points: np.ndarray, conjunction: OutputConjunction
+) -> tuple[np.ndarray, np.ndarray]:
+    """The margin of each point and its gradient with respect to the input (backpropagation)."""
+    activations = network.activations(points)
+    outputs = activations[-1]
+    slack = outputs @ conjunction.C.T - conjunction.d
+    worst = np.argmax(slack, axis=1)
+    gradient = conjunction.C[worst]
+    for index in range(len(network.layers) - 1, -1, -1):
+        gradient = gradient @ network.layers[index].weight
+        if index > 0:
+            gradient = gradient * (activations[index - 1] > 0)
+    return slack[np.arange(points.shape[0]), worst], gradient
+
+
+def gradient_attack(
+    network: Network,
+    piece: InputPiece,
+    conjunction: OutputConjunction,
+    starts: np.ndarray,
+    steps: int = 40,
+) -> np.ndarray | None:
+    """Signed projected gradient descent on the margin from ``starts``; a violating point or None."""
+    points = starts.copy()
+    step = (piece.upper - piece.lower) / 8
+    for _ in range(steps):
+        margin, gradient = _margin_gradient(network, points, conjunction)
+        hit = np.flatnonzero((margin <= 0) & piece.contains(points))
+        if hit.size:
+            return points[hit[0]]
+        points = np.clip(points - step * np.sign(gradient), piece.lower, piece.upper)
+        step = step * 0.85
+    return None
+
+
+def falsify(
+    network: Network, prop: Property, samples: int = 2000, seed: int = 0, attack_starts: int = 16
+) -> np.ndarray | None:
+    """A point of the region with an unsafe output, or None if none was found."""
+    rng = np.random.default_rng(seed)
+    for piece in prop.pieces:
+        points = sample_piece(piece, samples, rng)
+        if not points.shape[0]:
+            continue
+        outputs = network.forward(points)
+        unsafe = prop.is_unsafe(outputs)
+        if unsafe.any():
+            return points[np.argmax(unsafe)]
+        if not piece.is_box:
+            continue  # gradient steps project onto boxes only
+        for conjunction in prop.unsafe_outputs:
+            margins = unsafe_margin(outputs, conjunction)
+            best = points[np.argsort(margins)[:attack_starts]]
+            found = gradient_attack(network, piece, conjunction, best)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,216 @@
+"""The verification engine: does any input of the region reach an unsafe output?
+
+Sound and complete for ReLU networks, in three stages:
+
+1. falsification (samples and gradient steps), whose hits are genuine by construction;
+2. bounds (interval, then symbolic back-substitution) per (input piece, unsafe disjunct):
+   a disjunct whose lower bound is positive somewhere cannot be reached;
+3. an exact solve of what remains with the chosen solver (a MILP through big-M, or SMT).
+
+Every counterexample is replayed in float64 before it is reported: a solver's point that
+does not replay is re-solved with a small margin, and if that fails too the answer is
+``unknown``, never ``sat``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .bounds import output_lower_bounds, symbolic_bounds
+from .encode import reachability_query
+from .falsify import falsify
+from .network import Network
+from .property import InputPiece, OutputConjunction, Property
+from .solver import Solver
+
+Verdict = Literal["sat", "unsat", "timeout", "unknown"]
+
+# A solver point that misses the unsafe set by float noise is re-solved with this margin.
+REPLAY_MARGIN = 1e-6
+
+
+@dataclass
+class VerificationResult:
+    """The verdict in VNN-LIB's sense: ``sat`` means the property is violated."""
+
+    status: Verdict
+    solver: str
+    seconds: float = 0.0
+    counterexample: np.ndarray | None = None
+    output: np.ndarray | None = None
+    found_by: str = ""  # falsification | solver
+    exact: bool = False  # an unsat reached only through exact arithmetic and sound bounds
+    subproblems: int = 0
+    proved_by_bounds: int = 0
+    proved_by_solver: int = 0
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def holds(self) -> bool:
+        return self.status == "unsat"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "solver": self.solver,
+            "seconds": round(self.seconds, 6),
+            "counterexample": None if self.counterexample is None else self.counterexample.tolist(),
+            "output": None if self.output is None else self.output.tolist(),
+            "found_by": self.found_by,
+            "exact": self.exact,
+            "subproblems": self.subproblems,
+            "proved_by_bounds": self.proved_by_bounds,
+            "proved_by_solver": self.proved_by_solver,
+            "message": self.message,
+        }
+
+    def vnncomp_text(self) -> str:
+        """The VNN-COMP result file: the verdict, then for ``sat`` the assignment."""
+        if self.status != "sat" or self.counterexample is None or self.output is None:
+            return f"{self.status}\n"
+        pairs = [f"(X_{i} {value!r})" for i, value in enumerate(self.counterexample.tolist())]
+        pairs += [f"(Y_{i} {value!r})" for i, value in enumerate(self.output.tolist())]
+        return "sat\n(" + "\n ".join(pairs) + ")\n"
+
+
+def replay(network: Network, prop: Property, point: np.ndarray) -> np.ndarray | None:
+    """The float64 output of ``point`` if it is in the region and unsafe, else None."""
+    output = network.forward(point)
+    if prop.in_region(point)[0] and prop.is_unsafe(output)[0]:
+        return output
+    return None
+
+
+class Verifier:
+    """Configured verification (parameters in the constructor, like an estimator)."""
+
+    def __init__(
+        self,
+        solver: Solver,
+        timeout: float | None = None,
+        falsify_samples: int = 2000,
+        seed: int = 0,
+        events: Any = None,
+    ) -> None:
+        self.solver = solver
+        self.timeout = timeout
+        self.falsify_samples = falsify_samples
+        self.seed = seed
+        self.events = events  # a pluggy hook caller, or None
+
+    def verify(self, network: Network, prop: Property) -> VerificationResult:
+        prop.check_fits(network.n_inputs, network.n_outputs)
+        start = time.perf_counter()
+        result = self._run(network, prop, start)
+        result.seconds = time.perf_counter() - start
+        if self.events is not None:
+            if result.status == "sat":
+                self.events.nnv_counterexample_found(
+                    source=result.found_by, inputs=result.counterexample, outputs=result.output
+                )
+            self.events.nnv_verification_finished(result=result)
+        return result
+
+    def _remaining(self, start: float) -> float | None:
+        if self.timeout is None:
+            return None
+        return self.timeout - (time.perf_counter() - start)
+
+    def _sat(self, network: Network, prop: Property, point: np.ndarray, by: str) -> VerificationResult:
+        output = network.forward(point)
+        return VerificationResult(
+            "sat", self.solver.name, counterexample=point, output=output, found_by=by
+        )
+
+    def _run(self, network: Network, prop: Property, start: float) -> VerificationResult:
+        point = falsify(network, prop, self.falsify_samples, self.seed)
+        if point is not None and replay(network, prop, point) is not None:
+            return self._sat(network, prop, point, "falsification")
+
+        open_cases: list[tuple[InputPiece, OutputConjunction, Any]] = []
+        subproblems = proved_by_bounds = 0
+        for piece in prop.pieces:
+            bounds = symbolic_bounds(network, piece.lower, piece.upper)
+            for conjunction in prop.unsafe_outputs:
+                subproblems += 1
+                low = output_lower_bounds(network, bounds, conjunction.C, piece.lower, piece.upper)
+                if np.any(low > conjunction.d):
+                    proved_by_bounds += 1
+                else:
+                    open_cases.append((piece, conjunction, bounds))
+
+        summary = {"subproblems": subproblems, "proved_by_bounds": proved_by_bounds}
+        all_exact = True
+        timed_out = unknown = False
+        messages = []
+        for piece, conjunction, bounds in open_cases:
+            remaining = self._remaining(start)
+            if remaining is not None and remaining <= 0:
+                timed_out = True
+                break
+            outcome, point, exact, message = self._solve_case(
+                network, prop, piece, conjunction, bounds, remaining
+            )
+            if outcome == "sat" and point is not None:
+                result = self._sat(network, prop, point, "solver")
+                result.subproblems, result.proved_by_bounds = subproblems, proved_by_bounds
+                return result
+            if outcome == "unsat":
+                all_exact = all_exact and exact
+                continue
+            timed_out = timed_out or outcome == "timeout"
+            unknown = unknown or outcome == "unknown"
+            if message:
+                messages.append(message)
+        proved_by_solver = len(open_cases)
+        if timed_out:
+            return VerificationResult("timeout", self.solver.name, message="; ".join(messages),
+                                      **summary)
+        if unknown:
+            return VerificationResult("unknown", self.solver.name, message="; ".join(messages),
+                                      **summary)
+        return VerificationResult(
+            "unsat", self.solver.name, exact=all_exact and "exact" in self.solver.capabilities,
+            proved_by_solver=proved_by_solver, **summary,
+        )
+
+    def _solve_case(
+        self,
+        network: Network,
+        prop: Property,
+        piece: InputPiece,
+        conjunction: OutputConjunction,
+        bounds: Any,
+        timeout: float | None,
+    ) -> tuple[str, np.ndarray | None, bool, str]:
+        """Solve one (piece, disjunct); returns (sat|unsat|timeout|unknown, point, exact, why)."""
+        for margin in (0.0, REPLAY_MARGIN):
+            query, variables = reachability_query(network, piece, conjunction, bounds, margin)
+            solution = self.solver.run(query, timeout)
+            if solution.status == "infeasible":
+                if margin == 0.0:
+                    return "unsat", None, solution.exact, ""
+                return "unknown", None, False, (
+                    "the solver's point did not replay in float64 and none exists with a margin"
+                )
+            if solution.status == "timeout":
+                return "timeout", None, False, solution.message
+            if not solution.found:
+                return "unknown", None, False, solution.message or solution.status
+            assert solution.values is not None
+            point = np.clip(solution.values[variables.inputs], piece.lower, piece.upper)
+            if replay(network, prop, point) is not None:
+                return "sat", point, solution.exact, ""
+        return "unknown", None, False, "the solver's counterexample did not replay in float64"
+
+
+def verify(
+    network: Network, prop: Property, solver: Solver, timeout: float | None = None, **options: Any
+) -> VerificationResult:
+    """Shorthand for ``Verifier(solver, timeout, ...).verify(network, prop)``."""
+    return Verifier(solver, timeout, **options).verify(network, prop)
