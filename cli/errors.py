@@ -7,7 +7,6 @@ import sys
 from collections.abc import Iterator
 
 import typer
-
 from nnv.core.errors import NnvError
 
 BAD_INPUT = 2
@@ -21,7 +20,8 @@ def user_errors() -> Iterator[None]:
     except NnvError as error:
         _fail(str(error))
     except (OSError, UnicodeDecodeError) as error:
-        _fail(f"{getattr(error, 'filename', None) or 'file'}: {getattr(error, 'strerror', None) or error}")
+        where = getattr(error, "filename", None) or "file"
+        _fail(f"{where}: {getattr(error, 'strerror', None) or error}")
 
 
 def _fail(message: str) -> None:

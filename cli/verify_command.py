@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
+from nnv.core.files import write_text_atomic
 from nnv.core.registry import default_registry
 from nnv.core.solver import parse_options
 from nnv.core.verify import Verifier
 
 from .errors import user_errors
-from .files import write_text_atomic
 
 
 def verify(

@@ -35,12 +35,6 @@ class Bounds:
     def output_upper(self) -> np.ndarray:
         return self.upper[-1]
 
-    def unstable(self) -> int:
-        """How many hidden ReLUs can be both active and inactive over the box."""
-        return int(
-            sum(np.sum((lo < 0) & (hi > 0)) for lo, hi in zip(self.lower[:-1], self.upper[:-1]))
-        )
-
 
 def _widen(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lower - _WIDEN * (1 + np.abs(lower)), upper + _WIDEN * (1 + np.abs(upper))
@@ -68,9 +62,7 @@ def interval_bounds(network: Network, lower: np.ndarray, upper: np.ndarray) -> B
     return Bounds(tuple(lows), tuple(highs))
 
 
-def _relaxation(
-    lower: np.ndarray, upper: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _relaxation(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Slopes and offset of the ReLU relaxation: ``s_low z <= relu(z) <= s_up z + t_up``."""
     active = lower >= 0
     unstable = (lower < 0) & (upper > 0)

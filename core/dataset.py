@@ -15,7 +15,7 @@ WEIGHTED_SPLITS = ("train", "test", "sampled")
 
 @dataclass(frozen=True)
 class Dataset:
-    """``splits[name] = (X, y)`` with ``X`` float64 of shape (m, d) and ``y`` int64 of shape (m,)."""
+    """``splits[name] = (X, y)``: ``X`` float64 of shape (m, d), ``y`` int64 of shape (m,)."""
 
     splits: dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -76,7 +76,9 @@ class Dataset:
             X = np.atleast_2d(np.asarray(X, dtype=np.float64))
             y = np.asarray(y).reshape(-1).astype(np.int64)
             if X.shape[0] != y.shape[0]:
-                raise InputError(f"{where}: split {split!r} has {X.shape[0]} inputs, {y.shape[0]} labels")
+                raise InputError(
+                    f"{where}: split {split!r} has {X.shape[0]} inputs, {y.shape[0]} labels"
+                )
             if not np.isfinite(X).all():
                 raise InputError(f"{where}: split {split!r} has NaN or infinite inputs")
             splits[split] = (X, y)

@@ -56,7 +56,7 @@ def gradient_attack(
     starts: np.ndarray,
     steps: int = 40,
 ) -> np.ndarray | None:
-    """Signed projected gradient descent on the margin from ``starts``; a violating point or None."""
+    """Signed projected gradient descent on the margin; a violating point, or None."""
     points = starts.copy()
     step = (piece.upper - piece.lower) / 8
     for _ in range(steps):

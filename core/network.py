@@ -72,9 +72,11 @@ class Network:
     def __init__(self, layers: Sequence[tuple[np.ndarray, np.ndarray]] | Sequence[Layer]):
         built: list[Layer] = []
         for index, item in enumerate(layers):
-            weight, bias = (item.weight, item.bias) if isinstance(item, Layer) else item
-            weight = np.array(weight, dtype=np.float64)
-            bias = np.array(bias, dtype=np.float64).reshape(-1)
+            raw_weight, raw_bias = (
+                (item.weight, item.bias) if isinstance(item, Layer) else tuple(item)  # type: ignore[arg-type]
+            )
+            weight = np.array(raw_weight, dtype=np.float64)
+            bias = np.array(raw_bias, dtype=np.float64).reshape(-1)
             if weight.ndim != 2 or bias.shape[0] != weight.shape[0]:
                 raise InputError(
                     f"layer {index + 1}: weight {weight.shape} and bias {bias.shape} do not fit"

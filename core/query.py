@@ -19,6 +19,7 @@ big-M rows with binaries), using the variable bounds for the big-M values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -115,7 +116,10 @@ class QueryBuilder:
         self.n_vars = 0
 
     def add_vars(
-        self, count: int, lb: float | np.ndarray = -np.inf, ub: float | np.ndarray = np.inf,
+        self,
+        count: int,
+        lb: float | np.ndarray = -np.inf,
+        ub: float | np.ndarray = np.inf,
         integer: bool = False,
     ) -> np.ndarray:
         """Add ``count`` variables; returns their indices."""
@@ -138,8 +142,11 @@ class QueryBuilder:
         self._int = [np.concatenate(self._int)]
 
     def add_rows(
-        self, coefficients: sp.spmatrix | np.ndarray, columns: np.ndarray | None,
-        lb: float | np.ndarray, ub: float | np.ndarray,
+        self,
+        coefficients: sp.spmatrix | np.ndarray,
+        columns: np.ndarray | None,
+        lb: float | np.ndarray,
+        ub: float | np.ndarray,
     ) -> None:
         """Add rows ``lb <= coefficients @ v[columns] <= ub`` (``columns=None``: all variables)."""
         matrix = sp.coo_matrix(coefficients)
@@ -160,8 +167,12 @@ class QueryBuilder:
         self._bilinear.append(np.column_stack([products, left, right]).astype(np.int64))
 
     def add_indicators(
-        self, binaries: np.ndarray, coefficients: sp.spmatrix | np.ndarray,
-        columns: np.ndarray | None, lb: float | np.ndarray, ub: float | np.ndarray,
+        self,
+        binaries: np.ndarray,
+        coefficients: sp.spmatrix | np.ndarray,
+        columns: np.ndarray | None,
+        lb: float | np.ndarray,
+        ub: float | np.ndarray,
     ) -> None:
         """Add ``v[binaries[r]] = 1 -> lb[r] <= coefficients[r] @ v[columns] <= ub[r]``."""
         matrix = sp.coo_matrix(coefficients)
@@ -242,7 +253,7 @@ def relu_to_big_m(query: Query) -> Query:
     rows, cols, vals, rlb, rub = [], [], [], [], []
     row = 0
 
-    def emit(count: int, entries: list[tuple[np.ndarray, np.ndarray]], lo, hi) -> None:  # type: ignore[no-untyped-def]
+    def emit(count: int, entries: list[tuple[np.ndarray, Any]], lo: Any, hi: Any) -> None:
         nonlocal row
         index = np.arange(row, row + count)
         for columns, coefficients in entries:
@@ -262,8 +273,13 @@ def relu_to_big_m(query: Query) -> Query:
         emit(k, [(yu, 1.0), (xu, -1.0)], 0.0, np.inf)  # y - x >= 0
         emit(k, [(yu, 1.0), (xu, -1.0), (d, -lu)], -np.inf, -lu)  # y - x - l d <= -l
         emit(k, [(yu, 1.0), (d, -hu)], -np.inf, 0.0)  # y - u d <= 0
-    extra = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(row, n_new)
+    extra = (
+        sp.csr_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(row, n_new),
+        )
+        if row
+        else _empty_matrix(n_new)
     )
     A = sp.vstack([_resize(query.A, n_new), extra], format="csr")
     return replace(
@@ -272,8 +288,8 @@ def relu_to_big_m(query: Query) -> Query:
         ub=ub,
         integer=integer,
         A=A,
-        row_lb=np.concatenate([query.row_lb, *rlb]),
-        row_ub=np.concatenate([query.row_ub, *rub]),
+        row_lb=np.concatenate([query.row_lb, *rlb]) if rlb else query.row_lb,
+        row_ub=np.concatenate([query.row_ub, *rub]) if rub else query.row_ub,
         relu=np.zeros((0, 2), dtype=np.int64),
         ind_A=None if query.ind_A is None else _resize(query.ind_A, n_new),
         objective=None if query.objective is None else _pad(query.objective, n_new),
@@ -346,9 +362,7 @@ def soft_to_objective(query: Query) -> Query:
         raise CapabilityError("a Query cannot have both an objective and soft constraints")
     objective = np.zeros(n)
     objective[query.soft] = 1.0
-    return replace(
-        query, objective=objective, maximize=True, soft=np.zeros(0, dtype=np.int64)
-    )
+    return replace(query, objective=objective, maximize=True, soft=np.zeros(0, dtype=np.int64))
 
 
 def _resize(matrix: sp.spmatrix, n: int) -> sp.csr_matrix:

@@ -7,6 +7,7 @@ the path a plugin author follows is the path nnv itself takes.
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -61,15 +62,36 @@ class PluginInfo:
 class Registry:
     """Every installed plugin, by kind and name."""
 
-    def __init__(self, load_entry_points: bool = True, plugins: list[ModuleType] = ()) -> None:  # type: ignore[assignment]
+    def __init__(
+        self, load_entry_points: bool = True, plugins: tuple[ModuleType, ...] = ()
+    ) -> None:
         self.manager = pluggy.PluginManager(hookspecs.PROJECT)
         self.manager.add_hookspecs(hookspecs)
+        # entry point -> why it could not be loaded; one broken plugin must not stop the rest
+        self.broken: dict[str, str] = {}
+        self._origins: dict[int, str] = {}
         if load_entry_points:
-            self.manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            self._load_entry_points()
         for plugin in plugins:
             self.manager.register(plugin)
         self.manager.check_pending()
         self._plugins = self._collect()
+
+    def _load_entry_points(self) -> None:
+        """Like pluggy's ``load_setuptools_entrypoints``, but each plugin fails on its own."""
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            dist = entry_point.dist
+            origin = f"{dist.name} {dist.version}" if dist is not None else entry_point.value
+            name = f"{entry_point.name}@{origin}"
+            if self.manager.get_plugin(name) is not None:
+                continue
+            try:
+                plugin = entry_point.load()
+                self.manager.register(plugin, name=name)
+            except Exception as error:  # noqa: BLE001 - a third party's import can raise anything
+                self.broken[f"{entry_point.name} ({origin})"] = f"{type(error).__name__}: {error}"
+                continue
+            self._origins[id(plugin)] = origin
 
     @property
     def hook(self) -> Any:
@@ -77,10 +99,7 @@ class Registry:
         return self.manager.hook
 
     def _origin(self, plugin: object) -> str:
-        for registered, dist in self.manager.list_plugin_distinfo():
-            if registered is plugin:
-                return f"{dist.project_name} {dist.version}"
-        return getattr(plugin, "__name__", repr(plugin))
+        return self._origins.get(id(plugin), getattr(plugin, "__name__", repr(plugin)))
 
     def _collect(self) -> dict[str, dict[str, PluginInfo]]:
         table: dict[str, dict[str, PluginInfo]] = {kind: {} for kind in KINDS}
@@ -127,17 +146,20 @@ class Registry:
             if suffix in info.factory.suffixes:
                 return info
         known = sorted({s for i in self._plugins[kind].values() for s in i.factory.suffixes})
-        raise InputError(f"{path}: no {kind} for {suffix or 'files without a suffix'!r} "
-                         f"(known: {', '.join(known)})")
+        raise InputError(
+            f"{path}: no {kind} for {suffix or 'files without a suffix'!r} "
+            f"(known: {', '.join(known)})"
+        )
 
     def load_network(self, path: str | Path) -> Network:
         path = _existing(path)
         loader: NetworkLoader = self._by_suffix("network-loader", path).factory()
         return loader.load(path)
 
-    def save_network(self, network: Network, path: str | Path) -> None:
+    def save_network(self, network: Network, path: str | Path, **options: Any) -> None:
+        """Save with the saver for the suffix; ``options`` go to its constructor."""
         path = Path(path)
-        saver: NetworkSaver = self._by_suffix("network-saver", path).factory()
+        saver: NetworkSaver = self._by_suffix("network-saver", path).factory(**options)
         saver.save(network, path)
 
     def load_property(self, path: str | Path, name: str | None = None) -> Property:

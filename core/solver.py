@@ -1,4 +1,4 @@
-"""What a solver plugin is: it compiles a Query into its library, solves it, and says what it can take.
+"""What a solver plugin is: it compiles a Query, solves it, and says what it can take.
 
 Capabilities (the strings a solver lists in ``capabilities``):
 

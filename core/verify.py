@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .bounds import output_lower_bounds, symbolic_bounds
+from .bounds import Bounds, output_lower_bounds, symbolic_bounds
 from .encode import reachability_query
 from .falsify import falsify
 from .network import Network
@@ -43,7 +43,7 @@ class VerificationResult:
     counterexample: np.ndarray | None = None
     output: np.ndarray | None = None
     found_by: str = ""  # falsification | solver
-    exact: bool = False  # an unsat reached only through exact arithmetic and sound bounds
+    exact: bool = False  # unsat proved in exact rational arithmetic, with no float bounds
     subproblems: int = 0
     proved_by_bounds: int = 0
     proved_by_solver: int = 0
@@ -93,7 +93,7 @@ class Verifier:
         self,
         solver: Solver,
         timeout: float | None = None,
-        falsify_samples: int = 2000,
+        falsify_samples: int = 2000,  # 0 skips the falsification stage
         seed: int = 0,
         events: Any = None,
     ) -> None:
@@ -121,62 +121,64 @@ class Verifier:
             return None
         return self.timeout - (time.perf_counter() - start)
 
-    def _sat(self, network: Network, prop: Property, point: np.ndarray, by: str) -> VerificationResult:
+    def _sat(self, network: Network, point: np.ndarray, by: str) -> VerificationResult:
         output = network.forward(point)
         return VerificationResult(
             "sat", self.solver.name, counterexample=point, output=output, found_by=by
         )
 
     def _run(self, network: Network, prop: Property, start: float) -> VerificationResult:
-        point = falsify(network, prop, self.falsify_samples, self.seed)
-        if point is not None and replay(network, prop, point) is not None:
-            return self._sat(network, prop, point, "falsification")
+        if self.falsify_samples > 0:
+            point = falsify(network, prop, self.falsify_samples, self.seed)
+            if point is not None and replay(network, prop, point) is not None:
+                return self._sat(network, point, "falsification")
 
-        open_cases: list[tuple[InputPiece, OutputConjunction, Any]] = []
+        # An exact solver gets no float-derived bounds at all, so its unsat is a proof.
+        exact = "exact" in self.solver.capabilities
+        open_cases: list[tuple[InputPiece, OutputConjunction, Bounds | None]] = []
         subproblems = proved_by_bounds = 0
         for piece in prop.pieces:
-            bounds = symbolic_bounds(network, piece.lower, piece.upper)
+            bounds = None if exact else symbolic_bounds(network, piece.lower, piece.upper)
             for conjunction in prop.unsafe_outputs:
                 subproblems += 1
-                low = output_lower_bounds(network, bounds, conjunction.C, piece.lower, piece.upper)
-                if np.any(low > conjunction.d):
+                if bounds is not None and np.any(
+                    output_lower_bounds(network, bounds, conjunction.C, piece.lower, piece.upper)
+                    > conjunction.d
+                ):
                     proved_by_bounds += 1
                 else:
                     open_cases.append((piece, conjunction, bounds))
 
-        summary = {"subproblems": subproblems, "proved_by_bounds": proved_by_bounds}
-        all_exact = True
-        timed_out = unknown = False
-        messages = []
+        outcomes: list[str] = []
+        messages: list[str] = []
         for piece, conjunction, bounds in open_cases:
             remaining = self._remaining(start)
             if remaining is not None and remaining <= 0:
-                timed_out = True
+                outcomes.append("timeout")
                 break
-            outcome, point, exact, message = self._solve_case(
+            outcome, point, message = self._solve_case(
                 network, prop, piece, conjunction, bounds, remaining
             )
             if outcome == "sat" and point is not None:
-                result = self._sat(network, prop, point, "solver")
+                result = self._sat(network, point, "solver")
                 result.subproblems, result.proved_by_bounds = subproblems, proved_by_bounds
                 return result
-            if outcome == "unsat":
-                all_exact = all_exact and exact
-                continue
-            timed_out = timed_out or outcome == "timeout"
-            unknown = unknown or outcome == "unknown"
+            outcomes.append(outcome)
             if message:
                 messages.append(message)
-        proved_by_solver = len(open_cases)
-        if timed_out:
-            return VerificationResult("timeout", self.solver.name, message="; ".join(messages),
-                                      **summary)
-        if unknown:
-            return VerificationResult("unknown", self.solver.name, message="; ".join(messages),
-                                      **summary)
+        status: Verdict = "unsat"
+        if "timeout" in outcomes:
+            status = "timeout"
+        elif "unknown" in outcomes:
+            status = "unknown"
         return VerificationResult(
-            "unsat", self.solver.name, exact=all_exact and "exact" in self.solver.capabilities,
-            proved_by_solver=proved_by_solver, **summary,
+            status,
+            self.solver.name,
+            exact=status == "unsat" and exact,
+            subproblems=subproblems,
+            proved_by_bounds=proved_by_bounds,
+            proved_by_solver=outcomes.count("unsat"),
+            message="; ".join(messages),
         )
 
     def _solve_case(
@@ -185,28 +187,26 @@ class Verifier:
         prop: Property,
         piece: InputPiece,
         conjunction: OutputConjunction,
-        bounds: Any,
+        bounds: Bounds | None,
         timeout: float | None,
-    ) -> tuple[str, np.ndarray | None, bool, str]:
-        """Solve one (piece, disjunct); returns (sat|unsat|timeout|unknown, point, exact, why)."""
+    ) -> tuple[str, np.ndarray | None, str]:
+        """Solve one (piece, disjunct); returns (sat|unsat|timeout|unknown, point, why)."""
         for margin in (0.0, REPLAY_MARGIN):
             query, variables = reachability_query(network, piece, conjunction, bounds, margin)
             solution = self.solver.run(query, timeout)
             if solution.status == "infeasible":
                 if margin == 0.0:
-                    return "unsat", None, solution.exact, ""
-                return "unknown", None, False, (
-                    "the solver's point did not replay in float64 and none exists with a margin"
-                )
+                    return "unsat", None, ""
+                return "unknown", None, "no replayable point: the violation is below the margin"
             if solution.status == "timeout":
-                return "timeout", None, False, solution.message
+                return "timeout", None, solution.message
             if not solution.found:
-                return "unknown", None, False, solution.message or solution.status
+                return "unknown", None, solution.message or solution.status
             assert solution.values is not None
             point = np.clip(solution.values[variables.inputs], piece.lower, piece.upper)
             if replay(network, prop, point) is not None:
-                return "sat", point, solution.exact, ""
-        return "unknown", None, False, "the solver's counterexample did not replay in float64"
+                return "sat", point, ""
+        return "unknown", None, "the solver's counterexample did not replay in float64"
 
 
 def verify(

@@ -67,9 +67,12 @@ def main() -> None:
     }).save_npz(HERE / "data.npz")
 
     holds = Property.robustness([1.0, 1.0], 0.3, label=0, n_outputs=2, name="robust_holds")
-    violated = Property.robustness([0.25, 1.0], 0.2, label=0, n_outputs=2, name="robust_violated")
-    grid = np.stack(np.meshgrid(np.linspace(0.05, 0.45, 81), np.linspace(0.8, 1.2, 81)), -1)
-    wrong = np.mean(network.predict(grid.reshape(-1, 2)) != 0)
+    # Crosses the network's boundary (near x0 = 0) at its left edge.
+    violated = Property.robustness([0.12, 1.0], 0.15, label=0, n_outputs=2, name="robust_violated")
+    piece = violated.pieces[0]
+    axes = [np.linspace(piece.lower[i], piece.upper[i], 81) for i in range(2)]
+    grid = np.stack(np.meshgrid(*axes), -1).reshape(-1, 2)
+    wrong = np.mean(network.predict(grid) != 0)
     assert 0 < wrong < 0.5, f"the 'violated' box should be partly misclassified ({wrong:.2f})"
     write_vnnlib(holds, HERE / "robust_holds.vnnlib")
     write_vnnlib(violated, HERE / "robust_violated.vnnlib")

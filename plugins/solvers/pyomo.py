@@ -1,0 +1,283 @@
+"""Any Pyomo solver (``appsi_highs`` by default), for users whose solver nnv does not wrap.
+
+Pyomo builds one Python expression per row, so this is slower to compile than the ``highs``
+plugin; its worth is reach (Gurobi, CPLEX, CBC, GLPK, ... through one option). Pyomo is
+imported on first use, so listing plugins does not pay for it.
+
+Backends and what they take (Pyomo 6.10): ``appsi_highs`` and ``highs`` (the newer
+``pyomo.contrib.solver`` interface) both run HiGHS; only ``highs`` accepts a quadratic
+objective. Other backends are assumed linear unless listed in ``QUADRATIC_BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+from nnv.core import CapabilityError, InputError, Query, Solution, Solver, hookimpl
+from nnv.core.solver import Status
+
+if TYPE_CHECKING:
+    import pyomo.environ as pyo
+    from pyomo.opt import SolverResults
+
+QUADRATIC_BACKENDS = frozenset(
+    {
+        "highs",
+        "gurobi",
+        "gurobi_direct",
+        "gurobi_persistent",
+        "cplex",
+        "cplex_direct",
+        "cplex_persistent",
+    }
+)
+HIGHS_BACKENDS = frozenset({"highs", "appsi_highs"})
+
+
+class PyomoSolver(Solver):
+    """A Query solved by any Pyomo solver; options other than ``solver`` go to the backend."""
+
+    name = "pyomo"
+    capabilities = frozenset({"linear", "integer", "optimize", "quadratic"})
+    description = "any Pyomo solver (appsi_highs by default); QP with highs, gurobi or cplex"
+
+    def __init__(self, solver: str = "appsi_highs", **options: Any) -> None:
+        super().__init__(**options)
+        self.backend = solver
+        _factory(solver)  # fail at configuration, not in the middle of a search
+        if solver not in QUADRATIC_BACKENDS:
+            self.capabilities = type(self).capabilities - {"quadratic"}  # type: ignore[misc]
+
+    def solve(self, query: Query, timeout: float | None = None) -> Solution:
+        start = time.perf_counter()
+        self._check(query)
+        _reject_nan(query)
+        if _empty_row_broken(query):
+            return Solution("infeasible", message="a row without variables excludes 0")
+        if query.n_vars == 0:
+            objective = None if query.objective is None else 0.0
+            return Solution("optimal", values=np.zeros(0), objective=objective)
+        deadline = None if timeout is None else start + timeout
+        solution = self._solve(_model(query), query, deadline)
+        solution.seconds = time.perf_counter() - start
+        return solution
+
+    def _check(self, query: Query) -> None:
+        quadratic = _has_quadratic(query)
+        if quadratic and "quadratic" not in self.capabilities:
+            raise CapabilityError(f"pyomo solver {self.backend!r} takes no quadratic objective")
+        if quadratic and query.integer.any() and self.backend in HIGHS_BACKENDS:
+            raise CapabilityError("HiGHS has no MIQP: a quadratic objective needs no integers")
+
+    def _solve(self, model: pyo.ConcreteModel, query: Query, deadline: float | None) -> Solution:
+        results = self._run(model, deadline)
+        termination = str(results.solver.termination_condition)
+        if termination in ("unbounded", "infeasibleOrUnbounded"):
+            return self._feasibility(model, query, deadline)
+        return _answer(model, query, results, termination)
+
+    def _feasibility(
+        self, model: pyo.ConcreteModel, query: Query, deadline: float | None
+    ) -> Solution:
+        """Solve again without the objective: "infeasible or unbounded" becomes one of them."""
+        import pyomo.environ as pyo
+
+        model.objective.deactivate()
+        variables = list(model.v.values())
+        model.feasibility = pyo.Objective(expr=_costs(np.zeros(len(variables)), variables))
+        results = self._run(model, deadline)
+        termination = str(results.solver.termination_condition)
+        solution = _answer(model, query, results, termination)
+        if solution.found:
+            solution.status, solution.objective = "feasible", None
+            solution.message = "the objective is unbounded"
+        return solution
+
+    def _run(self, model: pyo.ConcreteModel, deadline: float | None) -> SolverResults:
+        if self.backend in HIGHS_BACKENDS:
+            _swallow_highs_banner()
+        limit = None if deadline is None else max(deadline - time.perf_counter(), 1e-3)
+        return _factory(self.backend).solve(
+            model, tee=False, load_solutions=False, timelimit=limit, options=dict(self.options)
+        )
+
+
+@functools.cache
+def _swallow_highs_banner() -> None:
+    """The first Highs() of a process writes a banner to fd 1 whatever ``tee`` says, which
+    would corrupt the verdict ``nnv verify`` prints on stdout; later ones are silent."""
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def _factory(name: str) -> Any:
+    """A fresh Pyomo solver, so that persistent backends never carry state between solves."""
+    import pyomo.environ as pyo
+    from pyomo.common.log import LoggingIntercept
+
+    with LoggingIntercept(io.StringIO(), "pyomo"):  # an unknown name logs a traceback
+        solver = pyo.SolverFactory(name)
+        available = solver is not None and solver.available(exception_flag=False)
+    if not available:
+        raise InputError(f"pyomo solver {name!r} is not available")
+    return solver
+
+
+def _reject_nan(query: Query) -> None:
+    """HiGHS (under appsi) takes a NaN coefficient silently and answers as if it were absent."""
+    parts = [query.lb, query.ub, query.row_lb, query.row_ub, query.A.data]
+    parts += [query.objective] if query.objective is not None else []
+    parts += [query.quadratic.data] if query.quadratic is not None else []
+    if any(np.isnan(part).any() for part in parts):
+        raise InputError("the problem has NaN coefficients or bounds (NaN weights?)")
+
+
+def _has_quadratic(query: Query) -> bool:
+    return query.quadratic is not None and query.quadratic.nnz > 0
+
+
+def _empty_row_broken(query: Query) -> bool:
+    """Rows with no variables are the constant 0: decided here, never sent to Pyomo."""
+    empty = np.diff(sp.csr_matrix(query.A).indptr) == 0
+    return bool(np.any(empty & ((query.row_lb > 0) | (query.row_ub < 0))))
+
+
+def _model(query: Query) -> pyo.ConcreteModel:
+    import pyomo.environ as pyo
+
+    model = pyo.ConcreteModel()
+    integer, lb, ub = query.integer.tolist(), _bounds(query.lb), _bounds(query.ub)
+    model.v = pyo.Var(
+        range(query.n_vars),
+        domain=lambda _, i: pyo.Integers if integer[i] else pyo.Reals,
+        bounds=lambda _, i: (lb[i], ub[i]),
+    )
+    variables = list(model.v.values())
+    _add_rows(model, query, variables)
+    sense = pyo.maximize if query.maximize else pyo.minimize
+    model.objective = pyo.Objective(expr=_objective(query, variables), sense=sense)
+    return model
+
+
+def _add_rows(model: pyo.ConcreteModel, query: Query, variables: list[Any]) -> None:
+    import pyomo.environ as pyo
+
+    matrix = sp.csr_matrix(query.A)
+    matrix.sum_duplicates()
+    start, columns, coefficients = matrix.indptr, matrix.indices, matrix.data
+    lo, hi = _bounds(query.row_lb), _bounds(query.row_ub)
+    bounded = np.isfinite(query.row_lb) | np.isfinite(query.row_ub)
+    rows = np.flatnonzero((np.diff(start) > 0) & bounded).tolist()
+
+    def row(_: Any, r: int) -> tuple[Any, ...]:
+        span = slice(start[r], start[r + 1])
+        return (lo[r], _linear(coefficients[span], columns[span], variables), hi[r])
+
+    model.rows = pyo.Constraint(rows, rule=row)
+
+
+def _objective(query: Query, variables: list[Any]) -> Any:
+    """``c.v + 0.5 v'Qv`` (``c = 0`` without an objective)."""
+    import pyomo.environ as pyo
+
+    costs = np.zeros(query.n_vars) if query.objective is None else query.objective
+    expression = _costs(costs, variables)
+    if _has_quadratic(query):
+        q = sp.coo_matrix(query.quadratic)
+        expression = expression + pyo.quicksum(
+            0.5 * value * variables[i] * variables[j]
+            for value, i, j in zip(q.data.tolist(), q.row.tolist(), q.col.tolist(), strict=True)
+        )
+    return expression
+
+
+def _costs(costs: np.ndarray, variables: list[Any]) -> Any:
+    """Every variable, zeros included: appsi needs an objective even for feasibility, and
+    HiGHS refuses a model whose variables appear nowhere (say, one with no rows)."""
+    return _linear(np.asarray(costs, dtype=np.float64), np.arange(len(variables)), variables)
+
+
+def _linear(coefficients: np.ndarray, columns: np.ndarray, variables: list[Any]) -> Any:
+    from pyomo.core.expr.numeric_expr import LinearExpression
+
+    return LinearExpression(
+        constant=0.0,
+        linear_coefs=coefficients.tolist(),
+        linear_vars=[variables[j] for j in columns.tolist()],
+    )
+
+
+def _bounds(values: np.ndarray) -> list[float | None]:
+    """Pyomo spells an infinite bound ``None``."""
+    bounds = np.asarray(values, dtype=np.float64).astype(object)
+    bounds[~np.isfinite(values)] = None
+    return bounds.tolist()
+
+
+_OPTIMAL = frozenset({"optimal", "globallyOptimal"})
+_ERRORS = frozenset(
+    {
+        "error",
+        "solverFailure",
+        "internalSolverError",
+        "licensingProblems",
+        "invalidProblem",
+    }
+)
+
+
+def _answer(
+    model: pyo.ConcreteModel, query: Query, results: SolverResults, termination: str
+) -> Solution:
+    """Map Pyomo's termination condition; a loaded solution is feasible, optimal only if proven."""
+    if termination == "infeasible":
+        return Solution("infeasible")
+    if termination in _ERRORS:
+        return Solution("error", message=f"pyomo: {termination} ({results.solver.message})")
+    if len(results.solution):
+        status: Status = "optimal" if termination in _OPTIMAL else "feasible"
+        return _found(model, query, results, status, "" if status == "optimal" else termination)
+    if termination == "maxTimeLimit":
+        return Solution("timeout", message=termination)
+    return Solution("unknown", message=termination)
+
+
+def _found(
+    model: pyo.ConcreteModel, query: Query, results: SolverResults, status: Status, message: str
+) -> Solution:
+    import pyomo.environ as pyo
+    from pyomo.common.log import LoggingIntercept
+
+    with LoggingIntercept(io.StringIO(), "pyomo"):  # "loading an aborted result" is expected
+        try:
+            model.solutions.load_from(results)
+        except ValueError as error:  # a solution under a status Pyomo will not load
+            return Solution("unknown", message=str(error))
+    values = np.array([v.value for v in model.v.values()], dtype=np.float64)
+    # Backends that write files may drop a variable in no row: any in-bound value does then.
+    values = np.where(np.isnan(values), np.clip(0.0, query.lb, query.ub), values)
+    values = np.where(query.integer, np.round(values), values)
+    has_objective = query.objective is not None or _has_quadratic(query)
+    objective = float(pyo.value(model.objective)) if has_objective else None
+    return Solution(status, values=values, objective=objective, message=message)
+
+
+@hookimpl
+def nnv_solvers() -> dict[str, type[Solver]]:
+    return {"pyomo": PyomoSolver}
