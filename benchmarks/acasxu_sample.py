@@ -25,8 +25,19 @@ ACASXU = ROOT.parent / "shared" / "benchmarks" / "acasxu"
 
 
 def run_instance(network: Path, prop: Path, solver: str, timeout: float) -> tuple[str, float]:
-    command = [sys.executable, "-c", "from nnv.cli.main import main; main()", "verify",
-               str(network), str(prop), "--solver", solver, "--timeout", str(timeout), "--json"]
+    command = [
+        sys.executable,
+        "-c",
+        "from nnv.cli.main import main; main()",
+        "verify",
+        str(network),
+        str(prop),
+        "--solver",
+        solver,
+        "--timeout",
+        str(timeout),
+        "--json",
+    ]
     start = time.perf_counter()
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout + 60)
@@ -60,8 +71,10 @@ def main() -> None:
         wrong += verdict in ("sat", "unsat") and not agree
         if verdict in ("sat", "unsat"):
             times.append(seconds)
-        rows.append(f"| {instance['onnx']} | {instance['vnnlib']} | {verdict} | {expected} | "
-                     f"{seconds:.2f} | {'yes' if agree else ('WRONG' if verdict in ('sat', 'unsat') else '-')} |")
+        rows.append(
+            f"| {instance['onnx']} | {instance['vnnlib']} | {verdict} | {expected} | "
+            f"{seconds:.2f} | {'yes' if agree else ('WRONG' if verdict in ('sat', 'unsat') else '-')} |"
+        )
         print(f"[{index + 1}/{len(instances)}] {rows[-1]}", flush=True)
     median = statistics.median(times) if times else float("nan")
     header = [

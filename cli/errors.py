@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 
 import typer
+
 from nnv.core.errors import NnvError
 
 BAD_INPUT = 2

@@ -6,9 +6,10 @@ import json
 from typing import Annotated
 
 import typer
-from nnv.core.registry import default_registry
 from rich.console import Console
 from rich.table import Table
+
+from nnv.core.registry import default_registry
 
 from .errors import user_errors
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
 from nnv.core.files import write_text_atomic
 from nnv.core.registry import default_registry
 from nnv.core.solver import parse_options
@@ -16,7 +17,9 @@ from .errors import user_errors
 
 
 def verify(
-    network: Annotated[Path, typer.Argument(help="Network file (.onnx, .json, .nnet).")],
+    network: Annotated[
+        Path, typer.Argument(metavar="NETWORK", help="Network file (.onnx, .json, .nnet).")
+    ],
     property_file: Annotated[
         Path, typer.Argument(metavar="PROPERTY", help="Property file (.vnnlib).")
     ],
@@ -59,9 +62,9 @@ def verify(
         typer.echo(f"counterexample (found by {result.found_by}): {result.counterexample.tolist()}")
         typer.echo(f"output: {result.output.tolist()}")
     elif result.status == "unsat":
-        how = "exact arithmetic" if result.exact else "floating-point MILP"
+        how = "exact rational arithmetic" if result.exact else "floating point"
         typer.echo(
-            f"holds: {result.proved_by_bounds} of {result.subproblems} cases by bounds, "
+            f"holds: {result.subproblems} case(s), {result.proved_by_bounds} by bounds and "
             f"{result.proved_by_solver} by {result.solver} ({how})"
         )
     elif result.message:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import highspy
 import numpy as np
 import scipy.sparse as sp
+
 from nnv.core import CapabilityError, InputError, Query, Solution, Solver, hookimpl
 from nnv.core.solver import Status
 
@@ -56,6 +57,10 @@ class HighsSolver(Solver):
         "dual_feasibility_tolerance": 1e-9,
         "mip_feasibility_tolerance": 1e-9,
     }
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._configured(None)  # a bad option name or value is reported now, not at solve time
 
     def solve(self, query: Query, timeout: float | None = None) -> Solution:
         start = time.perf_counter()
