@@ -71,12 +71,14 @@ def main() -> None:
         wrong += verdict in ("sat", "unsat") and not agree
         if verdict in ("sat", "unsat"):
             times.append(seconds)
+        right = "yes" if agree else ("WRONG" if verdict in ("sat", "unsat") else "-")
         rows.append(
             f"| {instance['onnx']} | {instance['vnnlib']} | {verdict} | {expected} | "
-            f"{seconds:.2f} | {'yes' if agree else ('WRONG' if verdict in ('sat', 'unsat') else '-')} |"
+            f"{seconds:.2f} | {right} |"
         )
         print(f"[{index + 1}/{len(instances)}] {rows[-1]}", flush=True)
     median = statistics.median(times) if times else float("nan")
+    total = sum(float(row.split("|")[5]) for row in rows)
     header = [
         f"# ACAS Xu: every {args.every}th instance, `nnv verify --solver {args.solver} "
         f"--timeout {args.timeout:g}`",
@@ -85,7 +87,7 @@ def main() -> None:
         f"{args.solver} --timeout {args.timeout:g} --out {args.out}`",
         "",
         f"Solved {solved} of {len(instances)}; wrong answers: {wrong}; median time of solved "
-        f"instances: {median:.2f} s; total wall time {sum(float(r.split('|')[5]) for r in rows):.0f} s.",
+        f"instances: {median:.2f} s; total wall time {total:.0f} s.",
         "",
         "| network | property | verdict | expected | seconds | right |",
         "|---|---|---|---|---|---|",
