@@ -43,5 +43,7 @@ def random_network(rng: np.random.Generator, shape: tuple[int, ...]) -> Network:
     """A random ReLU network of the given layer sizes (input first)."""
     layers = []
     for n_in, n_out in zip(shape[:-1], shape[1:], strict=True):
-        layers.append((rng.normal(size=(n_out, n_in)) / np.sqrt(n_in), rng.normal(size=n_out) * 0.3))
+        layers.append(
+            (rng.normal(size=(n_out, n_in)) / np.sqrt(n_in), rng.normal(size=n_out) * 0.3)
+        )
     return Network(layers)

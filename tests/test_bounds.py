@@ -25,7 +25,9 @@ def test_bounds_contain_every_sampled_activation() -> None:
         width = lambda b: np.sum(b.output_upper - b.output_lower)  # noqa: E731
         tighter += width(symbolic) < width(interval) - 1e-9
         C = rng.normal(size=(4, 3))
-        assert np.all(net.forward(points) @ C.T >= output_lower_bounds(net, symbolic, C, lower, upper))
+        assert np.all(
+            net.forward(points) @ C.T >= output_lower_bounds(net, symbolic, C, lower, upper)
+        )
     assert tighter > 25  # back-substitution pays on most random networks
 
 

@@ -34,20 +34,36 @@ def assert_bad_input(done: subprocess.CompletedProcess[str], fragment: str) -> N
 
 
 def test_example_verdicts_and_result_file(tmp_path: Path) -> None:
-    violated = nnv("verify", str(EXAMPLE / "network.onnx"), str(EXAMPLE / "robust_violated.vnnlib"),
-                   "--result-file", str(tmp_path / "out.txt"))
+    violated = nnv(
+        "verify",
+        str(EXAMPLE / "network.onnx"),
+        str(EXAMPLE / "robust_violated.vnnlib"),
+        "--result-file",
+        str(tmp_path / "out.txt"),
+    )
     assert violated.returncode == 0 and violated.stdout.splitlines()[0] == "sat"
     text = (tmp_path / "out.txt").read_text()
     assert text.startswith("sat\n((X_0 ") and "(Y_1 " in text
-    holds = nnv("verify", str(EXAMPLE / "network.onnx"), str(EXAMPLE / "robust_holds.vnnlib"),
-                "--solver", "cvc5", "--json")
+    holds = nnv(
+        "verify",
+        str(EXAMPLE / "network.onnx"),
+        str(EXAMPLE / "robust_holds.vnnlib"),
+        "--solver",
+        "cvc5",
+        "--json",
+    )
     result = json.loads(holds.stdout)
     assert result["status"] == "unsat" and result["solver"] == "cvc5"
 
 
 def test_counterexample_in_result_file_replays(tmp_path: Path) -> None:
-    nnv("verify", str(EXAMPLE / "network.onnx"), str(EXAMPLE / "robust_violated.vnnlib"),
-        "--result-file", str(tmp_path / "out.txt"))
+    nnv(
+        "verify",
+        str(EXAMPLE / "network.onnx"),
+        str(EXAMPLE / "robust_violated.vnnlib"),
+        "--result-file",
+        str(tmp_path / "out.txt"),
+    )
     values = {}
     for token in (tmp_path / "out.txt").read_text().split("(")[2:]:
         name, value = token.strip(" )\n").split()
@@ -75,7 +91,9 @@ def test_plugins_table_lists_builtins() -> None:
 def _onnx_with(tmp_path: Path, op: str) -> Path:
     node = helper.make_node(op, ["X"], ["Y"])
     graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 2])],
+        [node],
+        "g",
+        [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 2])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 2])],
     )
     path = tmp_path / f"{op}.onnx"
@@ -98,8 +116,15 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path) -> None:
     default_registry().save_network(Network([(np.ones((2, 3)), np.zeros(2))]), wide)
     assert_bad_input(nnv("verify", str(wide), prop), "3 inputs")
     nan = tmp_path / "nan.json"
-    nan.write_text(json.dumps({"format": "nnv-network", "version": 1,
-                               "layers": [{"weight": [[float("nan"), 1.0]], "bias": [0.0]}]}))
+    nan.write_text(
+        json.dumps(
+            {
+                "format": "nnv-network",
+                "version": 1,
+                "layers": [{"weight": [[float("nan"), 1.0]], "bias": [0.0]}],
+            }
+        )
+    )
     assert_bad_input(nnv("verify", str(nan), prop), "NaN")
     assert_bad_input(nnv("verify", net, prop, "--solver", "nosuch"), "nosuch")
     assert_bad_input(nnv("verify", net, prop, "--solver-option", "oops"), "key=value")
@@ -110,9 +135,19 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("solver", ["highs", "pyomo", "z3", "cvc5"])
 def test_verify_with_each_solver_from_the_cli(nnsynth: Path, solver: str) -> None:
-    done = nnv("verify", str(nnsynth / "xor_b" / "model.onnx"),
-               str(nnsynth / "xor_b" / "properties" / "prop_1.vnnlib"), "--solver", solver)
+    done = nnv(
+        "verify",
+        str(nnsynth / "xor_b" / "model.onnx"),
+        str(nnsynth / "xor_b" / "properties" / "prop_1.vnnlib"),
+        "--solver",
+        solver,
+    )
     assert done.returncode == 0 and done.stdout.splitlines()[0] == "sat"
-    held = nnv("verify", str(nnsynth / "xor_a" / "model.onnx"),
-               str(nnsynth / "xor_a" / "properties" / "prop_1.vnnlib"), "--solver", solver)
+    held = nnv(
+        "verify",
+        str(nnsynth / "xor_a" / "model.onnx"),
+        str(nnsynth / "xor_a" / "properties" / "prop_1.vnnlib"),
+        "--solver",
+        solver,
+    )
     assert held.stdout.splitlines()[0] == "unsat"

@@ -41,8 +41,10 @@ def test_dataset_npz_and_csv(tmp_path) -> None:  # type: ignore[no-untyped-def]
     Dataset({"train": (X[:4], y[:4]), "test": (X[4:], y[4:])}).save_npz(tmp_path / "d.npz")
     loaded = Dataset.load(tmp_path / "d.npz")
     assert np.array_equal(loaded.splits["test"][0], X[4:]) and loaded.n_features == 2
-    rows = ["x1,x2,label,split"] + [f"{a},{b},{c},{'train' if i < 4 else 'test'}"
-                                    for i, ((a, b), c) in enumerate(zip(X, y))]
+    rows = ["x1,x2,label,split"] + [
+        f"{a},{b},{c},{'train' if i < 4 else 'test'}"
+        for i, ((a, b), c) in enumerate(zip(X, y, strict=True))
+    ]
     (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
     from_csv = Dataset.load(tmp_path / "d.csv")
     assert np.array_equal(from_csv.splits["train"][1], y[:4])

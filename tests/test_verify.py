@@ -60,7 +60,9 @@ def test_all_solvers_agree_on_random_networks_and_every_sat_replays() -> None:
                 assert result.counterexample is not None
                 assert replays(net, prop, result.counterexample)
                 assert np.allclose(result.output, net.forward(result.counterexample))
-        solved_by_solver += results["highs"].found_by == "solver" or results["highs"].proved_by_solver > 0
+        solved_by_solver += (
+            results["highs"].found_by == "solver" or results["highs"].proved_by_solver > 0
+        )
     # the instances exercise both verdicts and the solvers themselves, not only bounds
     assert verdicts["sat"] >= 3 and verdicts["unsat"] >= 3, verdicts
     assert solved_by_solver >= 6
