@@ -47,14 +47,14 @@ def nnv_property_loaders() -> Mapping[str, type]:
 
 
 @hookspec
-def nnv_heuristics() -> Mapping[str, Callable[..., Any]]:
-    """Similarity heuristics for repair by name."""
+def nnv_heuristics() -> Mapping[str, type]:
+    """Similarity heuristic classes (:class:`nnv.core.heuristic.Heuristic`) by name."""
     raise NotImplementedError
 
 
 @hookspec
-def nnv_search_strategies() -> Mapping[str, Callable[..., Any]]:
-    """Search strategies over free-parameter sets by name."""
+def nnv_search_strategies() -> Mapping[str, type]:
+    """Search strategy classes (:class:`nnv.core.search.SearchStrategy`) by name."""
     raise NotImplementedError
 
 
@@ -76,6 +76,16 @@ def nnv_trainers() -> Mapping[str, Callable[..., Any]]:
 @hookspec
 def nnv_counterexample_found(source: str, inputs: Any, outputs: Any) -> None:
     """A counterexample was found and replayed; ``source`` says which stage found it."""
+
+
+@hookspec
+def nnv_trial_started(free: tuple[str, ...]) -> None:
+    """A repair trial with these free parameters started."""
+
+
+@hookspec
+def nnv_trial_finished(result: Any) -> None:
+    """A repair trial finished (:class:`nnv.core.search.TrialResult`)."""
 
 
 @hookspec

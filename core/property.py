@@ -10,7 +10,7 @@ the names here keep that meaning explicit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -170,6 +170,17 @@ class Property:
             OutputConjunction(-A_out[c : c + 1], -b_out[c : c + 1]) for c in range(A_out.shape[0])
         )
         return cls((piece,), unsafe, n_inputs=n, n_outputs=A_out.shape[1], name=name)
+
+    def expanded(self, margin: float) -> Property:
+        """The same region with every unsafe conjunction loosened by ``margin`` (``C y <= d + m``).
+
+        Proving the expanded property proves this one, with ``margin`` to spare: repair verifies
+        candidates this way so that fixed counterexamples are not found again.
+        """
+        return replace(
+            self,
+            unsafe_outputs=tuple(OutputConjunction(c.C, c.d + margin) for c in self.unsafe_outputs),
+        )
 
     # -- checks -----------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Similarity heuristics for repair."""

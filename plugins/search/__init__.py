@@ -1,0 +1,1 @@
+"""Search strategies over sets of free parameters."""
