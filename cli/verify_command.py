@@ -62,9 +62,9 @@ def verify(
         typer.echo(f"counterexample (found by {result.found_by}): {result.counterexample.tolist()}")
         typer.echo(f"output: {result.output.tolist()}")
     elif result.status == "unsat":
-        how = "exact rational arithmetic" if result.exact else "floating point"
+        how = "exact arithmetic" if result.exact else "floating-point MILP"
         typer.echo(
-            f"holds: {result.subproblems} case(s), {result.proved_by_bounds} by bounds and "
+            f"holds: {result.proved_by_bounds} of {result.subproblems} cases by bounds, "
             f"{result.proved_by_solver} by {result.solver} ({how})"
         )
     elif result.message:

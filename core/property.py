@@ -113,9 +113,16 @@ class Property:
         if norm != "linf":
             raise InputError(f"norm {norm!r} is not supported; use 'linf' (a box)")
         center_array = np.asarray(center, dtype=np.float64)
+        piece = InputPiece(center_array - radius, center_array + radius)
+        return cls.classification(piece, label, n_outputs, name or f"robust({label})")
+
+    @classmethod
+    def classification(
+        cls, piece: InputPiece, label: int, n_outputs: int, name: str = "classification"
+    ) -> Property:
+        """Every x in ``piece`` must be classified as ``label`` (ties count as violations)."""
         if not 0 <= label < n_outputs:
             raise InputError(f"label {label} is not one of the {n_outputs} outputs")
-        piece = InputPiece(center_array - radius, center_array + radius)
         unsafe = []
         for other in range(n_outputs):
             if other == label:
@@ -126,9 +133,9 @@ class Property:
         return cls(
             (piece,),
             tuple(unsafe),
-            n_inputs=center_array.shape[0],
+            n_inputs=piece.dimension,
             n_outputs=n_outputs,
-            name=name or f"robust({label})",
+            name=name,
             label=label,
         )
 

@@ -1,0 +1,378 @@
+"""Provable repair: change a few parameters so that properties hold everywhere in their regions.
+
+The counterexample-guided loop (``cegis``, the default) keeps a finite set of counterexample
+inputs per property. Each round it
+
+1. *synthesises* offsets for the free parameters that classify every counterexample right
+   with ``synthesis_margin`` to spare and keep the maximum number of soft constraints (an exact
+   optimum: a MILP when the free parameters do not multiply each other, else QF_NRA for SMT
+   solvers), then
+2. *verifies* the candidate over each whole region with the verify engine, with the unsafe
+   set widened by ``verify_margin`` (smaller than the synthesis margin, so a counterexample
+   once fixed is never found again), adding any new counterexample and repeating.
+
+A candidate that passes is *certified* independently (see :mod:`nnv.core.certify`) before it
+is reported as repaired; one that fails certification never is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+
+from .certify import Certifier
+from .dataset import WEIGHTED_SPLITS, Dataset
+from .errors import CapabilityError, InputError
+from .heuristic import SoftConstraints
+from .network import Network
+from .property import Property
+from .query import Query, QueryBuilder
+from .repair_encode import FreeParameters, PointEncoder, is_bilinear, margin_rows, output_rows
+from .search import TrialResult
+from .solver import Solver
+from .verify import Verifier
+
+
+@dataclass
+class RepairSettings:
+    """Tolerances and limits of a repair; the defaults suit networks with outputs of order 1."""
+
+    mode: Literal["cegis", "quantified"] = "cegis"
+    max_change: float = 10.0  # each free parameter stays within +- this of its original value
+    threshold: int | None = None  # keep at least this many soft constraints
+    synthesis_margin: float = 1e-3
+    verify_margin: float = 1e-4
+    soft_margin: float = 1e-6
+    trial_timeout: float | None = None
+    max_rounds: int = 200
+
+    def __post_init__(self) -> None:
+        if not 0 < self.verify_margin < self.synthesis_margin:
+            raise InputError("the verify margin must be positive and below the synthesis margin")
+        if self.max_change <= 0:
+            raise InputError("max_change must be positive")
+
+
+def accuracy_report(network: Network, data: Dataset) -> dict[str, float]:
+    """Accuracy per split, and ``weighted``: the size-weighted mean over train, test, sampled."""
+    report: dict[str, float] = {}
+    correct = total = 0
+    for split, (X, y) in data.splits.items():
+        hits = int(np.sum(network.predict(X) == y)) if X.shape[0] else 0
+        report[split] = hits / X.shape[0] if X.shape[0] else float("nan")
+        if split in WEIGHTED_SPLITS:
+            correct += hits
+            total += X.shape[0]
+    report["weighted"] = correct / total if total else float("nan")
+    return report
+
+
+@dataclass
+class _Rounds:
+    """What the loop has learnt so far in one trial."""
+
+    counterexamples: list[list[np.ndarray]]  # per property
+    region_points: list[list[np.ndarray]]  # per soft region
+    rounds: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class Repairer:
+    """Runs repair trials for one network, set of properties and soft constraints."""
+
+    def __init__(
+        self,
+        network: Network,
+        properties: Sequence[Property],
+        soft: SoftConstraints,
+        data: Dataset,
+        solver: Solver,
+        verifier: Solver,
+        certifier: Certifier,
+        settings: RepairSettings | None = None,
+    ) -> None:
+        if not properties:
+            raise InputError("repair needs at least one property")
+        for prop in properties:
+            prop.check_fits(network.n_inputs, network.n_outputs)
+        self.network = network
+        self.properties = list(properties)
+        self.soft = soft
+        self.data = data
+        self.solver = solver
+        self.verifier = verifier
+        self.certifier = certifier
+        self.settings = settings or RepairSettings()
+        self.accuracy_before = accuracy_report(network, data)
+
+    # -- one trial -------------------------------------------------------------------------
+
+    def trial(self, names: Sequence[str]) -> TrialResult:
+        """Repair with exactly these free parameters."""
+        start = time.monotonic()
+        free = FreeParameters.of(self.network, tuple(names))
+        bilinear = is_bilinear(self.network, free)
+        if bilinear and "bilinear" not in self.solver.capabilities:
+            raise CapabilityError(
+                f"free parameters {', '.join(free.names)} multiply each other (a free weight "
+                f"reads an activation another one changes): synthesis is nonlinear and solver "
+                f"{self.solver.name!r} takes only linear problems; use z3 or cvc5"
+            )
+        deadline = (
+            None if self.settings.trial_timeout is None else start + self.settings.trial_timeout
+        )
+        result = self._cegis(free, bilinear, deadline)
+        result.seconds = time.monotonic() - start
+        return result
+
+    def _remaining(self, deadline: float | None) -> float | None:
+        return None if deadline is None else max(deadline - time.monotonic(), 0.0)
+
+    def _cegis(self, free: FreeParameters, bilinear: bool, deadline: float | None) -> TrialResult:
+        encoder = PointEncoder(self.network, free, self.settings.max_change)
+        always, uncertain = self._triage_points(encoder)
+        state = _Rounds([[] for _ in self.properties], [[] for _ in self.soft.regions])
+        names = free.names
+        while state.rounds < self.settings.max_rounds:
+            state.rounds += 1
+            remaining = self._remaining(deadline)
+            if remaining is not None and remaining <= 0:
+                return self._stopped(names, "timeout", state, "the trial timed out")
+            query, delta, region_vars = self._synthesis_query(
+                encoder, uncertain, always, state, bilinear
+            )
+            solution = self.solver.run(query, remaining)
+            if solution.status == "infeasible":
+                return self._stopped(
+                    names,
+                    "not_repaired",
+                    state,
+                    f"no values within +-{self.settings.max_change:g} of the originals fix every "
+                    f"counterexample",
+                )
+            if solution.status == "timeout":
+                return self._stopped(names, "timeout", state, "synthesis timed out")
+            if not solution.found or solution.values is None:
+                return self._stopped(
+                    names, "error", state, f"synthesis: {solution.message or solution.status}"
+                )
+            values = free.original + solution.values[delta]
+            candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
+            chosen_regions = [
+                r for r, v in enumerate(region_vars) if v < 0 or solution.values[v] > 0.5
+            ]
+            outcome = self._check_candidate(candidate, chosen_regions, state, deadline)
+            if outcome == "verified":
+                return self._finish(names, candidate, values, chosen_regions, state, deadline)
+            if outcome != "new counterexample":
+                return self._stopped(names, outcome, state, "; ".join(state.notes))  # type: ignore[arg-type]
+        return self._stopped(names, "timeout", state, f"no repair after {state.rounds} rounds")
+
+    # -- synthesis -------------------------------------------------------------------------
+
+    def _triage_points(self, encoder: PointEncoder) -> tuple[int, np.ndarray]:
+        """Soft points that are kept whatever the offsets (counted), and those that may change."""
+        points, labels = self.soft.points, self.soft.labels
+        if not points.shape[0]:
+            return 0, np.zeros(0, dtype=np.int64)
+        low, high = encoder.output_bounds(points)
+        m, n_out = low.shape
+        others = np.ones((m, n_out), dtype=bool)
+        others[np.arange(m), labels] = False
+        label_low = low[np.arange(m), labels][:, None]
+        label_high = high[np.arange(m), labels][:, None]
+        worst = np.min(np.where(others, label_low - high, np.inf), axis=1)
+        best = np.min(np.where(others, label_high - low, np.inf), axis=1)
+        margin = self.settings.soft_margin
+        always = worst >= margin
+        possible = best >= margin
+        return int(always.sum()), np.flatnonzero(possible & ~always)
+
+    def _synthesis_query(
+        self,
+        encoder: PointEncoder,
+        uncertain: np.ndarray,
+        always: int,
+        state: _Rounds,
+        bilinear: bool,
+    ) -> tuple[Query, np.ndarray, list[int]]:
+        builder = QueryBuilder()
+        delta = encoder.add_offsets(builder)
+        soft_vars = [self._add_soft_points(builder, encoder, delta, uncertain)]
+        region_vars = self._add_soft_regions(builder, encoder, delta, state)
+        soft_vars.append(np.array([v for v in region_vars if v >= 0], dtype=np.int64))
+        for prop, points in zip(self.properties, state.counterexamples, strict=True):
+            for point in points:
+                self._add_safe_point(builder, encoder, delta, prop, point)
+        binaries = np.concatenate(soft_vars)
+        threshold = None if self.settings.threshold is None else self.settings.threshold - always
+        use_objective = "optimize" in self.solver.capabilities and not bilinear
+        if use_objective:
+            return self._with_objective(builder, delta, binaries, threshold), delta, region_vars
+        query = builder.build(soft=binaries, soft_threshold=threshold)
+        return query, delta, region_vars
+
+    def _with_objective(
+        self, builder: QueryBuilder, delta: np.ndarray, binaries: np.ndarray, threshold: int | None
+    ) -> Query:
+        """Maximise the soft constraints kept; among equal counts, the smallest total change."""
+        size = builder.add_vars(delta.size, 0.0, self.settings.max_change)
+        pairs = sp.hstack([sp.identity(delta.size), -sp.identity(delta.size)])
+        builder.add_rows(pairs, np.concatenate([size, delta]), 0.0, np.inf)  # size >= delta
+        builder.add_rows(
+            sp.hstack([sp.identity(delta.size), sp.identity(delta.size)]),
+            np.concatenate([size, delta]),
+            0.0,
+            np.inf,
+        )  # size >= -delta
+        if threshold is not None and threshold > 0:
+            builder.add_rows(np.ones((1, binaries.size)), binaries, threshold, np.inf)
+        objective = np.zeros(builder.n_vars)
+        objective[binaries] = 1.0
+        # a tie-break worth less than one soft constraint in total
+        objective[size] = -0.5 / (delta.size * self.settings.max_change)
+        return builder.build(objective=objective, maximize=True)
+
+    def _add_soft_points(
+        self, builder: QueryBuilder, encoder: PointEncoder, delta: np.ndarray, which: np.ndarray
+    ) -> np.ndarray:
+        """A binary per soft point that may change; binary = 1 forces its label."""
+        if not which.size:
+            return np.zeros(0, dtype=np.int64)
+        outputs = encoder.add_points(builder, delta, self.soft.points[which])
+        keep = builder.add_binaries(which.size)
+        rows, constant, _, point = margin_rows(outputs, self.soft.labels[which], builder.n_vars)
+        builder.add_indicators(
+            keep[point], rows, None, self.settings.soft_margin - constant, np.inf
+        )
+        return keep
+
+    def _add_soft_regions(
+        self, builder: QueryBuilder, encoder: PointEncoder, delta: np.ndarray, state: _Rounds
+    ) -> list[int]:
+        """A binary per soft region; its counterexamples must be labelled right when it is 1."""
+        variables = []
+        for region, points in enumerate(state.region_points):
+            keep = int(builder.add_binaries(1)[0])
+            variables.append(keep)
+            if not points:
+                continue
+            label = int(self.soft.region_labels[region])
+            outputs = encoder.add_points(builder, delta, np.array(points))
+            rows, constant, _, _ = margin_rows(outputs, np.full(len(points), label), builder.n_vars)
+            builder.add_indicators(
+                np.full(rows.shape[0], keep),
+                rows,
+                None,
+                self.settings.synthesis_margin - constant,
+                np.inf,
+            )
+        return variables
+
+    def _add_safe_point(
+        self,
+        builder: QueryBuilder,
+        encoder: PointEncoder,
+        delta: np.ndarray,
+        prop: Property,
+        point: np.ndarray,
+    ) -> None:
+        """Keep ``point`` out of every unsafe conjunction, with the synthesis margin to spare.
+
+        Outside ``C y <= d`` means some row has ``C_r y >= d_r + margin``: one row directly,
+        several through a binary per row (at least one of them chosen).
+        """
+        outputs = encoder.add_points(builder, delta, point[None, :])
+        margin = self.settings.synthesis_margin
+        for conjunction in prop.unsafe_outputs:
+            rows, constant, _, _ = output_rows(outputs, 0, conjunction.C, builder.n_vars)
+            needed = conjunction.d + margin - constant
+            if rows.shape[0] == 1:
+                builder.add_rows(rows, None, needed, np.inf)
+                continue
+            choose = builder.add_binaries(rows.shape[0])
+            builder.add_rows(np.ones((1, choose.size)), choose, 1.0, np.inf)
+            builder.add_indicators(choose, rows, None, needed, np.inf)
+
+    # -- verification and results ----------------------------------------------------------
+
+    def _check_candidate(
+        self, candidate: Network, regions: list[int], state: _Rounds, deadline: float | None
+    ) -> str:
+        """``verified``, ``new counterexample``, or why it could not be decided."""
+        found = False
+        checks: list[tuple[Property, list[np.ndarray]]] = [
+            (prop, points)
+            for prop, points in zip(self.properties, state.counterexamples, strict=True)
+        ]
+        checks += [(self._region_property(r), state.region_points[r]) for r in regions]
+        for prop, points in checks:
+            verifier = Verifier(self.verifier, timeout=self._remaining(deadline))
+            result = verifier.verify(candidate, prop.expanded(self.settings.verify_margin))
+            if result.status == "sat" and result.counterexample is not None:
+                points.append(result.counterexample)
+                found = True
+            elif result.status != "unsat":
+                state.notes.append(
+                    f"verifying {prop.name}: {result.status} {result.message}".strip()
+                )
+                return "timeout" if result.status == "timeout" else "error"
+        return "new counterexample" if found else "verified"
+
+    def _region_property(self, region: int) -> Property:
+        return Property.classification(
+            self.soft.regions[region],
+            int(self.soft.region_labels[region]),
+            self.network.n_outputs,
+            name=f"soft region {region + 1}",
+        )
+
+    def _kept(self, candidate: Network, regions: list[int]) -> int:
+        """Soft constraints the repaired network keeps: points checked in float64, regions
+        verified by the loop."""
+        if self.soft.points.shape[0]:
+            outputs = candidate.forward(self.soft.points)
+            m = outputs.shape[0]
+            own = outputs[np.arange(m), self.soft.labels]
+            others = outputs.copy()
+            others[np.arange(m), self.soft.labels] = -np.inf
+            points = int(np.sum(own - others.max(axis=1) >= self.settings.soft_margin))
+        else:
+            points = 0
+        return points + len(regions)
+
+    def _finish(
+        self,
+        names: tuple[str, ...],
+        candidate: Network,
+        values: np.ndarray,
+        regions: list[int],
+        state: _Rounds,
+        deadline: float | None,
+    ) -> TrialResult:
+        certificate = self.certifier.certify(candidate, self.properties, self._remaining(deadline))
+        result = self._stopped(names, "repaired" if certificate.ok else "not_repaired", state, "")
+        result.values = {name: float(v) for name, v in zip(names, values, strict=True)}
+        result.accuracy = accuracy_report(candidate, self.data)["weighted"]
+        result.kept = self._kept(candidate, regions)
+        if certificate.ok:
+            result.certified_by = certificate.by
+        else:
+            result.message = f"certification failed: {certificate.message}"
+        return result
+
+    def _stopped(
+        self, names: tuple[str, ...], status: Any, state: _Rounds, message: str
+    ) -> TrialResult:
+        return TrialResult(
+            free=names,
+            status=status,
+            soft_total=self.soft.count,
+            rounds=state.rounds,
+            message=message,
+        )
