@@ -10,10 +10,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 from conftest import random_network
+from onnx import TensorProto, helper, numpy_helper
+
 from nnv.core import InputError, UnsupportedError
 from nnv.core.registry import default_registry
 from nnv.plugins.loaders.onnx_format import OnnxSaver
-from onnx import TensorProto, helper, numpy_helper
 
 ACAS = [(i, j) for i in range(1, 6) for j in range(1, 10)]
 SUFFIXES = [".onnx", ".json", ".nnet"]

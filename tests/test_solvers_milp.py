@@ -10,12 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.optimize import linprog
+
 from nnv.core import CapabilityError, InputError, Query, QueryBuilder, Solver
 from nnv.core.registry import default_registry
 from nnv.plugins.solvers import highs as highs_plugin
 from nnv.plugins.solvers.highs import HighsSolver
 from nnv.plugins.solvers.pyomo import PyomoSolver
-from scipy.optimize import linprog
 
 CLASSES: dict[str, type[Solver]] = {"highs": HighsSolver, "pyomo": PyomoSolver}
 WAYS: dict[str, Callable[[str], Solver]] = {

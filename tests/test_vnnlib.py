@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from nnv.core import InputError, InputPiece, OutputConjunction, Property, UnsupportedError
 from nnv.core.registry import default_registry
 from nnv.plugins.loaders.vnnlib_format import write_vnnlib

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from nnv.core import InputError, Network, NetworkLoader, NetworkSaver, hookimpl
 from nnv.core.files import write_atomic
 

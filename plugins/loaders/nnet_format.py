@@ -18,6 +18,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
+
 from nnv.core import InputError, Network, NetworkLoader, NetworkSaver, hookimpl
 from nnv.core.files import write_atomic
 

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
+from onnx import helper, numpy_helper
+
 from nnv.core import InputError, Network, NetworkLoader, NetworkSaver, UnsupportedError, hookimpl
 from nnv.core.files import write_atomic
-from onnx import helper, numpy_helper
 
 OPSET = 17
 IR_VERSION = 8  # the oldest IR that carries opset 17, so older runtimes read the files too

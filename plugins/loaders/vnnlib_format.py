@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
+
 from nnv.core import (
     InputError,
     InputPiece,

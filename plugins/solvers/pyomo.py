@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
+
 from nnv.core import CapabilityError, InputError, Query, Solution, Solver, hookimpl
 from nnv.core.solver import Status
 
