@@ -91,3 +91,28 @@ def falsify(
             if found is not None:
                 return found
     return None
+
+
+def violating_samples(
+    network: Network, prop: Property, count: int, samples: int = 2000, seed: int = 0
+) -> np.ndarray:
+    """Up to ``count`` sampled points of the region with unsafe outputs, the worst first.
+
+    Repair starts its counterexample set with these, which saves rounds of the loop.
+    """
+    rng = np.random.default_rng(seed)
+    found, depth = [], []
+    for piece in prop.pieces:
+        points = sample_piece(piece, samples, rng)
+        if not points.shape[0]:
+            continue
+        outputs = network.forward(points)
+        for conjunction in prop.unsafe_outputs:
+            margins = unsafe_margin(outputs, conjunction)
+            hits = margins <= 0
+            found.append(points[hits])
+            depth.append(margins[hits])
+    if not found:
+        return np.zeros((0, prop.n_inputs))
+    points, margins = np.vstack(found), np.concatenate(depth)
+    return points[np.argsort(margins)[:count]]

@@ -9,7 +9,8 @@ and compiling it into a solver library is a handful of array calls:
 - bilinear terms ``v[k] = v[i] * v[j]``;
 - indicator rows: ``v[z] = 1  ->  ind_lb <= ind_A v <= ind_ub`` (``v[z]`` binary);
 - an objective ``c . v`` (plus ``0.5 v' Q v`` when quadratic), to minimise or maximise;
-- soft constraints: binary variables whose sum is maximised, or held ``>= threshold``.
+- soft constraints: binary variables whose sum is maximised, or held ``>= threshold``;
+- ``absolute_gap``: how far from the optimum an answer may be (a hint optimisers may use).
 
 Solvers declare which of these they take (see :mod:`nnv.core.solver`); the reductions at the
 end of this module rewrite a Query into a form a solver can take (ReLUs and indicators into
@@ -52,6 +53,9 @@ class Query:
     maximize: bool = False
     soft: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     soft_threshold: int | None = None
+    # An optimum within this absolute distance of the best is good enough (e.g. < 1 when the
+    # objective counts soft constraints: the count is then still exact). None: the solver's own.
+    absolute_gap: float | None = None
 
     @property
     def n_vars(self) -> int:
@@ -362,7 +366,14 @@ def soft_to_objective(query: Query) -> Query:
         raise CapabilityError("a Query cannot have both an objective and soft constraints")
     objective = np.zeros(n)
     objective[query.soft] = 1.0
-    return replace(query, objective=objective, maximize=True, soft=np.zeros(0, dtype=np.int64))
+    gap = 0.5 if query.absolute_gap is None else query.absolute_gap  # the count stays exact
+    return replace(
+        query,
+        objective=objective,
+        maximize=True,
+        soft=np.zeros(0, dtype=np.int64),
+        absolute_gap=gap,
+    )
 
 
 def _resize(matrix: sp.spmatrix, n: int) -> sp.csr_matrix:

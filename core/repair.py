@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from .certify import Certifier
 from .dataset import WEIGHTED_SPLITS, Dataset
 from .errors import CapabilityError, InputError
+from .falsify import violating_samples
 from .heuristic import SoftConstraints
 from .network import Network
 from .property import Property
@@ -50,6 +51,7 @@ class RepairSettings:
     soft_margin: float = 1e-6
     trial_timeout: float | None = None
     max_rounds: int = 200
+    seed_counterexamples: int = 4  # violating samples of each property that start the loop
 
     def __post_init__(self) -> None:
         if not 0 < self.verify_margin < self.synthesis_margin:
@@ -136,7 +138,13 @@ class Repairer:
     def _cegis(self, free: FreeParameters, bilinear: bool, deadline: float | None) -> TrialResult:
         encoder = PointEncoder(self.network, free, self.settings.max_change)
         always, uncertain = self._triage_points(encoder)
-        state = _Rounds([[] for _ in self.properties], [[] for _ in self.soft.regions])
+        state = _Rounds(
+            [
+                list(violating_samples(self.network, prop, self.settings.seed_counterexamples))
+                for prop in self.properties
+            ],
+            [[] for _ in self.soft.regions],
+        )
         names = free.names
         while state.rounds < self.settings.max_rounds:
             state.rounds += 1
@@ -236,7 +244,8 @@ class Repairer:
         objective[binaries] = 1.0
         # a tie-break worth less than one soft constraint in total
         objective[size] = -0.5 / (delta.size * self.settings.max_change)
-        return builder.build(objective=objective, maximize=True)
+        # any answer within half a constraint of the optimum still keeps the maximum count
+        return builder.build(objective=objective, maximize=True, absolute_gap=0.5)
 
     def _add_soft_points(
         self, builder: QueryBuilder, encoder: PointEncoder, delta: np.ndarray, which: np.ndarray

@@ -70,6 +70,9 @@ class HighsSolver(Solver):
         if query.n_vars == 0:
             return _without_variables(query)
         highs = self._configured(timeout)
+        if query.absolute_gap is not None and "mip_abs_gap" not in self.options:
+            _set_option(highs, "mip_abs_gap", query.absolute_gap)
+            _set_option(highs, "mip_rel_gap", 0.0)
         if highs.passModel(_model(query)) == highspy.HighsStatus.kError:
             return Solution("error", message="HiGHS rejected the model")
         _mark_integers(highs, query.integer)
