@@ -10,7 +10,8 @@ and compiling it into a solver library is a handful of array calls:
 - indicator rows: ``v[z] = 1  ->  ind_lb <= ind_A v <= ind_ub`` (``v[z]`` binary);
 - an objective ``c . v`` (plus ``0.5 v' Q v`` when quadratic), to minimise or maximise;
 - soft constraints: binary variables whose sum is maximised, or held ``>= threshold``;
-- ``absolute_gap``: how far from the optimum an answer may be (a hint optimisers may use).
+- ``absolute_gap``: how far from the optimum an answer may be (a hint optimisers may use);
+- universally quantified blocks (:class:`Universal`), for solvers with quantifiers.
 
 Solvers declare which of these they take (see :mod:`nnv.core.solver`); the reductions at the
 end of this module rewrite a Query into a form a solver can take (ReLUs and indicators into
@@ -30,6 +31,24 @@ from .errors import CapabilityError
 
 def _empty_matrix(n: int) -> sp.csr_matrix:
     return sp.csr_matrix((0, n))
+
+
+@dataclass(frozen=True)
+class Universal:
+    """``forall v[variables] . premise -> not (some forbidden conjunction holds)``.
+
+    ``premise`` is a Query over the first ``premise.n_vars`` variables of the enclosing Query
+    (the same indices); its rows, ReLU pairs and bilinear terms are the hypotheses, and its
+    bounds apply to the quantified variables only. Each forbidden conjunction is
+    ``(C, d)``: ``C v <= d`` over the same variables. With a ``guard`` binary the block is
+    a soft constraint: it must hold when the guard is 1. This is the repair paper's formula
+    ``exists free . forall x in region . property(f(x))``.
+    """
+
+    variables: np.ndarray
+    premise: Query
+    forbidden: tuple[tuple[sp.csr_matrix, np.ndarray], ...]
+    guard: int | None = None  # a binary variable: the block must hold only when it is 1
 
 
 @dataclass(frozen=True)
@@ -56,6 +75,7 @@ class Query:
     # An optimum within this absolute distance of the best is good enough (e.g. < 1 when the
     # objective counts soft constraints: the count is then still exact). None: the solver's own.
     absolute_gap: float | None = None
+    universal: tuple[Universal, ...] = ()
 
     @property
     def n_vars(self) -> int:
@@ -80,6 +100,8 @@ class Query:
             needed.add("quadratic")
         if self.soft.shape[0]:
             needed.add("soft")
+        if self.universal:
+            needed.add("quantifiers")
         return needed
 
     def check_values(self, values: np.ndarray, tol: float = 1e-6) -> list[str]:

@@ -34,6 +34,7 @@ from .network import Network
 from .property import Property
 from .query import Query, QueryBuilder
 from .repair_encode import FreeParameters, PointEncoder, is_bilinear, margin_rows, output_rows
+from .repair_quantified import quantified_query
 from .search import TrialResult
 from .solver import Solver
 from .verify import Verifier
@@ -118,6 +119,10 @@ class Repairer:
         """Repair with exactly these free parameters."""
         start = time.monotonic()
         free = FreeParameters.of(self.network, tuple(names))
+        if self.settings.mode == "quantified":
+            result = self._quantified(free, start)
+            result.seconds = time.monotonic() - start
+            return result
         bilinear = is_bilinear(self.network, free)
         if bilinear and "bilinear" not in self.solver.capabilities:
             raise CapabilityError(
@@ -180,6 +185,42 @@ class Repairer:
             if outcome != "new counterexample":
                 return self._stopped(names, outcome, state, "; ".join(state.notes))  # type: ignore[arg-type]
         return self._stopped(names, "timeout", state, f"no repair after {state.rounds} rounds")
+
+    def _quantified(self, free: FreeParameters, start: float) -> TrialResult:
+        """The paper's formula in one solver call; the answer is certified like any other."""
+        missing = {"quantifiers", "bilinear"} - set(self.solver.capabilities)
+        if missing:
+            raise CapabilityError(
+                f"quantified mode needs a solver with {' and '.join(sorted(missing))}; "
+                f"{self.solver.name!r} has neither: use z3 or cvc5, or --mode cegis"
+            )
+        deadline = (
+            None if self.settings.trial_timeout is None else start + self.settings.trial_timeout
+        )
+        query, delta, guards = quantified_query(
+            self.network,
+            free,
+            self.properties,
+            self.soft,
+            self.settings.max_change,
+            self.settings.threshold or 0,
+            self.settings.soft_margin,
+        )
+        state = _Rounds([], [], rounds=1)
+        solution = self.solver.run(query, self._remaining(deadline))
+        names = free.names
+        if solution.status == "infeasible":
+            return self._stopped(
+                names, "not_repaired", state, "the quantified formula is unsatisfiable"
+            )
+        if solution.status == "timeout":
+            return self._stopped(names, "timeout", state, "the solver timed out")
+        if not solution.found or solution.values is None:
+            return self._stopped(names, "error", state, solution.message or solution.status)
+        values = free.original + solution.values[delta]
+        candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
+        regions = [r for r, guard in enumerate(guards) if solution.values[guard] > 0.5]
+        return self._finish(names, candidate, values, regions, state, deadline)
 
     # -- synthesis -------------------------------------------------------------------------
 
