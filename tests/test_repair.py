@@ -166,3 +166,53 @@ def test_xor_b_pair_repair_from_the_paper(nnsynth: Path) -> None:
     assert result.accuracy is not None and result.accuracy >= 0.99
     assert result.kept is not None and result.kept >= 1559
     assert_really_repaired(engine, result.values)
+
+
+@pytest.mark.parametrize("solver", ["z3", "cvc5"])
+def test_quantified_mode_with_smt_solvers(solver: str) -> None:
+    """The paper's formula: exists b2.1 . forall x in the box . class 0, with AtLeast(700)."""
+    engine = repairer(solver, mode="quantified", threshold=700, trial_timeout=300)
+    result = engine.trial(["b2.1"])
+    assert result.status == "repaired", result.message
+    assert result.kept is not None and result.kept >= 700
+    assert_really_repaired(engine, result.values)
+
+
+@pytest.mark.parametrize("solver", ["highs", "pyomo"])
+def test_quantified_mode_refuses_milp_solvers(solver: str) -> None:
+    engine = repairer(solver, mode="quantified", threshold=10)
+    with pytest.raises(CapabilityError, match="quantifiers"):
+        engine.trial(["b2.1"])
+
+
+def test_quantified_threshold_too_high_is_not_repaired() -> None:
+    engine = repairer("z3", mode="quantified", threshold=10_000, trial_timeout=300)
+    result = engine.trial(["b2.1"])
+    assert result.status == "not_repaired"
+
+
+def test_grid_regions_are_kept_only_where_verified() -> None:
+    registry = default_registry()
+    net, prop, data, _ = example()
+    soft = registry.get("heuristic", "grid").factory(cells=4).constraints(net, data)
+    engine = Repairer(
+        net,
+        [prop],
+        soft,
+        data,
+        solver=registry.solver("highs"),
+        verifier=registry.solver("highs"),
+        certifier=Certifier(registry.solver("highs"), registry.solver("z3")),
+        settings=RepairSettings(trial_timeout=300),
+    )
+    result = engine.trial(["b2.1"])
+    assert result.status == "repaired", result.message
+    repaired = net.with_parameters(result.values)
+    verified = sum(
+        Verifier(registry.solver("highs"))
+        .verify(repaired, Property.classification(piece, int(label), 2))
+        .status
+        == "unsat"
+        for piece, label in zip(soft.regions, soft.region_labels, strict=True)
+    )
+    assert result.kept is not None and result.kept <= verified
