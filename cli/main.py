@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .plugins_command import plugins
+from .run_command import run
 from .verify_command import verify
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ app = typer.Typer(
 )
 app.command()(verify)
 app.command()(plugins)
+app.command()(run)
 
 
 def main() -> None:

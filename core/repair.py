@@ -33,7 +33,14 @@ from .heuristic import SoftConstraints
 from .network import Network
 from .property import Property
 from .query import Query, QueryBuilder
-from .repair_encode import FreeParameters, PointEncoder, is_bilinear, margin_rows, output_rows
+from .repair_encode import (
+    FreeParameters,
+    PointEncoder,
+    change_limits,
+    is_bilinear,
+    margin_rows,
+    output_rows,
+)
 from .repair_quantified import quantified_query
 from .search import TrialResult
 from .solver import Solver
@@ -45,7 +52,8 @@ class RepairSettings:
     """Tolerances and limits of a repair; the defaults suit networks with outputs of order 1."""
 
     mode: Literal["cegis", "quantified"] = "cegis"
-    max_change: float = 10.0  # each free parameter stays within +- this of its original value
+    # each free parameter's effect on its neuron stays within +- this (see change_limits)
+    max_change: float = 10.0
     threshold: int | None = None  # keep at least this many soft constraints
     synthesis_margin: float = 1e-3
     verify_margin: float = 1e-4
@@ -141,7 +149,7 @@ class Repairer:
         return None if deadline is None else max(deadline - time.monotonic(), 0.0)
 
     def _cegis(self, free: FreeParameters, bilinear: bool, deadline: float | None) -> TrialResult:
-        encoder = PointEncoder(self.network, free, self.settings.max_change)
+        encoder = PointEncoder(self.network, free, self._limits(free))
         always, uncertain = self._triage_points(encoder)
         state = _Rounds(
             [
@@ -165,8 +173,8 @@ class Repairer:
                     names,
                     "not_repaired",
                     state,
-                    f"no values within +-{self.settings.max_change:g} of the originals fix every "
-                    f"counterexample",
+                    "no values within the allowed change (--max-change "
+                    f"{self.settings.max_change:g}) fix every counterexample",
                 )
             if solution.status == "timeout":
                 return self._stopped(names, "timeout", state, "synthesis timed out")
@@ -202,7 +210,7 @@ class Repairer:
             free,
             self.properties,
             self.soft,
-            self.settings.max_change,
+            self._limits(free),
             self.settings.threshold or 0,
             self.settings.soft_margin,
         )
@@ -221,6 +229,10 @@ class Repairer:
         candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
         regions = [r for r, guard in enumerate(guards) if solution.values[guard] > 0.5]
         return self._finish(names, candidate, values, regions, state, deadline)
+
+    def _limits(self, free: FreeParameters) -> np.ndarray:
+        inputs = [X for X, _ in self.data.splits.values()] + [self.soft.points]
+        return change_limits(self.network, free, self.settings.max_change, np.vstack(inputs))
 
     # -- synthesis -------------------------------------------------------------------------
 
@@ -262,15 +274,22 @@ class Repairer:
         threshold = None if self.settings.threshold is None else self.settings.threshold - always
         use_objective = "optimize" in self.solver.capabilities and not bilinear
         if use_objective:
-            return self._with_objective(builder, delta, binaries, threshold), delta, region_vars
+            query = self._with_objective(builder, delta, encoder.limits, binaries, threshold)
+            return query, delta, region_vars
         query = builder.build(soft=binaries, soft_threshold=threshold)
         return query, delta, region_vars
 
     def _with_objective(
-        self, builder: QueryBuilder, delta: np.ndarray, binaries: np.ndarray, threshold: int | None
+        self,
+        builder: QueryBuilder,
+        delta: np.ndarray,
+        limits: np.ndarray,
+        binaries: np.ndarray,
+        threshold: int | None,
     ) -> Query:
-        """Maximise the soft constraints kept; among equal counts, the smallest total change."""
-        size = builder.add_vars(delta.size, 0.0, self.settings.max_change)
+        """Maximise the soft constraints kept; among equal counts, the smallest total change
+        (each change relative to its limit)."""
+        size = builder.add_vars(delta.size, 0.0, limits)
         pairs = sp.hstack([sp.identity(delta.size), -sp.identity(delta.size)])
         builder.add_rows(pairs, np.concatenate([size, delta]), 0.0, np.inf)  # size >= delta
         builder.add_rows(
@@ -284,7 +303,7 @@ class Repairer:
         objective = np.zeros(builder.n_vars)
         objective[binaries] = 1.0
         # a tie-break worth less than one soft constraint in total
-        objective[size] = -0.5 / (delta.size * self.settings.max_change)
+        objective[size] = -0.5 / (delta.size * limits)
         # any answer within half a constraint of the optimum still keeps the maximum count
         return builder.build(objective=objective, maximize=True, absolute_gap=0.5)
 

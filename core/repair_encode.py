@@ -1,6 +1,7 @@
 """The network at fixed input points, with a few parameters free: the synthesis side of repair.
 
-Free parameters enter as offsets ``delta = p - p_original`` bounded by ``max_change``. Only the
+Free parameters enter as offsets ``delta = p - p_original`` within per-parameter limits (see
+:func:`change_limits`). Only the
 neurons whose value depends on a free parameter ("affected" ones) become variables; every
 other value is the original network's, a constant. A free weight that reads a constant
 activation contributes a linear term ``delta * a``; one that reads an affected activation
@@ -48,6 +49,25 @@ class FreeParameters:
         return [j for j, a in enumerate(self.addresses) if a.layer == layer]
 
 
+def change_limits(
+    network: Network, free: FreeParameters, max_change: float, X: np.ndarray
+) -> np.ndarray:
+    """How far each free parameter may move: its effect on its neuron stays within ``max_change``.
+
+    A bias moves by at most ``max_change``; a weight by ``max_change / s``, where ``s`` is the
+    largest magnitude (at least 1) of the activation it reads over the inputs ``X``. Scale-free
+    limits keep first-layer weights, which multiply raw inputs, from getting huge big-M values.
+    """
+    activations = [np.atleast_2d(X), *(np.maximum(z, 0.0) for z in network.activations(X)[:-1])]
+    limits = np.full(len(free.addresses), float(max_change))
+    for j, address in enumerate(free.addresses):
+        if address.source is not None:
+            reads = activations[address.layer][:, address.source]
+            scale = float(np.max(np.abs(reads))) if reads.size else 1.0
+            limits[j] = max_change / max(scale, 1.0)
+    return limits
+
+
 def affected_neurons(network: Network, free: FreeParameters) -> list[np.ndarray]:
     """Per layer, which neurons' pre-activations depend on a free parameter."""
     affected: list[np.ndarray] = []
@@ -85,10 +105,10 @@ class PointOutputs:
 class PointEncoder:
     """Encodes ``network`` at points with ``free`` parameters as bounded offset variables."""
 
-    def __init__(self, network: Network, free: FreeParameters, max_change: float) -> None:
+    def __init__(self, network: Network, free: FreeParameters, limits: np.ndarray) -> None:
         self.network = network
         self.free = free
-        self.max_change = float(max_change)
+        self.limits = np.asarray(limits, dtype=np.float64)
         self.affected = affected_neurons(network, free)
 
     # -- bounds (no variables): decide which points can change at all ----------------------
@@ -115,9 +135,9 @@ class PointEncoder:
         for j in self.free.in_layer(index):
             address = self.free.addresses[j]
             if address.source is None:
-                reach = np.full(low.shape[0], self.max_change)
+                reach = np.full(low.shape[0], self.limits[j])
             else:
-                reach = self.max_change * np.maximum(
+                reach = self.limits[j] * np.maximum(
                     np.abs(low[:, address.source]), np.abs(high[:, address.source])
                 )
             z_low[:, address.neuron] -= reach
@@ -132,7 +152,7 @@ class PointEncoder:
 
     def add_offsets(self, builder: QueryBuilder) -> np.ndarray:
         """The offset variables ``delta``, one per free parameter."""
-        return builder.add_vars(len(self.free.addresses), -self.max_change, self.max_change)
+        return builder.add_vars(len(self.free.addresses), -self.limits, self.limits)
 
     def add_points(self, builder: QueryBuilder, delta: np.ndarray, X: np.ndarray) -> PointOutputs:
         """Variables and rows for the network at every row of ``X``; returns the outputs."""
@@ -212,7 +232,7 @@ class PointEncoder:
                 coefficient = np.ones(m)
             elif previous[address.source]:
                 products = self._add_products(
-                    builder, delta[j], var, affected_in, address, low, high
+                    builder, delta[j], self.limits[j], var, affected_in, address, low, high
                 )
                 entries_r.append(rows_of[:, slot])
                 entries_c.append(products)
@@ -233,6 +253,7 @@ class PointEncoder:
         self,
         builder: QueryBuilder,
         delta_var: int,
+        limit: float,
         var: np.ndarray,
         affected_in: np.ndarray,
         address: ParameterAddress,
@@ -241,9 +262,7 @@ class PointEncoder:
     ) -> np.ndarray:
         """Variables ``t = delta * a`` for a free weight reading an affected activation."""
         slot = int(np.flatnonzero(affected_in == address.source)[0])
-        reach = self.max_change * np.maximum(
-            np.abs(low[:, address.source]), np.abs(high[:, address.source])
-        )
+        reach = limit * np.maximum(np.abs(low[:, address.source]), np.abs(high[:, address.source]))
         t = builder.add_vars(var.shape[0], -reach, reach)
         builder.add_bilinear(t, np.full(var.shape[0], delta_var), var[:, slot])
         return t

@@ -110,13 +110,13 @@ def quantified_query(
     free: FreeParameters,
     properties: list[Property],
     soft: SoftConstraints,
-    max_change: float,
+    limits: np.ndarray,
     threshold: int,
     soft_margin: float,
 ) -> tuple[Query, np.ndarray, np.ndarray]:
     """The paper's formula as a Query; returns it, the offset variables and the region guards."""
     builder = QueryBuilder()
-    encoder = PointEncoder(network, free, max_change)
+    encoder = PointEncoder(network, free, limits)
     delta = encoder.add_offsets(builder)
     blocks = [
         _universal(builder, network, free, delta, piece, prop.unsafe_outputs)

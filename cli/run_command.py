@@ -1,0 +1,197 @@
+"""``nnv run``: repair a network so that properties hold, and write the results folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nnv.core.registry import default_registry
+from nnv.core.run import RunConfig, RunOutcome, run_repair
+from nnv.core.search import TrialResult
+from nnv.core.solver import parse_options
+
+from .boundary import plot_boundary
+from .config import free_set, free_sets, layer_list, load_config, merge
+from .errors import user_errors
+
+NOT_REPAIRED = 1
+BOUNDARY_FILE = "boundary.png"
+
+
+def run(
+    config_file: Annotated[
+        Path | None,
+        typer.Argument(metavar="CONFIG", help="TOML file with the same keys as the options."),
+    ] = None,
+    network: Annotated[
+        Path | None, typer.Option(help="Network file (.onnx, .json, .nnet).")
+    ] = None,
+    property_files: Annotated[
+        list[Path] | None,
+        typer.Option("--property", help="Property file (.vnnlib); repeat to repair several."),
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option(help=".npz (X_train, y_train, X_test, ...) or .csv data.")
+    ] = None,
+    free: Annotated[
+        str | None, typer.Option(help="Exactly this set of free parameters: w1.1.1,b2.2.")
+    ] = None,
+    free_sets_text: Annotated[
+        str | None,
+        typer.Option("--free-sets", help='Exactly these sets, ";" between: "w1.1.1;b2.1,b2.2".'),
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option(help="Search strategy: exhaustive (default), greedy.")
+    ] = None,
+    max_free: Annotated[
+        int | None, typer.Option(help="Largest free set the search tries (default 1).", min=1)
+    ] = None,
+    layers: Annotated[
+        str | None, typer.Option(help="Search only these layers' parameters: 1,2.")
+    ] = None,
+    top_k: Annotated[
+        int | None, typer.Option(help="greedy: sets kept per level (default 5).", min=1)
+    ] = None,
+    heuristic: Annotated[
+        str | None, typer.Option(help="Similarity heuristic: samples (default), grid, voronoi.")
+    ] = None,
+    heuristic_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Heuristic option key=value (repeatable), e.g. count=500."),
+    ] = None,
+    solver: Annotated[str | None, typer.Option(help="Synthesis solver (default highs).")] = None,
+    verifier: Annotated[
+        str | None,
+        typer.Option(help="Solver that verifies candidates in the loop (default highs)."),
+    ] = None,
+    mode: Annotated[str | None, typer.Option(help="cegis (default) or quantified.")] = None,
+    threshold: Annotated[
+        int | None, typer.Option(help="Keep at least this many soft constraints.", min=0)
+    ] = None,
+    max_change: Annotated[
+        float | None, typer.Option(help="Each free parameter moves at most this much (default 10).")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds for the whole run.", min=0)] = None,
+    trial_timeout: Annotated[
+        float | None, typer.Option(help="Seconds for each trial.", min=0)
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Results folder (default runs/latest).")] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print result.json instead of the summary table.")
+    ] = False,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the heuristic's random choices (default 0).")
+    ] = None,
+) -> None:
+    """Repair NETWORK so that every PROPERTY holds, changing a few free parameters.
+
+    Writes OUT/result.json, OUT/trials.csv, OUT/repaired.onnx (when repaired) and, for 2-D
+    inputs, OUT/boundary.png. Exit code 0 when repaired, 1 when not, 2 on bad input.
+    """
+    with user_errors():
+        file_settings = load_config(config_file) if config_file is not None else {}
+        sets = None if free_sets_text is None else free_sets("--free-sets", free_sets_text)
+        config = merge(
+            file_settings,
+            {
+                "network": network,
+                "properties": property_files or None,
+                "data": data,
+                "free": None if free is None else free_set("--free", free),
+                "free_sets": sets,
+                "search": search,
+                "max_free": max_free,
+                "layers": None if layers is None else layer_list("--layers", layers),
+                "top_k": top_k,
+                "heuristic": heuristic,
+                "heuristic_options": dict(parse_options(heuristic_option or [])),
+                "solver": solver,
+                "verifier": verifier,
+                "mode": mode,
+                "threshold": threshold,
+                "max_change": max_change,
+                "timeout": timeout,
+                "trial_timeout": trial_timeout,
+                "out": out,
+                "seed": seed,
+            },
+        )
+        outcome = _run_with_progress(config)
+        _draw(config, outcome)
+    if json_output:
+        typer.echo(json.dumps(outcome.result, indent=2))
+    else:
+        Console().print(summary_table(outcome.result, config.out))
+    if not outcome.ok:
+        raise typer.Exit(NOT_REPAIRED)
+
+
+class _Bar:
+    """The progress bar's view of a run: trials done of those known, best accuracy so far."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("trials", total=None)
+        self.best: float | None = None
+
+    def planned(self, total: int | None) -> None:
+        self.progress.update(self.task, total=total)
+
+    def finished(self, result: TrialResult) -> None:
+        if result.repaired and result.accuracy is not None:
+            self.best = max(result.accuracy, self.best or 0.0)
+        text = "none repaired" if self.best is None else f"best accuracy {self.best:.4f}"
+        self.progress.update(self.task, advance=1, description=f"trials, {text}")
+
+
+def _run_with_progress(config: RunConfig) -> RunOutcome:
+    """A progress bar on stderr while trials run, when stderr is a terminal."""
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(
+        *columns, TimeElapsedColumn(), console=console, disable=not console.is_terminal
+    ) as progress:
+        bar = _Bar(progress)
+        return run_repair(config, default_registry(), bar.finished, bar.planned)
+
+
+def _draw(config: RunConfig, outcome: RunOutcome) -> None:
+    path = config.out / BOUNDARY_FILE
+    drawn = plot_boundary(
+        outcome.original, outcome.repaired, outcome.properties, outcome.data, path
+    )
+    if not drawn:
+        path.unlink(missing_ok=True)  # a stale picture from an earlier run would mislead
+
+
+def summary_table(result: dict[str, Any], out: Path) -> Table:
+    """The run at a glance: what was repaired, at what cost, where the files are."""
+    table = Table(title="nnv run", show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    table.add_row("status", result["status"])
+    if result["message"]:
+        table.add_row("message", result["message"])
+    for address, change in (result["parameters"] or {}).items():
+        table.add_row(f"free {address}", f"{change['before']:.6g} -> {change['after']:.6g}")
+    after = result["accuracy_after"] or {}
+    for split, value in result["accuracy_before"].items():
+        table.add_row(f"accuracy {split}", f"{_percent(value)} -> {_percent(after.get(split))}")
+    if result["kept"] is not None:
+        table.add_row("soft constraints kept", f"{result['kept']} of {result['soft_total']}")
+    table.add_row("certified by", result["certified_by"] or "-")
+    counts = ", ".join(f"{n} {status}" for status, n in result["trial_counts"].items())
+    table.add_row("trials", f"{result['trials']} ({counts})" if counts else "0")
+    table.add_row("seconds", f"{result['seconds']:.2f}")
+    table.add_row("results", str(out))
+    return table
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
