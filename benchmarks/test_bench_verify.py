@@ -53,8 +53,11 @@ def test_verify(benchmark: BenchmarkFixture, nnsynth: Path, instance: str, solve
         verifier.verify, args=(network, prop), rounds=3, iterations=1, warmup_rounds=0
     )
     benchmark.extra_info.update(
-        status=result.status, found_by=result.found_by, exact=result.exact,
-        subproblems=result.subproblems, proved_by_bounds=result.proved_by_bounds,
+        status=result.status,
+        found_by=result.found_by,
+        exact=result.exact,
+        subproblems=result.subproblems,
+        proved_by_bounds=result.proved_by_bounds,
         proved_by_solver=result.proved_by_solver,
     )
     assert result.status == INSTANCES[instance], result.message
