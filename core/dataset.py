@@ -84,6 +84,13 @@ class Dataset:
             splits[split] = (X, y)
         return cls(splits)
 
+    def bounding_box(self, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """The smallest box holding every split's inputs, widened by ``margin`` on each side."""
+        inputs = np.concatenate([X for X, _ in self.splits.values()])
+        if inputs.shape[0] == 0:
+            raise InputError("the data has no inputs")
+        return inputs.min(axis=0) - margin, inputs.max(axis=0) + margin
+
     @property
     def n_features(self) -> int:
         return next(iter(self.splits.values()))[0].shape[1]

@@ -104,6 +104,13 @@ class Query:
             needed.add("quantifiers")
         return needed
 
+    def has_nan(self) -> bool:
+        """Whether a bound or coefficient is NaN (MILP back-ends would silently ignore it)."""
+        parts = [self.lb, self.ub, self.row_lb, self.row_ub, self.A.data]
+        parts += [self.objective] if self.objective is not None else []
+        parts += [self.quadratic.data] if self.quadratic is not None else []
+        return any(bool(np.isnan(part).any()) for part in parts)
+
     def check_values(self, values: np.ndarray, tol: float = 1e-6) -> list[str]:
         """Which constraints a candidate assignment breaks by more than ``tol`` (for replay)."""
         broken = []

@@ -14,7 +14,7 @@ from nnv.core.heuristic import SoftConstraints
 from nnv.core.registry import default_registry
 from nnv.plugins.heuristics.grid import GridHeuristic
 from nnv.plugins.heuristics.samples import SamplesHeuristic
-from nnv.plugins.heuristics.voronoi import VoronoiHeuristic, bounding_box
+from nnv.plugins.heuristics.voronoi import VoronoiHeuristic
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_voronoi_cells_are_exact_on_sampled_points(xor_b):
     network, data = xor_b
     heuristic = VoronoiHeuristic(points=50)
     kept = heuristic.constraints(network, data)
-    low, high = bounding_box(data, 0.0)
+    low, high = data.bounding_box(0.0)
     seeds = heuristic.seeds(data, low, high)
     sampled = data.splits["sampled"][0]
     assert seeds.shape == (50, 2)
@@ -195,7 +195,7 @@ def test_voronoi_uniform_seeds_with_margin(xor_b):
     network, data = xor_b
     heuristic = VoronoiHeuristic(points=200, split="uniform", seed=4, margin=0.5)
     kept = heuristic.constraints(network, data)
-    low, high = bounding_box(data, 0.5)
+    low, high = data.bounding_box(0.5)
     np.testing.assert_array_equal(low, data_box(data)[0] - 0.5)
     seeds = heuristic.seeds(data, low, high)
     assert_exact_tessellation(kept, seeds, low, high)
@@ -208,7 +208,7 @@ def test_voronoi_in_three_dimensions_by_linear_programming():
     data = Dataset({"train": (rng.normal(size=(100, 3)), np.zeros(100, dtype=np.int64))})
     heuristic = VoronoiHeuristic(points=25)
     kept = heuristic.constraints(network, data)
-    low, high = bounding_box(data, 0.0)
+    low, high = data.bounding_box(0.0)
     seeds = heuristic.seeds(data, low, high)
     assert_exact_tessellation(kept, seeds, low, high)
     np.testing.assert_array_equal(kept.region_labels, network.predict(seeds))
@@ -233,7 +233,7 @@ def test_voronoi_survives_degenerate_seeds(inputs):
     data = Dataset({"train": (inputs, np.zeros(inputs.shape[0], dtype=np.int64))})
     heuristic = VoronoiHeuristic(points=inputs.shape[0])
     kept = heuristic.constraints(network, data)
-    low, high = bounding_box(data, 0.0)
+    low, high = data.bounding_box(0.0)
     seeds = heuristic.seeds(data, low, high)
     assert seeds.shape[0] == np.unique(inputs, axis=0).shape[0]
     assert_exact_tessellation(kept, seeds, low, high)

@@ -9,36 +9,15 @@ each cell is labelled by the original network's majority vote over its centre an
 
 from __future__ import annotations
 
-import numbers
-from typing import Any
-
 import numpy as np
 
 from nnv.core import Dataset, InputError, InputPiece, Network, hookimpl
 from nnv.core.heuristic import Heuristic, SoftConstraints
 
+from ._options import integer_option, margin_option
+
 # More cells than this make a soft-constraint problem no solver finishes.
 MAX_CELLS = 100_000
-
-
-def _integer(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise InputError(f"grid: {name} must be an integer >= {minimum}, not {value!r}")
-    return int(value)
-
-
-def _margin(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < np.inf:
-        raise InputError(f"grid: margin must be a finite number >= 0, not {value!r}")
-    return float(value)
-
-
-def bounding_box(data: Dataset, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """The smallest box holding every split's inputs, widened by ``margin`` on each side."""
-    inputs = np.concatenate([X for X, _ in data.splits.values()])
-    if inputs.shape[0] == 0:
-        raise InputError("grid: the data has no inputs to span a grid over")
-    return inputs.min(axis=0) - margin, inputs.max(axis=0) + margin
 
 
 class GridHeuristic(Heuristic):
@@ -48,10 +27,10 @@ class GridHeuristic(Heuristic):
     description = "cells of a grid over the data's bounding box, labelled by majority vote"
 
     def __init__(self, cells: int = 10, votes: int = 3, seed: int = 0, margin: float = 0.0) -> None:
-        self.cells = _integer("cells", cells, 1)
-        self.votes = _integer("votes", votes, 1)
-        self.seed = _integer("seed", seed, 0)
-        self.margin = _margin(margin)
+        self.cells = integer_option("grid", "cells", cells, 1)
+        self.votes = integer_option("grid", "votes", votes, 1)
+        self.seed = integer_option("grid", "seed", seed, 0)
+        self.margin = margin_option("grid", margin)
         super().__init__(cells=self.cells, votes=self.votes, seed=self.seed, margin=self.margin)
 
     def constraints(self, network: Network, data: Dataset) -> SoftConstraints:
@@ -61,7 +40,7 @@ class GridHeuristic(Heuristic):
                 f"grid: {self.cells}^{d} = {self.cells**d} cells is more than {MAX_CELLS}; "
                 "use fewer cells"
             )
-        lower, upper = self._cells(*bounding_box(data, self.margin))
+        lower, upper = self._cells(*data.bounding_box(self.margin))
         labels = self._majority(network, lower, upper)
         regions = tuple(InputPiece(lo, hi) for lo, hi in zip(lower, upper, strict=True))
         return SoftConstraints(np.zeros((0, d)), np.zeros(0, dtype=np.int64), regions, labels)

@@ -10,9 +10,6 @@ cell's own bounding box.
 
 from __future__ import annotations
 
-import numbers
-from typing import Any
-
 import numpy as np
 from scipy.optimize import linprog
 from scipy.spatial import Delaunay, QhullError
@@ -20,30 +17,12 @@ from scipy.spatial import Delaunay, QhullError
 from nnv.core import Dataset, InputError, InputPiece, Network, hookimpl
 from nnv.core.heuristic import Heuristic, SoftConstraints
 
+from ._options import integer_option, margin_option
+
 UNIFORM = "uniform"
 # A cell narrower than this fraction of the box (in a dimension the box spans) is a sliver
 # between near-duplicate seeds: numerically fragile and worth nothing as a constraint.
 TINY = 1e-9
-
-
-def _integer(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise InputError(f"voronoi: {name} must be an integer >= {minimum}, not {value!r}")
-    return int(value)
-
-
-def _margin(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < np.inf:
-        raise InputError(f"voronoi: margin must be a finite number >= 0, not {value!r}")
-    return float(value)
-
-
-def bounding_box(data: Dataset, margin: float) -> tuple[np.ndarray, np.ndarray]:
-    """The smallest box holding every split's inputs, widened by ``margin`` on each side."""
-    inputs = np.concatenate([X for X, _ in data.splits.values()])
-    if inputs.shape[0] == 0:
-        raise InputError("voronoi: the data has no inputs to span a tessellation over")
-    return inputs.min(axis=0) - margin, inputs.max(axis=0) + margin
 
 
 def neighbour_pairs(seeds: np.ndarray) -> np.ndarray:
@@ -159,14 +138,14 @@ class VoronoiHeuristic(Heuristic):
     def __init__(
         self, points: int = 50, split: str = "sampled", seed: int = 0, margin: float = 0.0
     ) -> None:
-        self.points = _integer("points", points, 1)
+        self.points = integer_option("voronoi", "points", points, 1)
         self.split = str(split)
-        self.seed = _integer("seed", seed, 0)
-        self.margin = _margin(margin)
+        self.seed = integer_option("voronoi", "seed", seed, 0)
+        self.margin = margin_option("voronoi", margin)
         super().__init__(points=self.points, split=self.split, seed=self.seed, margin=self.margin)
 
     def constraints(self, network: Network, data: Dataset) -> SoftConstraints:
-        low, high = bounding_box(data, self.margin)
+        low, high = data.bounding_box(self.margin)
         seeds = self.seeds(data, low, high)
         pairs = neighbour_pairs(seeds)
         A, b = bisectors(seeds, pairs)

@@ -245,10 +245,7 @@ def _found(highs: highspy.Highs, query: Query, status: Status, message: str) -> 
 
 def _reject_nan(query: Query) -> None:
     """HiGHS takes a NaN coefficient without complaint and answers as if it were not there."""
-    parts = [query.lb, query.ub, query.row_lb, query.row_ub, query.A.data]
-    parts += [query.objective] if query.objective is not None else []
-    parts += [query.quadratic.data] if query.quadratic is not None else []
-    if any(np.isnan(part).any() for part in parts):
+    if query.has_nan():
         raise InputError("the problem has NaN coefficients or bounds (NaN weights?)")
 
 

@@ -141,11 +141,8 @@ def _factory(name: str) -> Any:
 
 
 def _reject_nan(query: Query) -> None:
-    """HiGHS (under appsi) takes a NaN coefficient silently and answers as if it were absent."""
-    parts = [query.lb, query.ub, query.row_lb, query.row_ub, query.A.data]
-    parts += [query.objective] if query.objective is not None else []
-    parts += [query.quadratic.data] if query.quadratic is not None else []
-    if any(np.isnan(part).any() for part in parts):
+    """HiGHS takes a NaN coefficient without complaint and answers as if it were not there."""
+    if query.has_nan():
         raise InputError("the problem has NaN coefficients or bounds (NaN weights?)")
 
 
