@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import functools
 import numbers
-import os
-import sys
 import threading
 import time
 from typing import Any, ClassVar
@@ -19,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nnv.core import CapabilityError, InputError, Query, Solution, Solver, hookimpl
+from nnv.core.quiet import stdout_to_devnull
 from nnv.core.solver import Status
 
 _Model = highspy.HighsModelStatus
@@ -105,15 +104,8 @@ class HighsSolver(Solver):
 def _swallow_banner() -> None:
     """The first Highs() of a process writes a banner to fd 1 before any option can stop it,
     which would corrupt the verdict ``nnv verify`` prints on stdout; later ones are silent."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+    with stdout_to_devnull():
+        highspy.Highs()
 
 
 def _set_option(highs: highspy.Highs, key: str, value: Any) -> None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import functools
 import io
-import os
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nnv.core import CapabilityError, InputError, Query, Solution, Solver, hookimpl
+from nnv.core.quiet import stdout_to_devnull
 from nnv.core.solver import Status
 
 if TYPE_CHECKING:
@@ -116,15 +115,8 @@ def _swallow_highs_banner() -> None:
     would corrupt the verdict ``nnv verify`` prints on stdout; later ones are silent."""
     import highspy
 
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+    with stdout_to_devnull():
+        highspy.Highs()
 
 
 def _factory(name: str) -> Any:
