@@ -92,6 +92,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "max_free": _integer,
     "layers": layer_list,
     "top_k": _integer,
+    "target_accuracy": _number,
     "heuristic": _text,
     "heuristic_options": _options,
     "solver": _text,

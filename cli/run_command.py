@@ -58,6 +58,10 @@ def run(
     top_k: Annotated[
         int | None, typer.Option(help="greedy: sets kept per level (default 5).", min=1)
     ] = None,
+    target_accuracy: Annotated[
+        float | None,
+        typer.Option(help="Stop the search once a repair reaches this weighted accuracy (0-1)."),
+    ] = None,
     heuristic: Annotated[
         str | None, typer.Option(help="Similarity heuristic: samples (default), grid, voronoi.")
     ] = None,
@@ -109,6 +113,7 @@ def run(
                 "max_free": max_free,
                 "layers": None if layers is None else layer_list("--layers", layers),
                 "top_k": top_k,
+                "target_accuracy": target_accuracy,
                 "heuristic": heuristic,
                 "heuristic_options": dict(parse_options(heuristic_option or [])),
                 "solver": solver,

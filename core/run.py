@@ -55,6 +55,7 @@ class RunConfig:
     max_free: int = 1
     layers: list[int] | None = None
     top_k: int | None = None
+    target_accuracy: float | None = None  # stop searching once a repair reaches it
     heuristic: str = "samples"
     heuristic_options: dict[str, Any] = field(default_factory=dict)
     solver: str = "highs"  # synthesis
@@ -209,6 +210,8 @@ def _search_plan(config: RunConfig) -> tuple[str, dict[str, Any]]:
     options: dict[str, Any] = {"max_free": config.max_free, "layers": config.layers}
     if config.top_k is not None:
         options["top_k"] = config.top_k
+    if config.target_accuracy is not None:
+        options["target_accuracy"] = config.target_accuracy
     return config.search, options
 
 

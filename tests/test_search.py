@@ -145,7 +145,7 @@ def test_the_deadline_is_checked_before_each_batch(
 
 def test_exhaustive_stops_at_accuracy(xor_net: Network) -> None:
     evaluate = FakeEvaluate(repairs_with({"w1.3.1": 0.8, "b2.2": 0.97}))
-    results = ExhaustiveSearch(max_free=2, batch_size=4, stop_at_accuracy=0.95).search(
+    results = ExhaustiveSearch(max_free=2, batch_size=4, target_accuracy=0.95).search(
         xor_net, evaluate, None
     )
     # b2.2 is the 22nd parameter: the batch holding it (the 6th, sets 21-24) is the last
@@ -244,7 +244,7 @@ def test_strategies_come_from_the_registry(name: str, xor_net: Network) -> None:
         (ExhaustiveSearch, {"max_free": 0}, "max_free must be a positive integer"),
         (ExhaustiveSearch, {"max_free": True}, "max_free must be a positive integer"),
         (ExhaustiveSearch, {"batch_size": 0}, "batch_size must be a positive integer"),
-        (ExhaustiveSearch, {"stop_at_accuracy": 1.5}, "stop_at_accuracy must be an accuracy"),
+        (ExhaustiveSearch, {"target_accuracy": 1.5}, "target_accuracy must be an accuracy"),
         (ExhaustiveSearch, {"layers": []}, "layers must name at least one layer"),
         (ExhaustiveSearch, {"layers": [0]}, "each layer number must be a positive integer"),
         (ExhaustiveSearch, {"free_sets": "w1.1.1"}, "free_sets must be a list"),

@@ -52,8 +52,12 @@ def small_lp(extra_lb: float, extra_ub: float) -> Query:
     """x, y >= 0, x + y <= 1, x - y >= 0.5, plus extra_lb <= x + 2 y <= extra_ub."""
     b = QueryBuilder()
     b.add_vars(2, lb=0.0)
-    b.add_rows(np.array([[1.0, 1.0], [1.0, -1.0], [1.0, 2.0]]), None,
-               [-INF, 0.5, extra_lb], [1.0, INF, extra_ub])
+    b.add_rows(
+        np.array([[1.0, 1.0], [1.0, -1.0], [1.0, 2.0]]),
+        None,
+        [-INF, 0.5, extra_lb],
+        [1.0, INF, extra_ub],
+    )
     return b.build()
 
 
@@ -118,8 +122,8 @@ def test_relu_inactive_branch(solver: Solver) -> None:
 
 
 @pytest.mark.parametrize(
-    "bounds", [(-1.0, 2.0, -INF, -0.1), (-1.0, 2.0, 2.1, INF), (0.5, 2.0, -INF, 0.4),
-               (-2.0, -0.5, 0.1, INF)],
+    "bounds",
+    [(-1.0, 2.0, -INF, -0.1), (-1.0, 2.0, 2.1, INF), (0.5, 2.0, -INF, 0.4), (-2.0, -0.5, 0.1, INF)],
     ids=["negative", "above-range", "stable-active", "stable-inactive"],
 )
 def test_relu_infeasible(solver: Solver, bounds: tuple[float, float, float, float]) -> None:
@@ -154,8 +158,9 @@ def network_maximum() -> float:
         s = np.array(pattern)
         sign = np.where(s > 0, -1.0, 1.0)  # active: -(W1 x + b) <= 0; inactive: W1 x + b <= 0
         weights = W2[0] * s  # out = weights @ (W1 x + B1) + B2 under this pattern
-        lp = scipy.optimize.linprog(-(weights @ W1), A_ub=sign[:, None] * W1, b_ub=-sign * B1,
-                                    bounds=[(-1, 1)] * 2)
+        lp = scipy.optimize.linprog(
+            -(weights @ W1), A_ub=sign[:, None] * W1, b_ub=-sign * B1, bounds=[(-1, 1)] * 2
+        )
         if lp.status == 0:
             best = max(best, -lp.fun + weights @ B1 + B2[0])
     return best
@@ -185,8 +190,12 @@ def test_random_network_has_an_output(solver: Solver) -> None:
     previous = b.add_vars(5, -1.0, 1.0)
     for index, layer in enumerate(network.layers):
         z = b.add_vars(layer.n_out)
-        b.add_rows(np.hstack([np.eye(layer.n_out), -layer.weight]),
-                   np.concatenate([z, previous]), layer.bias, layer.bias)
+        b.add_rows(
+            np.hstack([np.eye(layer.n_out), -layer.weight]),
+            np.concatenate([z, previous]),
+            layer.bias,
+            layer.bias,
+        )
         if index < len(network.layers) - 1:
             previous = b.add_vars(layer.n_out)
             b.add_relu(previous, z)
@@ -254,8 +263,13 @@ def soft_query(threshold: int | None) -> Query:
     b = QueryBuilder()
     b.add_vars(1, -5.0, 5.0)
     z = b.add_binaries(3)
-    b.add_indicators(z, np.array([[1.0], [1.0], [1.0]]), np.zeros(1, dtype=np.int64),
-                     [1.0, -INF, 2.0], [INF, 0.0, INF])
+    b.add_indicators(
+        z,
+        np.array([[1.0], [1.0], [1.0]]),
+        np.zeros(1, dtype=np.int64),
+        [1.0, -INF, 2.0],
+        [INF, 0.0, INF],
+    )
     return b.build(soft=z, soft_threshold=threshold)
 
 
@@ -338,11 +352,17 @@ def pigeonhole(holes: int) -> Query:
     b = QueryBuilder()
     x = b.add_binaries((holes + 1) * holes).reshape(holes + 1, holes)
     b.add_rows(sp.block_diag([np.ones((1, holes))] * (holes + 1)), x.ravel(), 1.0, INF)
-    pairs = np.array([(x[p, h], x[q, h]) for h in range(holes)
-                      for p, q in itertools.combinations(range(holes + 1), 2)])
+    pairs = np.array(
+        [
+            (x[p, h], x[q, h])
+            for h in range(holes)
+            for p, q in itertools.combinations(range(holes + 1), 2)
+        ]
+    )
     rows = np.repeat(np.arange(len(pairs)), 2)
-    conflicts = sp.coo_matrix((np.ones(rows.size), (rows, pairs.ravel())),
-                              shape=(len(pairs), b.n_vars))
+    conflicts = sp.coo_matrix(
+        (np.ones(rows.size), (rows, pairs.ravel())), shape=(len(pairs), b.n_vars)
+    )
     b.add_rows(conflicts, None, -INF, 1.0)
     return b.build()
 

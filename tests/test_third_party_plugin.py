@@ -35,7 +35,9 @@ DISTRIBUTION = "nnv-scipy-milp"
 # The console script's entry point, run by the interpreter running the tests (so the same
 # environment), with the program name the user sees.
 NNV = [
-    sys.executable, "-c", "import sys; sys.argv[0] = 'nnv'; from nnv.cli.main import main; main()"
+    sys.executable,
+    "-c",
+    "import sys; sys.argv[0] = 'nnv'; from nnv.cli.main import main; main()",
 ]
 
 
@@ -56,8 +58,17 @@ def plugin_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
     )
     command = [
-        sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-        "--no-index", "--disable-pip-version-check", "--quiet", "--target", str(site),
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-index",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--target",
+        str(site),
         str(source),
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
@@ -124,8 +135,14 @@ def test_nnv_verify_with_the_third_party_solver(
     plugin_site: Path, property_file: str, verdict: str
 ) -> None:
     completed = run_nnv(
-        "verify", xor_file("network.onnx"), xor_file(property_file),
-        "--solver", "scipy-milp", "--solver-option", "time_limit=60", site=plugin_site,
+        "verify",
+        xor_file("network.onnx"),
+        xor_file(property_file),
+        "--solver",
+        "scipy-milp",
+        "--solver-option",
+        "time_limit=60",
+        site=plugin_site,
     )
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
@@ -138,8 +155,11 @@ def test_nnv_verify_with_the_third_party_solver(
 def test_nnv_verify_proves_with_the_third_party_solver(plugin_site: Path, nnsynth: Path) -> None:
     """XOR-A p1 holds and its bounds alone do not show it: the plugin's MILP must."""
     completed = run_nnv(
-        "verify", str(nnsynth / "xor_a" / "model.onnx"),
-        str(nnsynth / "xor_a" / "properties" / "prop_1.vnnlib"), "--solver", "scipy-milp",
+        "verify",
+        str(nnsynth / "xor_a" / "model.onnx"),
+        str(nnsynth / "xor_a" / "properties" / "prop_1.vnnlib"),
+        "--solver",
+        "scipy-milp",
         site=plugin_site,
     )
     assert completed.returncode == 0, completed.stderr
@@ -149,8 +169,12 @@ def test_nnv_verify_proves_with_the_third_party_solver(plugin_site: Path, nnsynt
 
 def test_an_unknown_solver_is_one_line_and_exit_code_2(plugin_site: Path) -> None:
     completed = run_nnv(
-        "verify", xor_file("network.onnx"), xor_file("robust_holds.vnnlib"),
-        "--solver", "nosuch", site=plugin_site,
+        "verify",
+        xor_file("network.onnx"),
+        xor_file("robust_holds.vnnlib"),
+        "--solver",
+        "nosuch",
+        site=plugin_site,
     )
     assert completed.returncode == 2
     assert completed.stdout == ""
@@ -161,8 +185,14 @@ def test_an_unknown_solver_is_one_line_and_exit_code_2(plugin_site: Path) -> Non
 
 def test_an_unknown_option_of_the_plugin_is_one_line_and_exit_code_2(plugin_site: Path) -> None:
     completed = run_nnv(
-        "verify", xor_file("network.onnx"), xor_file("robust_holds.vnnlib"),
-        "--solver", "scipy-milp", "--solver-option", "colour=blue", site=plugin_site,
+        "verify",
+        xor_file("network.onnx"),
+        xor_file("robust_holds.vnnlib"),
+        "--solver",
+        "scipy-milp",
+        "--solver-option",
+        "colour=blue",
+        site=plugin_site,
     )
     assert completed.returncode == 2
     lines = completed.stderr.splitlines()
@@ -237,8 +267,13 @@ def test_soft_constraints_become_an_objective(registry: Registry) -> None:
 @pytest.mark.shared
 @pytest.mark.parametrize(
     ("name", "prop", "verdict"),
-    [("xor_a", 1, "unsat"), ("xor_b", 1, "sat"), ("xor_b", 2, "sat"), ("blobs", 1, "sat"),
-     ("blobs", 2, "sat")],
+    [
+        ("xor_a", 1, "unsat"),
+        ("xor_b", 1, "sat"),
+        ("xor_b", 2, "sat"),
+        ("blobs", 1, "sat"),
+        ("blobs", 2, "sat"),
+    ],
 )
 def test_the_repair_papers_instances_without_falsification(
     registry: Registry, nnsynth: Path, name: str, prop: int, verdict: str
@@ -282,8 +317,11 @@ def test_bad_options_are_input_errors(registry: Registry) -> None:
     ],
 )
 def test_scipy_status_codes_map_to_nnv_statuses(
-    plugin_module: ModuleType, monkeypatch: pytest.MonkeyPatch, scipy_status: int,
-    x: np.ndarray | None, status: str,
+    plugin_module: ModuleType,
+    monkeypatch: pytest.MonkeyPatch,
+    scipy_status: int,
+    x: np.ndarray | None,
+    status: str,
 ) -> None:
     seen: dict[str, Any] = {}
 

@@ -11,7 +11,7 @@ With ``free_sets`` it runs exactly those sets, in the order given, instead (``ma
 and a set given twice (in any order) runs once.
 
 Stopping: the deadline is checked before each batch, so a deadline already passed evaluates
-nothing and a batch once started is finished. ``stop_at_accuracy`` stops after the batch in
+nothing and a batch once started is finished. ``target_accuracy`` stops after the batch in
 which a repaired trial reaches it.
 
 The small helpers below are public because the ``greedy`` strategy, in the same package,
@@ -137,14 +137,14 @@ class ExhaustiveSearch(SearchStrategy):
         max_free: int = 1,
         layers: Sequence[int] | None = None,
         batch_size: int = 32,
-        stop_at_accuracy: float | None = None,
+        target_accuracy: float | None = None,
         free_sets: Iterable[Iterable[str] | str] | None = None,
         **unknown: Any,
     ) -> None:
         reject_unknown(self.name, unknown)
         super().__init__(positive_int("max_free", max_free), layer_numbers(layers))
         self.batch_size = positive_int("batch_size", batch_size)
-        self.stop_at_accuracy = fraction_or_none("stop_at_accuracy", stop_at_accuracy)
+        self.target_accuracy = fraction_or_none("target_accuracy", target_accuracy)
         self.free_sets = None if free_sets is None else _parse_free_sets(free_sets)
 
     def proposals(self, network: Network) -> Iterator[FreeSet]:
@@ -160,7 +160,7 @@ class ExhaustiveSearch(SearchStrategy):
         self, network: Network, evaluate: Evaluate, deadline: float | None
     ) -> list[TrialResult]:
         results, _ = run_in_batches(
-            self.proposals(network), evaluate, deadline, self.batch_size, self.stop_at_accuracy
+            self.proposals(network), evaluate, deadline, self.batch_size, self.target_accuracy
         )
         return results
 

@@ -51,8 +51,11 @@ class ScipyMilpSolver(Solver):
         if time_limit is not None and time_limit <= 0:
             raise InputError(f"solver {self.name!r}: time_limit must be positive")
         super().__init__(
-            time_limit=time_limit, mip_rel_gap=mip_rel_gap, node_limit=node_limit,
-            presolve=presolve, disp=disp,
+            time_limit=time_limit,
+            mip_rel_gap=mip_rel_gap,
+            node_limit=node_limit,
+            presolve=presolve,
+            disp=disp,
         )
 
     def solve(self, query: Query, timeout: float | None = None) -> Solution:
@@ -67,8 +70,9 @@ class ScipyMilpSolver(Solver):
             holds = bool(np.all(query.row_lb <= 0) and np.all(query.row_ub >= 0))
             if not holds:
                 return Solution("infeasible", message="a row without variables excludes 0")
-            return Solution("optimal", values=np.zeros(0),
-                            objective=None if query.objective is None else 0.0)
+            return Solution(
+                "optimal", values=np.zeros(0), objective=None if query.objective is None else 0.0
+            )
 
         # milp minimises c @ x; a feasibility problem has c = 0. Maximising is minimising -c.
         objective = np.zeros(n) if query.objective is None else np.asarray(query.objective)
