@@ -28,19 +28,33 @@ def example() -> tuple[Network, Property, Dataset, SoftConstraints]:
     return net, prop, data, SoftConstraints(X, net.predict(X))
 
 
-def repairer(solver: str, verifier: str = "highs", **settings: object) -> Repairer:
+def build(
+    net: Network,
+    props: list[Property],
+    soft: SoftConstraints,
+    data: Dataset,
+    solver: Solver | str = "highs",
+    verifier: Solver | str = "highs",
+    **settings: object,
+) -> Repairer:
+    """A Repairer certified by z3 (exact) or highs; solvers given by name or as instances."""
     registry = default_registry()
-    net, prop, data, soft = example()
+    pick = lambda s: registry.solver(s) if isinstance(s, str) else s  # noqa: E731
     return Repairer(
         net,
-        [prop],
+        props,
         soft,
         data,
-        solver=registry.solver(solver),
-        verifier=registry.solver(verifier),
+        solver=pick(solver),
+        verifier=pick(verifier),
         certifier=Certifier(registry.solver("highs"), registry.solver("z3")),
         settings=RepairSettings(**settings),  # type: ignore[arg-type]
     )
+
+
+def repairer(solver: str, verifier: str = "highs", **settings: object) -> Repairer:
+    net, prop, data, soft = example()
+    return build(net, [prop], soft, data, solver, verifier, **settings)
 
 
 def assert_really_repaired(engine: Repairer, values: dict[str, float]) -> None:
@@ -119,16 +133,13 @@ def test_a_repair_that_fails_certification_is_never_reported() -> None:
     prop = Property.robustness([1.5], 1.5, label=0, n_outputs=2)
     X = np.array([[0.0], [2.0], [3.0]])
     data = Dataset({"train": (X, np.zeros(3, dtype=np.int64))})
-    registry = default_registry()
-    engine = Repairer(
+    engine = build(
         net,
         [prop],
         SoftConstraints(X, net.predict(X)),
         data,
-        solver=registry.solver("highs"),
         verifier=_BlindVerifier(),
-        certifier=Certifier(registry.solver("highs"), registry.solver("z3")),
-        settings=RepairSettings(max_change=1e-9),
+        max_change=1e-9,
     )
     result = engine.trial(["b2.2"])
     assert result.status == "not_repaired"
@@ -152,15 +163,7 @@ def test_xor_b_pair_repair_from_the_paper(nnsynth: Path) -> None:
     prop = registry.load_property(base / "properties" / "prop_1.vnnlib")
     data = Dataset.load(base / "data.npz")
     X = data.splits["train"][0]
-    engine = Repairer(
-        net,
-        [prop],
-        SoftConstraints(X, net.predict(X)),
-        data,
-        solver=registry.solver("highs"),
-        verifier=registry.solver("highs"),
-        certifier=Certifier(registry.solver("highs"), registry.solver("z3")),
-    )
+    engine = build(net, [prop], SoftConstraints(X, net.predict(X)), data)
     result = engine.trial(["w1.1.1", "w1.2.1"])
     assert result.status == "repaired" and result.certified_by == "z3 (exact)"
     assert result.accuracy is not None and result.accuracy >= 0.99
@@ -195,16 +198,7 @@ def test_grid_regions_are_kept_only_where_verified() -> None:
     registry = default_registry()
     net, prop, data, _ = example()
     soft = registry.get("heuristic", "grid").factory(cells=4).constraints(net, data)
-    engine = Repairer(
-        net,
-        [prop],
-        soft,
-        data,
-        solver=registry.solver("highs"),
-        verifier=registry.solver("highs"),
-        certifier=Certifier(registry.solver("highs"), registry.solver("z3")),
-        settings=RepairSettings(trial_timeout=300),
-    )
+    engine = build(net, [prop], soft, data, trial_timeout=300)
     result = engine.trial(["b2.1"])
     assert result.status == "repaired", result.message
     repaired = net.with_parameters(result.values)
