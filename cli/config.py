@@ -36,6 +36,12 @@ def _integer(key: str, value: Any) -> int:
     return value
 
 
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"{key} must be true or false, not {value!r}")
+    return value
+
+
 def _texts(key: str, value: Any) -> list[str]:
     """A list of strings, or one string."""
     if isinstance(value, str):
@@ -103,6 +109,10 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "timeout": _number,
     "trial_timeout": _number,
     "seed": _integer,
+    "executor": _text,
+    "workers": _integer,
+    "scheduler": _text,
+    "restart": _flag,
 }
 ALIASES = {"property": "properties"}
 

@@ -8,8 +8,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from nnv.core.registry import default_registry
 from nnv.core.run import RunConfig, RunOutcome, run_repair
@@ -92,11 +102,29 @@ def run(
     seed: Annotated[
         int | None, typer.Option(help="Seed of the heuristic's random choices (default 0).")
     ] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="Where trials run: local (default) or dask.")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Trials at once (default: one per core).", min=1)
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="dask: join the cluster at this address (tcp://host:8786)."),
+    ] = None,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart", help="Run every trial again, ignoring those OUT holds from this run."
+        ),
+    ] = False,
 ) -> None:
     """Repair NETWORK so that every PROPERTY holds, changing a few free parameters.
 
     Writes OUT/result.json, OUT/trials.csv, OUT/repaired.onnx (when repaired) and, for 2-D
-    inputs, OUT/boundary.png. Exit code 0 when repaired, 1 when not, 2 on bad input.
+    inputs, OUT/boundary.png. Running the same command again with the same OUT resumes: the
+    trials OUT/trials.csv already holds are not run again. Exit code 0 when repaired, 1 when
+    not, 2 on bad input.
     """
     with user_errors():
         file_settings = load_config(config_file) if config_file is not None else {}
@@ -125,6 +153,10 @@ def run(
                 "trial_timeout": trial_timeout,
                 "out": out,
                 "seed": seed,
+                "executor": executor,
+                "workers": workers,
+                "scheduler": scheduler,
+                "restart": True if restart else None,
             },
         )
         outcome = _run_with_progress(config)
@@ -138,11 +170,11 @@ def run(
 
 
 class _Bar:
-    """The progress bar's view of a run: trials done of those known, best accuracy so far."""
+    """The progress bar's view of a run: trials done and left, best accuracy so far."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.task = progress.add_task("trials", total=None)
+        self.task = progress.add_task("trials", total=None, best="none repaired yet")
         self.best: float | None = None
 
     def planned(self, total: int | None) -> None:
@@ -151,17 +183,32 @@ class _Bar:
     def finished(self, result: TrialResult) -> None:
         if result.repaired and result.accuracy is not None:
             self.best = max(result.accuracy, self.best or 0.0)
-        text = "none repaired" if self.best is None else f"best accuracy {self.best:.4f}"
-        self.progress.update(self.task, advance=1, description=f"trials, {text}")
+        best = "none repaired yet" if self.best is None else f"best accuracy {self.best:.4f}"
+        self.progress.update(self.task, advance=1, best=best)
+
+
+class _Left(ProgressColumn):
+    """Trials still to run, where the total is known."""
+
+    def render(self, task: Task) -> Text:
+        left = "" if task.total is None else f"{int(task.total - task.completed)} left"
+        return Text(left)
 
 
 def _run_with_progress(config: RunConfig) -> RunOutcome:
     """A progress bar on stderr while trials run, when stderr is a terminal."""
     console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(
-        *columns, TimeElapsedColumn(), console=console, disable=not console.is_terminal
-    ) as progress:
+    columns = (
+        TextColumn("trials"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Left(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[best]}"),
+    )
+    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
         bar = _Bar(progress)
         return run_repair(config, default_registry(), bar.finished, bar.planned)
 
@@ -193,6 +240,9 @@ def summary_table(result: dict[str, Any], out: Path) -> Table:
     table.add_row("certified by", result["certified_by"] or "-")
     counts = ", ".join(f"{n} {status}" for status, n in result["trial_counts"].items())
     table.add_row("trials", f"{result['trials']} ({counts})" if counts else "0")
+    if result.get("resumed"):
+        table.add_row("resumed", f"{result['resumed']} trials taken from an earlier run")
+    table.add_row("executor", f"{result['executor']}, {result['workers']} workers")
     table.add_row("seconds", f"{result['seconds']:.2f}")
     table.add_row("results", str(out))
     return table

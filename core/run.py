@@ -1,15 +1,21 @@
 """One repair run end to end: load the inputs, search over free sets, write the results folder.
 
 This is what ``nnv run`` does, with the command line left out: the plugins are looked up in a
-:class:`~nnv.core.registry.Registry` by name, trials run one after another through
-:class:`~nnv.core.repair.Repairer`, and the folder ``out`` receives ``trials.csv`` (rewritten
-after every trial, so an interrupted search leaves what it had done), ``result.json`` and, when
-a trial repaired the network, ``repaired.onnx``. Every file is written atomically.
+:class:`~nnv.core.registry.Registry` by name, trials run on an executor (each in a process of
+its own, several at once) through :class:`~nnv.core.repair.Repairer`, and the folder ``out``
+receives ``run.json`` (what the trials depend on), ``trials.csv`` (rewritten atomically as each
+trial finishes), ``result.json`` and, when a trial repaired the network, ``repaired.onnx``.
+
+Resuming: when ``out`` already holds a ``run.json`` equal to this run's and its ``trials.csv``,
+the trials recorded there are not run again but taken as they are, so the same command after
+Ctrl-C, a crash or a killed worker goes on where it stopped and ends with the same best result.
+The search options are not part of ``run.json``: a larger search resumes from a smaller one.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.metadata
 import inspect
 import io
@@ -25,6 +31,7 @@ from typing import Any, Literal
 from .certify import Certifier
 from .dataset import Dataset
 from .errors import CapabilityError, InputError
+from .executor import Executor, TrialTask
 from .files import write_text_atomic
 from .heuristic import Heuristic, SoftConstraints
 from .network import Network, ParameterAddress
@@ -38,6 +45,9 @@ TRIAL_COLUMNS = (
     "values", "message",
 )  # fmt: skip
 REPAIRED_FILE = "repaired.onnx"
+TRIALS_FILE = "trials.csv"
+RUN_FILE = "run.json"
+NOT_STARTED = "the run's timeout passed first"
 MODES = ("cegis", "quantified")
 
 
@@ -66,6 +76,10 @@ class RunConfig:
     timeout: float | None = None  # the whole run, seconds
     trial_timeout: float | None = None
     seed: int = 0  # the heuristic's random choices, unless its options name a seed
+    executor: str = "local"
+    workers: int | None = None  # trials at once; None: the executor's default
+    scheduler: str | None = None  # dask: join this cluster instead of starting one
+    restart: bool = False  # ignore trials an earlier run left in ``out``
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -74,6 +88,8 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise InputError(f"{name} must be at least 0 seconds, not {value!r}")
+        if self.workers is not None and self.workers < 1:
+            raise InputError(f"workers must be at least 1, not {self.workers!r}")
 
     def given_sets(self) -> list[list[str]] | None:
         """The free sets named outright (``free`` or ``free_sets``), or None to search."""
@@ -114,8 +130,8 @@ def run_repair(
     """Run the search ``config`` describes and write its results folder.
 
     ``on_planned`` hears how many trials are known to come (None while unknown) whenever that
-    changes; ``on_trial`` hears each finished trial. Bad input raises an ``NnvError`` before
-    anything is written.
+    changes; ``on_trial`` hears each finished trial, resumed ones included. Bad input raises an
+    ``NnvError`` before anything is written.
     """
     start = time.monotonic()
     deadline = None if config.timeout is None else start + config.timeout
@@ -124,9 +140,11 @@ def run_repair(
     soft = heuristic.constraints(inputs.network, inputs.data)
     repairer = _repairer(config, registry, inputs, soft)
     strategy = _strategy(config, registry)
-    trials = _Trials(config, registry, repairer, deadline, on_trial, on_planned)
-    trials.begin(_planned_count(config, inputs.network))
-    strategy.search(inputs.network, trials.evaluate, deadline)
+    with _executor(config, registry) as executor:
+        trials = _Trials(config, RepairJob(config, repairer), executor, deadline, registry)
+        trials.on_trial, trials.on_planned = on_trial, on_planned
+        trials.begin(_planned_count(config, inputs.network), _fingerprint(config, heuristic))
+        strategy.search(inputs.network, trials.evaluate, deadline)
     chosen = best(trials.done)
     repaired = _repaired_network(inputs.network, chosen)
     result = _result(trials, inputs, heuristic, chosen, repaired, time.monotonic() - start)
@@ -192,6 +210,18 @@ def _repairer(
     )
 
 
+def _executor(config: RunConfig, registry: Registry) -> Executor:
+    """The executor with ``workers`` and, for executors that take one, ``scheduler``."""
+    factory = registry.get("executor", config.executor).factory
+    options: dict[str, Any] = {"workers": config.workers}
+    if config.scheduler is not None:
+        if not _takes(factory, "scheduler"):
+            raise InputError(f"executor {config.executor!r} takes no scheduler address")
+        options["scheduler"] = config.scheduler
+    executor: Executor = factory(**options)
+    return executor
+
+
 def _strategy(config: RunConfig, registry: Registry) -> SearchStrategy:
     name, options = _search_plan(config)
     factory = registry.get("search", name).factory
@@ -226,48 +256,155 @@ def _planned_count(config: RunConfig, network: Network) -> int | None:
     return None
 
 
+def _fingerprint(config: RunConfig, heuristic: Heuristic) -> dict[str, Any]:
+    """What a trial's result depends on: the input files' contents and the trial settings."""
+    files = [config.network, *config.properties, config.data]
+    return {
+        "files": {str(path): hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in files},
+        "heuristic": config.heuristic,
+        "heuristic_options": json.loads(json.dumps(heuristic.options, default=str)),
+        "solver": config.solver,
+        "verifier": config.verifier,
+        "mode": config.mode,
+        "threshold": config.threshold,
+        "max_change": config.max_change,
+        "trial_timeout": config.trial_timeout,
+        "nnv_version": _version(),
+    }
+
+
 # -- trials ----------------------------------------------------------------------------------
 
 
-class _Trials:
-    """The ``evaluate`` a search calls: trials one after another, each recorded as it ends."""
+class RepairJob:
+    """Runs one trial of this run; the :class:`~nnv.core.executor.TrialJob` executors take.
 
-    def __init__(
-        self,
-        config: RunConfig,
-        registry: Registry,
-        repairer: Repairer,
-        deadline: float | None,
-        on_trial: Callable[[TrialResult], None] | None,
-        on_planned: Callable[[int | None], None] | None,
-    ) -> None:
+    A forked child uses the parent's repairer as it is; a pickled copy (a dask worker) rebuilds
+    it from the config once per worker process, so the run's files must be readable there.
+    """
+
+    def __init__(self, config: RunConfig, repairer: Repairer) -> None:
         self.config = config
-        self.registry = registry
-        self.repairer = repairer
-        self.deadline = deadline
-        self.on_trial = on_trial
-        self.on_planned = on_planned
-        self.planned: int | None = None
-        self.queued = 0
-        self.skipped = 0  # proposed after the run's deadline had passed, never started
-        self.done: list[TrialResult] = []
+        self.repairer: Repairer | None = repairer
         # one named set: a solver that cannot take it is the user's mistake, not a trial's result
         sets = config.given_sets()
         self.strict = sets is not None and len(sets) == 1
 
-    def begin(self, planned: int | None) -> None:
-        """Announce the plan; an empty trials.csv replaces any earlier run's."""
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": _absolute(self.config), "repairer": None, "strict": self.strict}
+
+    def __call__(self, task: TrialTask) -> TrialResult:
+        repairer = self.repairer or _worker_repairer(self.config)
+        repairer.settings = replace(repairer.settings, trial_timeout=task.timeout)
+        started = time.monotonic()
+        try:
+            return repairer.trial(task.free)
+        except CapabilityError as error:
+            if self.strict:
+                raise
+            seconds = time.monotonic() - started
+            return TrialResult(
+                task.free, "error", seconds, soft_total=repairer.soft.count, message=str(error)
+            )
+
+
+_WORKER_REPAIRERS: dict[str, Repairer] = {}
+
+
+def _worker_repairer(config: RunConfig) -> Repairer:
+    """The repairer for ``config``, built once per process."""
+    from .registry import default_registry
+
+    key = repr(config)
+    if key not in _WORKER_REPAIRERS:
+        registry = default_registry()
+        inputs = _load(config, registry)
+        soft = _heuristic(config, registry).constraints(inputs.network, inputs.data)
+        _WORKER_REPAIRERS[key] = _repairer(config, registry, inputs, soft)
+    return _WORKER_REPAIRERS[key]
+
+
+def _absolute(config: RunConfig) -> RunConfig:
+    return replace(
+        config,
+        network=Path(config.network).resolve(),
+        properties=[Path(p).resolve() for p in config.properties],
+        data=Path(config.data).resolve(),
+    )
+
+
+class _Trials:
+    """The ``evaluate`` a search calls: a batch of trials on the executor, each recorded in
+    trials.csv as it ends; trials an earlier run of the same command recorded are reused."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        job: RepairJob,
+        executor: Executor,
+        deadline: float | None,
+        registry: Registry,
+    ) -> None:
+        self.config = config
+        self.job = job
+        self.executor = executor
+        self.deadline = deadline
+        self.registry = registry
+        self.on_trial: Callable[[TrialResult], None] | None = None
+        self.on_planned: Callable[[int | None], None] | None = None
+        self.planned: int | None = None
+        self.queued = 0
+        self.skipped = 0  # proposed after the run's deadline had passed, never started
+        self.resumed = 0
+        self.earlier: dict[frozenset[str], TrialResult] = {}
+        # this search's trials in the order proposed, resumed ones included (so ``best`` breaks
+        # ties the same way however the executor ordered them)
+        self.done: list[TrialResult] = []
+        self.recorded: list[TrialResult] = []  # trials.csv: earlier rows, then trials as they end
+
+    def begin(self, planned: int | None, fingerprint: dict[str, Any]) -> None:
+        """Announce the plan; take up an earlier run's trials if it was this same run."""
         self.planned = planned
         if self.on_planned is not None:
             self.on_planned(planned)
-        write_text_atomic(self.config.out / "trials.csv", trials_csv(self.done))
+        out = self.config.out
+        if not self.config.restart:
+            self.earlier = _earlier_trials(out, fingerprint)
+        self.recorded = list(self.earlier.values())
+        write_text_atomic(out / RUN_FILE, json.dumps(fingerprint, indent=2) + "\n")
+        write_text_atomic(out / TRIALS_FILE, trials_csv(self.recorded))
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def evaluate(self, batch: Sequence[FreeSet]) -> list[TrialResult]:
         self._queue(len(batch))
-        return [self._one(names) for names in batch]
+        results: list[TrialResult | None] = [None] * len(batch)
+        tasks: list[TrialTask] = []
+        positions: list[int] = []
+        for position, names in enumerate(batch):
+            earlier = self.earlier.get(frozenset(names))
+            if earlier is not None:
+                results[position] = earlier
+                self.resumed += 1
+                self._announce(earlier)
+            elif self.out_of_time():
+                self.skipped += 1
+                results[position] = TrialResult(names, "timeout", message=NOT_STARTED)
+            else:
+                tasks.append(TrialTask(names, self._time_limit()))
+                positions.append(position)
+                self.registry.hook.nnv_trial_started(free=names)
+        for index, result in self.executor.map(self.job, tasks):
+            results[positions[index]] = result
+            self.recorded.append(result)
+            write_text_atomic(self.config.out / TRIALS_FILE, trials_csv(self.recorded))
+            self.registry.hook.nnv_trial_finished(result=result)
+            self._announce(result)
+        finished = [r for r in results if r is not None]
+        # in the order proposed, whatever order they ended in; never-started ones are no trials
+        self.done.extend(r for r in finished if r.message != NOT_STARTED)
+        return finished
 
     def _queue(self, count: int) -> None:
         self.queued += count
@@ -276,35 +413,48 @@ class _Trials:
             self.on_planned(known)
         self.planned = known
 
-    def _one(self, names: FreeSet) -> TrialResult:
-        if self.out_of_time():
-            self.skipped += 1
-            return TrialResult(names, "timeout", message="the run's timeout passed first")
-        self.registry.hook.nnv_trial_started(free=names)
-        result = self._trial(names)
-        self.done.append(result)
-        write_text_atomic(self.config.out / "trials.csv", trials_csv(self.done))
-        self.registry.hook.nnv_trial_finished(result=result)
+    def _announce(self, result: TrialResult) -> None:
         if self.on_trial is not None:
             self.on_trial(result)
-        return result
 
-    def _trial(self, names: FreeSet) -> TrialResult:
-        """One trial, its time limit cut to what is left of the run's."""
+    def _time_limit(self) -> float | None:
+        """The trial's limit: its own, cut to what is left of the run's."""
         remaining = None if self.deadline is None else self.deadline - time.monotonic()
         limits = [t for t in (self.config.trial_timeout, remaining) if t is not None]
-        self.repairer.settings = replace(
-            self.repairer.settings, trial_timeout=min(limits) if limits else None
-        )
-        started = time.monotonic()
-        try:
-            return self.repairer.trial(names)
-        except CapabilityError as error:
-            if self.strict:
-                raise
-            seconds = time.monotonic() - started
-            soft_total = self.repairer.soft.count
-            return TrialResult(names, "error", seconds, soft_total=soft_total, message=str(error))
+        return max(min(limits), 0.0) if limits else None
+
+
+def _earlier_trials(out: Path, fingerprint: dict[str, Any]) -> dict[frozenset[str], TrialResult]:
+    """Trials recorded in ``out`` by a run with this fingerprint; none if it was another run
+    (whose trials.csv this run then replaces)."""
+    try:
+        same = json.loads((out / RUN_FILE).read_text()) == fingerprint
+        rows = list(csv.DictReader(io.StringIO((out / TRIALS_FILE).read_text())))
+    except (OSError, ValueError):
+        return {}
+    if not same:
+        return {}
+    try:
+        results = [_row_result(row) for row in rows]
+    except (KeyError, ValueError, TypeError):
+        return {}
+    return {frozenset(r.free): r for r in results}
+
+
+def _row_result(row: dict[str, str]) -> TrialResult:
+    """A trials.csv row back as the result it recorded."""
+    return TrialResult(
+        free=tuple(row["free"].split(",")),
+        status=row["status"],  # type: ignore[arg-type]
+        seconds=float(row["seconds"]),
+        accuracy=float(row["accuracy"]) if row["accuracy"] else None,
+        kept=int(row["kept"]) if row["kept"] else None,
+        soft_total=int(row["soft_total"]),
+        values={k: float(v) for k, v in json.loads(row["values"]).items()},
+        certified_by=row["certified_by"] or None,
+        rounds=int(row["rounds"]),
+        message=row["message"],
+    )
 
 
 def trials_csv(results: Sequence[TrialResult]) -> str:
@@ -366,7 +516,8 @@ def _result(
     seconds: float,
 ) -> dict[str, Any]:
     """The content of result.json."""
-    config, repairer, network = trials.config, trials.repairer, inputs.network
+    config, repairer, network = trials.config, trials.job.repairer, inputs.network
+    assert repairer is not None  # the run's own job holds the repairer it built
     search, search_options = _search_plan(config)
     parameters = (
         None
@@ -387,6 +538,7 @@ def _result(
         "soft_total": repairer.soft.count,
         "seconds": round(seconds, 3),
         "trials": len(trials.done),
+        "resumed": trials.resumed,
         "trial_counts": dict(Counter(r.status for r in trials.done)),
         "solver": config.solver,
         "verifier": config.verifier,
@@ -400,6 +552,8 @@ def _result(
         "timeout": config.timeout,
         "trial_timeout": config.trial_timeout,
         "seed": config.seed,
+        "executor": config.executor,
+        "workers": trials.executor.workers,
         "network": str(config.network),
         "properties": [str(p) for p in config.properties],
         "data": str(config.data),
