@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 from .search import FreeSet, TrialResult
 
@@ -173,8 +173,8 @@ class IsolatedTrials:
                     index, task = waiting.pop()
                     child = _Child(index, job, task)
                     running[child.conn] = child
-                for conn in wait(list(running), timeout=_next_wake(running.values())):
-                    child = running.pop(conn)  # type: ignore[arg-type]
+                for ready in wait(list(running), timeout=_next_wake(running.values())):
+                    child = running.pop(cast(Connection, ready))
                     yield child.index, child.collect()
                 now = time.monotonic()
                 for conn, child in list(running.items()):
