@@ -105,6 +105,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "verifier": _text,
     "mode": _text,
     "threshold": _integer,
+    "threshold_search": _flag,
     "max_change": _number,
     "timeout": _number,
     "trial_timeout": _number,

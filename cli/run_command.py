@@ -88,6 +88,13 @@ def run(
     threshold: Annotated[
         int | None, typer.Option(help="Keep at least this many soft constraints.", min=0)
     ] = None,
+    threshold_search: Annotated[
+        bool,
+        typer.Option(
+            "--threshold-search",
+            help="quantified: raise the threshold while satisfiable (the paper's skip).",
+        ),
+    ] = False,
     max_change: Annotated[
         float | None, typer.Option(help="Each free parameter moves at most this much (default 10).")
     ] = None,
@@ -148,6 +155,7 @@ def run(
                 "verifier": verifier,
                 "mode": mode,
                 "threshold": threshold,
+                "threshold_search": True if threshold_search else None,
                 "max_change": max_change,
                 "timeout": timeout,
                 "trial_timeout": trial_timeout,

@@ -55,6 +55,7 @@ class RepairSettings:
     # each free parameter's effect on its neuron stays within +- this (see change_limits)
     max_change: float = 10.0
     threshold: int | None = None  # keep at least this many soft constraints
+    threshold_search: bool = False  # quantified mode: raise the threshold while satisfiable
     synthesis_margin: float = 1e-3
     verify_margin: float = 1e-4
     soft_margin: float = 1e-6
@@ -195,7 +196,13 @@ class Repairer:
         return self._stopped(names, "timeout", state, f"no repair after {state.rounds} rounds")
 
     def _quantified(self, free: FreeParameters, start: float) -> TrialResult:
-        """The paper's formula in one solver call; the answer is certified like any other."""
+        """The paper's formula, one solver call per threshold; the answer is certified like
+        any other.
+
+        With ``threshold_search`` (the paper's skip mechanism) a satisfiable answer that keeps
+        k soft constraints is followed by a call with threshold k + 1, until the formula is
+        unsatisfiable or time runs out; the last satisfiable answer is the trial's.
+        """
         missing = {"quantifiers", "bilinear"} - set(self.solver.capabilities)
         if missing:
             raise CapabilityError(
@@ -205,30 +212,47 @@ class Repairer:
         deadline = (
             None if self.settings.trial_timeout is None else start + self.settings.trial_timeout
         )
-        query, delta, guards = quantified_query(
-            self.network,
-            free,
-            self.properties,
-            self.soft,
-            self._limits(free),
-            self.settings.threshold or 0,
-            self.settings.soft_margin,
-        )
-        state = _Rounds([], [], rounds=1)
-        solution = self.solver.run(query, self._remaining(deadline))
         names = free.names
-        if solution.status == "infeasible":
-            return self._stopped(
-                names, "not_repaired", state, "the quantified formula is unsatisfiable"
+        state = _Rounds([], [], rounds=0)
+        threshold = self.settings.threshold or 0
+        found: tuple[Network, np.ndarray, list[int]] | None = None
+        while threshold <= self.soft.count:
+            state.rounds += 1
+            query, delta, guards = quantified_query(
+                self.network,
+                free,
+                self.properties,
+                self.soft,
+                self._limits(free),
+                threshold,
+                self.settings.soft_margin,
             )
-        if solution.status == "timeout":
-            return self._stopped(names, "timeout", state, "the solver timed out")
-        if not solution.found or solution.values is None:
+            budget = self._remaining(deadline)
+            if found is not None and budget is not None:
+                budget *= 0.8  # the rest certifies the answer already found
+            solution = self.solver.run(query, budget)
+            if not solution.found or solution.values is None:
+                break
+            values = free.original + solution.values[delta]
+            candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
+            regions = [r for r, guard in enumerate(guards) if solution.values[guard] > 0.5]
+            found = (candidate, values, regions)
+            if not self.settings.threshold_search:
+                break
+            threshold = max(threshold, self._kept(candidate, regions)) + 1
+        if found is None:
+            if solution.status == "infeasible":
+                message = "the quantified formula is unsatisfiable"
+                return self._stopped(names, "not_repaired", state, message)
+            if solution.status == "timeout":
+                return self._stopped(names, "timeout", state, "the solver timed out")
             return self._stopped(names, "error", state, solution.message or solution.status)
-        values = free.original + solution.values[delta]
-        candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
-        regions = [r for r, guard in enumerate(guards) if solution.values[guard] > 0.5]
-        return self._finish(names, candidate, values, regions, state, deadline)
+        result = self._finish(names, *found, state, deadline)
+        if self.settings.threshold_search and result.repaired:
+            last = {"infeasible": "unsatisfiable", "timeout": "out of time"}
+            ending = last.get(solution.status, "every soft constraint kept")
+            result.message = f"threshold search: {state.rounds} calls, ended {ending}"
+        return result
 
     def _limits(self, free: FreeParameters) -> np.ndarray:
         inputs = [X for X, _ in self.data.splits.values()] + [self.soft.points]

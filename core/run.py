@@ -72,6 +72,7 @@ class RunConfig:
     verifier: str = "highs"  # verifies candidates inside the loop
     mode: Literal["cegis", "quantified"] = "cegis"
     threshold: int | None = None
+    threshold_search: bool = False  # quantified mode: raise the threshold while satisfiable
     max_change: float = 10.0
     timeout: float | None = None  # the whole run, seconds
     trial_timeout: float | None = None
@@ -88,6 +89,11 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise InputError(f"{name} must be at least 0 seconds, not {value!r}")
+        if self.threshold_search and self.mode != "quantified":
+            raise InputError(
+                "threshold search is for --mode quantified; cegis already keeps the most soft "
+                "constraints it can"
+            )
         if self.workers is not None and self.workers < 1:
             raise InputError(f"workers must be at least 1, not {self.workers!r}")
 
@@ -196,6 +202,7 @@ def _repairer(
         mode=config.mode,
         max_change=config.max_change,
         threshold=config.threshold,
+        threshold_search=config.threshold_search,
         trial_timeout=config.trial_timeout,
     )
     return Repairer(
@@ -267,6 +274,7 @@ def _fingerprint(config: RunConfig, heuristic: Heuristic) -> dict[str, Any]:
         "verifier": config.verifier,
         "mode": config.mode,
         "threshold": config.threshold,
+        "threshold_search": config.threshold_search,
         "max_change": config.max_change,
         "trial_timeout": config.trial_timeout,
         "nnv_version": _version(),
@@ -548,6 +556,7 @@ def _result(
         "search": search,
         "search_options": search_options,
         "threshold": config.threshold,
+        "threshold_search": config.threshold_search,
         "max_change": config.max_change,
         "timeout": config.timeout,
         "trial_timeout": config.trial_timeout,

@@ -188,6 +188,20 @@ def test_quantified_mode_refuses_milp_solvers(solver: str) -> None:
         engine.trial(["b2.1"])
 
 
+def test_threshold_search_reaches_the_cegis_optimum() -> None:
+    """Raising the threshold while satisfiable ends at the most soft constraints b2.1 can
+    keep, which the counterexample-guided MILP finds in one go."""
+    best = repairer("highs").trial(["b2.1"])
+    engine = repairer(
+        "z3", mode="quantified", threshold=0, threshold_search=True, trial_timeout=600
+    )
+    result = engine.trial(["b2.1"])
+    assert result.status == "repaired", result.message
+    assert result.message.startswith(f"threshold search: {result.rounds} calls, ended")
+    assert result.kept == best.kept
+    assert_really_repaired(engine, result.values)
+
+
 def test_quantified_threshold_too_high_is_not_repaired() -> None:
     engine = repairer("z3", mode="quantified", threshold=10_000, trial_timeout=300)
     result = engine.trial(["b2.1"])
