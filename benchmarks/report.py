@@ -1,0 +1,383 @@
+"""nnv against the repair paper's Tables 4 and 5: a Markdown table and a PNG chart.
+
+Reads the run folders that ``nnv run benchmarks/configs/NAME.toml`` writes (``runs/NAME``,
+the folder named as the config) and the paper's figures in
+``../shared/benchmarks/nnsynth/paper_results.json``::
+
+    python benchmarks/report.py --runs runs --out benchmarks/results/tables45
+
+writes ``tables45.md`` and ``tables45.png``. A config not run yet is reported as "not run".
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import math
+import shlex
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen first)
+
+PAPER = Path(__file__).resolve().parents[2] / "shared/benchmarks/nnsynth/paper_results.json"
+XOR_B = "xor_b_table4_samples_1562"
+BLOBS = "blobs_table5_samples_6000"
+STATUSES = ("repaired", "not_repaired", "timeout", "error")
+NOT_RUN = "not run"
+DASH = "—"
+
+
+@dataclass(frozen=True)
+class Block:
+    """One config (its run folder has the same name) and the paper block it reproduces."""
+
+    run: str
+    label: str
+    paper: tuple[str, int]  # (table in paper_results.json, index of the block in it)
+    target: float | None = None  # issue 4's goal for the best weighted accuracy, percent
+    singles_paper: tuple[str, int] | None = None  # runs with pairs: the paper's singles block
+
+
+BLOCKS = (
+    Block("xor_b_p1_singles", "XOR-B p1 singles", (XOR_B, 0)),
+    Block("xor_b_p1_pairs", "XOR-B p1 singles+pairs", (XOR_B, 1), 99.16, (XOR_B, 0)),
+    Block("xor_b_p2_singles", "XOR-B p2 singles", (XOR_B, 2), 99.22),
+    Block("xor_b_p12_singles", "XOR-B p1+2 singles", (XOR_B, 3)),
+    Block("xor_b_p12_pairs", "XOR-B p1+2 singles+pairs", (XOR_B, 4), 97.25, (XOR_B, 3)),
+    Block("blobs_p1_singles", "Blobs p1 singles", (BLOBS, 0), 99.40),
+    Block("blobs_p2_singles", "Blobs p2 singles", (BLOBS, 1)),
+    Block("blobs_p12_greedy_pairs", "Blobs p1+2 greedy pairs", (BLOBS, 2), 99.46),
+)
+SOLVER_RUNS = ("blobs_p1_five_default", "blobs_p1_five_z3_quantified")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One row of a run's trials.csv."""
+
+    free: tuple[str, ...]
+    status: str
+    accuracy: float | None  # weighted, percent; None unless repaired
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What the table shows for one side (nnv or the paper) of a row."""
+
+    trials: int
+    best: float | None
+    mean: float | None
+    counts: str
+    seconds: float  # nnv: summed over the trials; paper: summed over the threshold rows
+    wall: float | None = None  # nnv: result.json's seconds (None while unfinished)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table: nnv's figures and the paper's for the same block."""
+
+    label: str
+    nnv: Figures | None  # None: not run
+    paper: Figures
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+def read_trials(folder: Path) -> list[Trial] | None:
+    """The trials of a run folder, or None when it has no trials.csv."""
+    path = folder / "trials.csv"
+    if not path.is_file():
+        return None
+    with path.open(newline="", encoding="utf-8") as file:
+        return [
+            Trial(
+                free=tuple(row["free"].split(",")),
+                status=row["status"],
+                accuracy=100 * float(row["accuracy"]) if row["accuracy"] else None,
+                seconds=float(row["seconds"]),
+            )
+            for row in csv.DictReader(file)
+        ]
+
+
+def read_wall_seconds(folder: Path) -> float | None:
+    """The run's wall time from result.json, or None while it has none (unfinished)."""
+    path = folder / "result.json"
+    if not path.is_file():
+        return None
+    return float(json.loads(path.read_text(encoding="utf-8"))["seconds"])
+
+
+# -- figures ----------------------------------------------------------------------------------
+
+
+def mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def nnv_figures(trials: list[Trial], wall: float | None) -> Figures:
+    """Best and mean accuracy over the repaired trials, counts per status, times."""
+    accuracies = [t.accuracy for t in trials if t.status == "repaired" and t.accuracy is not None]
+    counts = Counter(t.status for t in trials)
+    return Figures(
+        trials=len(trials),
+        best=max(accuracies, default=None),
+        mean=mean(accuracies),
+        counts=" / ".join(str(counts[s]) for s in STATUSES),
+        seconds=sum(t.seconds for t in trials),
+        wall=wall,
+    )
+
+
+def paper_figures(block: dict[str, Any]) -> Figures:
+    """The paper's block over its threshold rows: best and mean of the rows' max, sums."""
+    rows = block["rows"]
+    maxima = [row["max"] for row in rows if row["max"] is not None]
+    counts = " / ".join(paper_count(rows, key) for key in ("sat", "unsat", "timeout"))
+    return Figures(
+        trials=block["trials"],
+        best=max(maxima, default=None),
+        mean=mean(maxima),
+        counts=counts,
+        seconds=sum(row["seconds"] for row in rows),
+    )
+
+
+def paper_count(rows: list[dict[str, Any]], key: str) -> str:
+    """A count summed over the rows; "≥ n" when some rows do not report it, "n/r" if none do."""
+    reported = [row[key] for row in rows if key in row]
+    if not reported:
+        return "n/r"
+    prefix = "" if len(reported) == len(rows) else "≥ "
+    return f"{prefix}{sum(reported)}"
+
+
+def block_rows(block: Block, runs: Path, paper: dict[str, Any]) -> list[Row]:
+    """The block's row, and for runs with pairs a row for their singles alone."""
+    folder = runs / block.run
+    trials = read_trials(folder)
+    nnv = None if trials is None else nnv_figures(trials, read_wall_seconds(folder))
+    rows = [Row(block.label, nnv, paper_figures(paper_block(paper, block.paper)))]
+    if block.singles_paper is not None:
+        singles = None if trials is None else [t for t in trials if len(t.free) == 1]
+        nnv = None if singles is None else nnv_figures(singles, None)
+        paper_singles = paper_figures(paper_block(paper, block.singles_paper))
+        rows.append(Row(f"{block.label}: singles only", nnv, paper_singles))
+    return rows
+
+
+def paper_block(paper: dict[str, Any], where: tuple[str, int]) -> dict[str, Any]:
+    table, index = where
+    return paper[table][index]
+
+
+# -- Markdown ---------------------------------------------------------------------------------
+
+
+def percent(value: float | None) -> str:
+    return DASH if value is None else f"{value:.2f}"
+
+
+def seconds_text(value: float) -> str:
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+COLUMNS = (
+    "block",
+    "trials (nnv / paper)",
+    "nnv best %",
+    "nnv mean %",
+    "nnv repaired / not / timeout / error",
+    "nnv wall s / summed trial s",
+    "paper best %",
+    "paper mean of rows' max %",
+    "paper sat / unsat / timeout",
+    "paper summed s",
+)
+
+
+def table(rows: list[Row]) -> list[str]:
+    lines = [markdown_row(COLUMNS), markdown_row(["---"] * len(COLUMNS))]
+    for row in rows:
+        paper = row.paper
+        cells = [row.label, *nnv_cells(row.nnv, paper.trials), percent(paper.best)]
+        cells += [percent(paper.mean), paper.counts, seconds_text(paper.seconds)]
+        lines.append(markdown_row(cells))
+    return lines
+
+
+def nnv_cells(nnv: Figures | None, paper_trials: int) -> list[str]:
+    if nnv is None:
+        return [f"{NOT_RUN} / {paper_trials}", DASH, DASH, DASH, DASH]
+    wall = DASH if nnv.wall is None else seconds_text(nnv.wall)
+    return [
+        f"{nnv.trials} / {paper_trials}",
+        percent(nnv.best),
+        percent(nnv.mean),
+        nnv.counts,
+        f"{wall} / {seconds_text(nnv.seconds)}",
+    ]
+
+
+def markdown_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def targets(rows: dict[str, Row]) -> list[str]:
+    """Issue 4's goal per block, and whether the run's best accuracy meets it."""
+    lines = []
+    for block in BLOCKS:
+        if block.target is None:
+            continue
+        row = rows[block.label]
+        if row.nnv is None:
+            verdict = NOT_RUN
+        elif row.nnv.best is None:
+            verdict = "not met (nothing repaired)"
+        else:
+            verdict = f"{'met' if row.nnv.best >= block.target else 'not met'} ({row.nnv.best:.2f})"
+        if row.nnv is not None and row.nnv.wall is None:
+            verdict += ", run unfinished"
+        lines.append(f"- {block.label}: best >= {block.target:.2f}%: {verdict}")
+    return lines
+
+
+def solver_comparison(runs: Path) -> list[str]:
+    """The five Blobs p1 sets under the defaults and under z3's quantified mode, per trial."""
+    found = {name: read_trials(runs / name) for name in SOLVER_RUNS}
+    missing = [name for name, trials in found.items() if trials is None]
+    default, quantified = found.values()
+    if default is None or quantified is None:
+        return [f"{NOT_RUN}: {', '.join(missing)}"]
+    by_set = {t.free: t for t in quantified}
+    columns = [
+        "free",
+        *(f"{run} {what}" for run in ("default", "z3 quantified") for what in ("status", "s", "%")),
+    ]
+    lines = [markdown_row(columns), markdown_row(["---"] * len(columns))]
+    for trial in default:
+        cells = [",".join(trial.free), *trial_cells(trial), *trial_cells(by_set.get(trial.free))]
+        lines.append(markdown_row(cells))
+    fast, slow = (sum(t.seconds for t in trials) for trials in (default, quantified))
+    ratio = f"{slow / fast:.1f}x" if fast > 0 else DASH
+    lines += [
+        "",
+        f"Summed seconds: default {seconds_text(fast)}, z3 quantified {seconds_text(slow)}; "
+        f"speed-up of the default (z3 quantified / default): {ratio}.",
+    ]
+    return lines
+
+
+def trial_cells(trial: Trial | None) -> list[str]:
+    if trial is None:
+        return [NOT_RUN, DASH, DASH]
+    return [trial.status, f"{trial.seconds:.2f}", percent(trial.accuracy)]
+
+
+def markdown(rows: list[Row], runs: Path, chart: Path, command: str) -> str:
+    by_label = {row.label: row for row in rows}
+    lines = [
+        "# nnv against Cohen & Strichman, Tables 4 and 5",
+        "",
+        f"Made by `{command}` on {datetime.date.today().isoformat()}, from the run folders in "
+        f"`{runs}`. Machine: 2-core machine.",
+        "",
+        "Accuracy is weighted over train, test and sampled points (percent). nnv runs each "
+        "block once (most soft constraints kept, 60 s per trial); the paper's figures are over "
+        "its threshold rows (600 s per trial): best and mean of each row's max, counts and "
+        "seconds summed over the rows (≥: some rows do not report the count; n/r: none do). "
+        "A wall time of — means the run has not finished (no result.json yet). "
+        'A row "singles only" takes the one-parameter trials of the run above it. Blobs '
+        "p1+2: the paper paired the top-5 singles of each property; nnv's greedy search grows "
+        "pairs from the 5 best singles for both properties at once.",
+        "",
+        *table(rows),
+        "",
+        "## Targets (issue 4)",
+        "",
+        *targets(by_label),
+        "",
+        "## Blobs p1, five single parameters: defaults against z3 quantified",
+        "",
+        *solver_comparison(runs),
+        "",
+        f"![best accuracy and time, nnv against the paper]({chart.name})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# -- chart ------------------------------------------------------------------------------------
+
+
+def chart(rows: list[Row], path: Path) -> None:
+    """Best accuracy (bars, nnv and paper) and time (log scale: nnv wall, paper summed)."""
+    labels = [row.label.replace(" ", "\n", 1) for row in rows]
+    nnv_best = [nan_if_none(row.nnv.best if row.nnv else None) for row in rows]
+    paper_best = [nan_if_none(row.paper.best) for row in rows]
+    nnv_time = [nan_if_none(row.nnv.wall if row.nnv else None) for row in rows]
+    paper_time = [row.paper.seconds for row in rows]
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
+    grouped_bars(top, nnv_best, paper_best)
+    finite = [v for v in nnv_best + paper_best if not math.isnan(v)]
+    top.set_ylim(max(0.0, min(finite, default=0.0) - 2), 100)
+    top.set_ylabel("best weighted accuracy (%)")
+    figure.legend(*top.get_legend_handles_labels(), loc="upper right", ncols=2)
+    grouped_bars(bottom, nnv_time, paper_time)
+    bottom.set_yscale("log")
+    bottom.set_ylabel("seconds (nnv wall, paper summed)")
+    bottom.set_xticks(range(len(labels)), labels, fontsize=8)
+    figure.suptitle("nnv against Cohen & Strichman, Tables 4 and 5 (missing bar: not run)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def grouped_bars(axes: Any, nnv: list[float], paper: list[float]) -> None:
+    positions = range(len(nnv))
+    axes.bar([p - 0.2 for p in positions], nnv, width=0.4, label="nnv")
+    axes.bar([p + 0.2 for p in positions], paper, width=0.4, label="paper")
+    axes.grid(axis="y", alpha=0.3)
+
+
+def nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="the run folders")
+    parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.png")
+    parser.add_argument("--paper", type=Path, default=PAPER, help="paper_results.json")
+    args = parser.parse_args()
+    if not args.paper.is_file():
+        parser.error(f"{args.paper}: not found (give --paper)")
+    paper = json.loads(args.paper.read_text(encoding="utf-8"))
+    per_block = [block_rows(block, args.runs, paper) for block in BLOCKS]
+    rows = [row for rows_ in per_block for row in rows_]
+    markdown_path = args.out.parent / f"{args.out.name}.md"
+    chart_path = args.out.parent / f"{args.out.name}.png"
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    command = shlex.join(["python", *sys.argv])
+    markdown_path.write_text(markdown(rows, args.runs, chart_path, command), encoding="utf-8")
+    chart([rows_[0] for rows_ in per_block], chart_path)
+    print(f"wrote {markdown_path} and {chart_path}")
+
+
+if __name__ == "__main__":
+    main()
