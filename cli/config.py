@@ -107,6 +107,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "threshold": _integer,
     "threshold_search": _flag,
     "max_change": _number,
+    "line_synthesis": _flag,
     "timeout": _number,
     "trial_timeout": _number,
     "seed": _integer,

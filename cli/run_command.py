@@ -98,6 +98,13 @@ def run(
     max_change: Annotated[
         float | None, typer.Option(help="Each free parameter moves at most this much (default 10).")
     ] = None,
+    line_synthesis: Annotated[
+        bool | None,
+        typer.Option(
+            "--line-synthesis/--no-line-synthesis",
+            help="One free parameter: exact line analysis (default) or the synthesis solver.",
+        ),
+    ] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds for the whole run.", min=0)] = None,
     trial_timeout: Annotated[
         float | None, typer.Option(help="Seconds for each trial.", min=0)
@@ -157,6 +164,7 @@ def run(
                 "threshold": threshold,
                 "threshold_search": True if threshold_search else None,
                 "max_change": max_change,
+                "line_synthesis": line_synthesis,
                 "timeout": timeout,
                 "trial_timeout": trial_timeout,
                 "out": out,

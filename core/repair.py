@@ -5,8 +5,9 @@ inputs per property. Each round it
 
 1. *synthesises* offsets for the free parameters that classify every counterexample right
    with ``synthesis_margin`` to spare and keep the maximum number of soft constraints (an exact
-   optimum: a MILP when the free parameters do not multiply each other, else QF_NRA for SMT
-   solvers), then
+   optimum: for one free parameter and soft points, the one-dimensional parametric analysis of
+   :mod:`nnv.core.repair_line`, no solver needed; otherwise a MILP when the free parameters do
+   not multiply each other, else QF_NRA for SMT solvers), then
 2. *verifies* the candidate over each whole region with the verify engine, with the unsafe
    set widened by ``verify_margin`` (smaller than the synthesis margin, so a counterexample
    once fixed is never found again), adding any new counterexample and repeating.
@@ -18,7 +19,7 @@ is reported as repaired; one that fails certification never is.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,6 +42,7 @@ from .repair_encode import (
     margin_rows,
     output_rows,
 )
+from .repair_line import LineSynthesis
 from .repair_quantified import quantified_query
 from .search import TrialResult
 from .solver import Solver
@@ -62,6 +64,8 @@ class RepairSettings:
     trial_timeout: float | None = None
     max_rounds: int = 200
     seed_counterexamples: int = 4  # violating samples of each property that start the loop
+    # one free parameter: synthesise by the exact line analysis instead of the solver
+    line_synthesis: bool = True
 
     def __post_init__(self) -> None:
         if not 0 < self.verify_margin < self.synthesis_margin:
@@ -92,6 +96,10 @@ class _Rounds:
     region_points: list[list[np.ndarray]]  # per soft region
     rounds: int = 0
     notes: list[str] = field(default_factory=list)
+
+
+# one round's synthesis: (status, offsets of the free parameters or None, soft regions chosen)
+_Synthesise = Callable[[_Rounds], tuple[str, np.ndarray | None, list[int]]]
 
 
 class Repairer:
@@ -150,8 +158,11 @@ class Repairer:
         return None if deadline is None else max(deadline - time.monotonic(), 0.0)
 
     def _cegis(self, free: FreeParameters, bilinear: bool, deadline: float | None) -> TrialResult:
-        encoder = PointEncoder(self.network, free, self._limits(free))
-        always, uncertain = self._triage_points(encoder)
+        synthesise = (
+            self._line_synthesis(free)
+            if self._on_a_line(free)
+            else self._solver_synthesis(free, bilinear, deadline)
+        )
         state = _Rounds(
             [
                 list(violating_samples(self.network, prop, self.settings.seed_counterexamples))
@@ -165,11 +176,8 @@ class Repairer:
             remaining = self._remaining(deadline)
             if remaining is not None and remaining <= 0:
                 return self._stopped(names, "timeout", state, "the trial timed out")
-            query, delta, region_vars = self._synthesis_query(
-                encoder, uncertain, always, state, bilinear
-            )
-            solution = self.solver.run(query, remaining)
-            if solution.status == "infeasible":
+            status, offsets, chosen_regions = synthesise(state)
+            if status == "infeasible":
                 return self._stopped(
                     names,
                     "not_repaired",
@@ -177,23 +185,67 @@ class Repairer:
                     "no values within the allowed change (--max-change "
                     f"{self.settings.max_change:g}) fix every counterexample",
                 )
-            if solution.status == "timeout":
+            if status == "timeout":
                 return self._stopped(names, "timeout", state, "synthesis timed out")
-            if not solution.found or solution.values is None:
-                return self._stopped(
-                    names, "error", state, f"synthesis: {solution.message or solution.status}"
-                )
-            values = free.original + solution.values[delta]
+            if offsets is None:
+                return self._stopped(names, "error", state, f"synthesis: {status}")
+            values = free.original + offsets
             candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
-            chosen_regions = [
-                r for r, v in enumerate(region_vars) if v < 0 or solution.values[v] > 0.5
-            ]
             outcome = self._check_candidate(candidate, chosen_regions, state, deadline)
             if outcome == "verified":
                 return self._finish(names, candidate, values, chosen_regions, state, deadline)
             if outcome != "new counterexample":
                 return self._stopped(names, outcome, state, "; ".join(state.notes))  # type: ignore[arg-type]
         return self._stopped(names, "timeout", state, f"no repair after {state.rounds} rounds")
+
+    def _on_a_line(self, free: FreeParameters) -> bool:
+        """One free parameter and no soft regions: the exact line synthesis applies."""
+        return self.settings.line_synthesis and len(free.names) == 1 and not self.soft.regions
+
+    def _line_synthesis(self, free: FreeParameters) -> _Synthesise:
+        """Synthesis by the exact one-dimensional parametric analysis, no solver involved."""
+        line = LineSynthesis(
+            self.network,
+            free.addresses[0],
+            float(self._limits(free)[0]),
+            self.soft.points,
+            self.soft.labels,
+            self.settings.soft_margin,
+        )
+
+        def synthesise(state: _Rounds) -> tuple[str, np.ndarray | None, list[int]]:
+            counterexamples = [
+                (prop, point)
+                for prop, points in zip(self.properties, state.counterexamples, strict=True)
+                for point in points
+            ]
+            answer = line.solve(counterexamples, self.settings.synthesis_margin)
+            if answer.delta is None:
+                return "infeasible", None, []
+            return "optimal", np.array([answer.delta]), []
+
+        return synthesise
+
+    def _solver_synthesis(
+        self, free: FreeParameters, bilinear: bool, deadline: float | None
+    ) -> _Synthesise:
+        """Synthesis by the synthesis solver: a MILP, or QF_NRA when parameters multiply."""
+        encoder = PointEncoder(self.network, free, self._limits(free))
+        always, uncertain = self._triage_points(encoder)
+
+        def synthesise(state: _Rounds) -> tuple[str, np.ndarray | None, list[int]]:
+            query, delta, region_vars = self._synthesis_query(
+                encoder, uncertain, always, state, bilinear
+            )
+            solution = self.solver.run(query, self._remaining(deadline))
+            if solution.status in ("infeasible", "timeout"):
+                return solution.status, None, []
+            if not solution.found or solution.values is None:
+                return solution.message or solution.status, None, []
+            chosen = [r for r, v in enumerate(region_vars) if v < 0 or solution.values[v] > 0.5]
+            return "optimal", solution.values[delta], chosen
+
+        return synthesise
 
     def _quantified(self, free: FreeParameters, start: float) -> TrialResult:
         """The paper's formula, one solver call per threshold; the answer is certified like
@@ -216,7 +268,7 @@ class Repairer:
         state = _Rounds([], [], rounds=0)
         threshold = self.settings.threshold or 0
         found: tuple[Network, np.ndarray, list[int]] | None = None
-        while threshold <= self.soft.count:
+        while True:
             state.rounds += 1
             query, delta, guards = quantified_query(
                 self.network,
@@ -237,9 +289,9 @@ class Repairer:
             candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
             regions = [r for r, guard in enumerate(guards) if solution.values[guard] > 0.5]
             found = (candidate, values, regions)
-            if not self.settings.threshold_search:
-                break
             threshold = max(threshold, self._kept(candidate, regions)) + 1
+            if not self.settings.threshold_search or threshold > self.soft.count:
+                break
         if found is None:
             if solution.status == "infeasible":
                 message = "the quantified formula is unsatisfiable"

@@ -74,6 +74,7 @@ class RunConfig:
     threshold: int | None = None
     threshold_search: bool = False  # quantified mode: raise the threshold while satisfiable
     max_change: float = 10.0
+    line_synthesis: bool = True  # one free parameter: the exact line analysis, not the solver
     timeout: float | None = None  # the whole run, seconds
     trial_timeout: float | None = None
     seed: int = 0  # the heuristic's random choices, unless its options name a seed
@@ -203,6 +204,7 @@ def _repairer(
         max_change=config.max_change,
         threshold=config.threshold,
         threshold_search=config.threshold_search,
+        line_synthesis=config.line_synthesis,
         trial_timeout=config.trial_timeout,
     )
     return Repairer(
@@ -276,6 +278,7 @@ def _fingerprint(config: RunConfig, heuristic: Heuristic) -> dict[str, Any]:
         "threshold": config.threshold,
         "threshold_search": config.threshold_search,
         "max_change": config.max_change,
+        "line_synthesis": config.line_synthesis,
         "trial_timeout": config.trial_timeout,
         "nnv_version": _version(),
     }
@@ -558,6 +561,7 @@ def _result(
         "threshold": config.threshold,
         "threshold_search": config.threshold_search,
         "max_change": config.max_change,
+        "line_synthesis": config.line_synthesis,
         "timeout": config.timeout,
         "trial_timeout": config.trial_timeout,
         "seed": config.seed,

@@ -68,7 +68,7 @@ def assert_really_repaired(engine: Repairer, values: dict[str, float]) -> None:
 
 @pytest.mark.parametrize("solver", ["highs", "pyomo", "z3", "cvc5"])
 def test_cegis_repairs_the_example_with_every_solver(solver: str) -> None:
-    engine = repairer(solver, trial_timeout=300)
+    engine = repairer(solver, trial_timeout=300, line_synthesis=False)
     result = engine.trial(["b2.1"])
     assert result.status == "repaired", result.message
     assert result.certified_by == "z3 (exact)"
@@ -92,6 +92,18 @@ def test_synthesis_keeps_the_maximum_number_of_soft_constraints() -> None:
         kept = int(np.sum(own - outputs[np.arange(outputs.shape[0]), 1 - engine.soft.labels] > 0))
         assert kept <= best + 1  # +1: the grid may straddle a tie the margin excludes
     assert result.accuracy is not None and result.accuracy > 0.9
+
+
+@pytest.mark.parametrize("name", ["b2.1", "b2.2", "w2.1.8", "w2.2.3", "b1.8", "w1.8.2", "w1.3.1"])
+def test_line_synthesis_finds_the_milp_optimum(name: str) -> None:
+    """One free parameter: the exact line analysis and the HiGHS MILP agree on the outcome
+    and on how many soft constraints the repair keeps."""
+    by_line = repairer("highs").trial([name])
+    by_milp = repairer("highs", line_synthesis=False).trial([name])
+    assert by_line.status == by_milp.status, (by_line.message, by_milp.message)
+    assert by_line.kept == by_milp.kept
+    if by_line.repaired:
+        assert_really_repaired(repairer("highs"), by_line.values)
 
 
 def test_free_parameters_that_multiply_need_an_smt_solver() -> None:
