@@ -201,3 +201,8 @@ def test_the_cli_takes_executor_options(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "unknown executor 'nowhere'" in bad.stderr
     bad = _nnv("run", *example_args(tmp_path, "--free", FREE), "--scheduler", "tcp://x:1")
     assert bad.returncode == 2 and "takes no scheduler" in bad.stderr
+
+
+def test_threshold_search_is_refused_outside_quantified_mode(tmp_path: Path) -> None:
+    done = _nnv("run", *example_args(tmp_path, "--free", FREE), "--threshold-search")
+    assert done.returncode == 2 and "threshold search is for --mode quantified" in done.stderr
