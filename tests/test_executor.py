@@ -98,7 +98,11 @@ class _HangingPlugin:
 def test_a_search_goes_on_past_a_solver_that_ignores_its_limit(tmp_path: Path) -> None:
     registry = Registry(plugins=(_HangingPlugin(),))  # type: ignore[arg-type]
     config = example_config(
-        tmp_path, free_sets=[["b2.1"], ["b2.2"]], solver="hanging", trial_timeout=0.5, workers=2
+        tmp_path,
+        free_sets=[["b2.1", "b2.2"], FREE.split(",")],  # pairs: a single parameter needs no solver
+        solver="hanging",
+        trial_timeout=0.5,
+        workers=2,
     )
     outcome = run_repair(config, registry)
     assert [r.status for r in outcome.trials] == ["timeout", "timeout"]
