@@ -25,7 +25,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, Protocol, cast
 
-from .search import FreeSet, TrialResult
+from .search import FreeSet, TrialResult, TrialStatus
 
 _FORK = multiprocessing.get_context("fork")
 
@@ -143,17 +143,14 @@ class _Child:
         self.process.kill()
         self.process.join()
         self.conn.close()
-        result = self._failed(
+        return self._failed(
             f"stopped: still running {time.monotonic() - self.started:.0f} s after the "
-            f"{self.task.timeout:g} s trial limit had passed"
+            f"{self.task.timeout:g} s trial limit had passed",
+            status="timeout",
         )
-        result.status = "timeout"
-        return result
 
-    def _failed(self, message: str) -> TrialResult:
-        return TrialResult(
-            self.task.free, "error", time.monotonic() - self.started, message=message
-        )
+    def _failed(self, message: str, status: TrialStatus = "error") -> TrialResult:
+        return TrialResult(self.task.free, status, time.monotonic() - self.started, message=message)
 
 
 class IsolatedTrials:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -267,18 +267,19 @@ class Repairer:
         names = free.names
         state = _Rounds([], [], rounds=0)
         threshold = self.settings.threshold or 0
+        formula, delta, guards = quantified_query(
+            self.network,
+            free,
+            self.properties,
+            self.soft,
+            self._limits(free),
+            threshold,
+            self.settings.soft_margin,
+        )
         found: tuple[Network, np.ndarray, list[int]] | None = None
         while True:
             state.rounds += 1
-            query, delta, guards = quantified_query(
-                self.network,
-                free,
-                self.properties,
-                self.soft,
-                self._limits(free),
-                threshold,
-                self.settings.soft_margin,
-            )
+            query = replace(formula, soft_threshold=threshold)  # one formula, many thresholds
             budget = self._remaining(deadline)
             if found is not None and budget is not None:
                 budget *= 0.8  # the rest certifies the answer already found

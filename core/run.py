@@ -47,7 +47,6 @@ TRIAL_COLUMNS = (
 REPAIRED_FILE = "repaired.onnx"
 TRIALS_FILE = "trials.csv"
 RUN_FILE = "run.json"
-NOT_STARTED = "the run's timeout passed first"
 MODES = ("cegis", "quantified")
 
 
@@ -142,24 +141,30 @@ def run_repair(
     """
     start = time.monotonic()
     deadline = None if config.timeout is None else start + config.timeout
-    inputs = _load(config, registry)
-    heuristic = _heuristic(config, registry)
-    soft = heuristic.constraints(inputs.network, inputs.data)
-    repairer = _repairer(config, registry, inputs, soft)
+    inputs, heuristic, repairer = _build(config, registry)
     strategy = _strategy(config, registry)
     with _executor(config, registry) as executor:
-        trials = _Trials(config, RepairJob(config, repairer), executor, deadline, registry)
-        trials.on_trial, trials.on_planned = on_trial, on_planned
+        job = RepairJob(config, repairer)
+        trials = _Trials(config, job, executor, deadline, registry, on_trial, on_planned)
         trials.begin(_planned_count(config, inputs.network), _fingerprint(config, heuristic))
         strategy.search(inputs.network, trials.evaluate, deadline)
     chosen = best(trials.done)
     repaired = _repaired_network(inputs.network, chosen)
-    result = _result(trials, inputs, heuristic, chosen, repaired, time.monotonic() - start)
+    seconds = time.monotonic() - start
+    result = _result(trials, inputs, heuristic, repairer, chosen, repaired, seconds)
     _write_outputs(config.out, registry, result, repaired)
     return RunOutcome(result, inputs.network, repaired, inputs.properties, inputs.data, trials.done)
 
 
 # -- set-up ----------------------------------------------------------------------------------
+
+
+def _build(config: RunConfig, registry: Registry) -> tuple[_Inputs, Heuristic, Repairer]:
+    """The run's inputs, its heuristic and the repairer that runs its trials."""
+    inputs = _load(config, registry)
+    heuristic = _heuristic(config, registry)
+    soft = heuristic.constraints(inputs.network, inputs.data)
+    return inputs, heuristic, _repairer(config, registry, inputs, soft)
 
 
 def _load(config: RunConfig, registry: Registry) -> _Inputs:
@@ -328,10 +333,7 @@ def _worker_repairer(config: RunConfig) -> Repairer:
 
     key = repr(config)
     if key not in _WORKER_REPAIRERS:
-        registry = default_registry()
-        inputs = _load(config, registry)
-        soft = _heuristic(config, registry).constraints(inputs.network, inputs.data)
-        _WORKER_REPAIRERS[key] = _repairer(config, registry, inputs, soft)
+        _WORKER_REPAIRERS[key] = _build(config, default_registry())[2]
     return _WORKER_REPAIRERS[key]
 
 
@@ -355,14 +357,16 @@ class _Trials:
         executor: Executor,
         deadline: float | None,
         registry: Registry,
+        on_trial: Callable[[TrialResult], None] | None,
+        on_planned: Callable[[int | None], None] | None,
     ) -> None:
         self.config = config
         self.job = job
         self.executor = executor
         self.deadline = deadline
         self.registry = registry
-        self.on_trial: Callable[[TrialResult], None] | None = None
-        self.on_planned: Callable[[int | None], None] | None = None
+        self.on_trial = on_trial
+        self.on_planned = on_planned
         self.planned: int | None = None
         self.queued = 0
         self.skipped = 0  # proposed after the run's deadline had passed, never started
@@ -393,6 +397,7 @@ class _Trials:
         results: list[TrialResult | None] = [None] * len(batch)
         tasks: list[TrialTask] = []
         positions: list[int] = []
+        not_started: set[int] = set()  # proposed after the run's deadline: no trials at all
         for position, names in enumerate(batch):
             earlier = self.earlier.get(frozenset(names))
             if earlier is not None:
@@ -400,8 +405,10 @@ class _Trials:
                 self.resumed += 1
                 self._announce(earlier)
             elif self.out_of_time():
-                self.skipped += 1
-                results[position] = TrialResult(names, "timeout", message=NOT_STARTED)
+                not_started.add(position)
+                results[position] = TrialResult(
+                    names, "timeout", message="the run's timeout passed first"
+                )
             else:
                 tasks.append(TrialTask(names, self._time_limit()))
                 positions.append(position)
@@ -412,10 +419,10 @@ class _Trials:
             write_text_atomic(self.config.out / TRIALS_FILE, trials_csv(self.recorded))
             self.registry.hook.nnv_trial_finished(result=result)
             self._announce(result)
-        finished = [r for r in results if r is not None]
-        # in the order proposed, whatever order they ended in; never-started ones are no trials
-        self.done.extend(r for r in finished if r.message != NOT_STARTED)
-        return finished
+        self.skipped += len(not_started)
+        # in the order proposed, whatever order they ended in
+        self.done.extend(r for i, r in enumerate(results) if r is not None and i not in not_started)
+        return [r for r in results if r is not None]
 
     def _queue(self, count: int) -> None:
         self.queued += count
@@ -522,13 +529,13 @@ def _result(
     trials: _Trials,
     inputs: _Inputs,
     heuristic: Heuristic,
+    repairer: Repairer,
     chosen: TrialResult | None,
     repaired: Network | None,
     seconds: float,
 ) -> dict[str, Any]:
     """The content of result.json."""
-    config, repairer, network = trials.config, trials.job.repairer, inputs.network
-    assert repairer is not None  # the run's own job holds the repairer it built
+    config, network = trials.config, inputs.network
     search, search_options = _search_plan(config)
     parameters = (
         None

@@ -10,29 +10,19 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
-from test_run import EXAMPLE, FREE, example_args, read_rows
+from test_run import FREE, example_args, example_config, read_rows
 
 from nnv.core import Query, Solution, Solver, hookimpl
 from nnv.core.executor import IsolatedTrials, TrialTask, run_isolated
 from nnv.core.registry import Registry, default_registry
-from nnv.core.run import RunConfig, run_repair
+from nnv.core.run import run_repair
 from nnv.core.search import TrialResult
 
 # the example's output layer: 18 single parameters, 6 of them repair it
 LAYER_2 = {"layers": [2]}
-
-
-def example_config(out: Path, **changes: Any) -> RunConfig:
-    return RunConfig(
-        network=EXAMPLE / "network.onnx",
-        properties=[EXAMPLE / "robust_violated.vnnlib"],
-        data=EXAMPLE / "data.npz",
-        out=out,
-        **changes,
-    )
 
 
 def _echo(task: TrialTask) -> TrialResult:
