@@ -43,6 +43,7 @@ from .repair_encode import (
     output_rows,
 )
 from .repair_line import LineSynthesis
+from .repair_pair import PairSynthesis
 from .repair_quantified import quantified_query
 from .search import TrialResult
 from .solver import Solver
@@ -141,7 +142,7 @@ class Repairer:
             result.seconds = time.monotonic() - start
             return result
         bilinear = is_bilinear(self.network, free)
-        if bilinear and "bilinear" not in self.solver.capabilities:
+        if bilinear and "bilinear" not in self.solver.capabilities and not self._on_a_plane(free):
             raise CapabilityError(
                 f"free parameters {', '.join(free.names)} multiply each other (a free weight "
                 f"reads an activation another one changes): synthesis is nonlinear and solver "
@@ -158,11 +159,14 @@ class Repairer:
         return None if deadline is None else max(deadline - time.monotonic(), 0.0)
 
     def _cegis(self, free: FreeParameters, bilinear: bool, deadline: float | None) -> TrialResult:
-        synthesise = (
-            self._line_synthesis(free)
-            if self._on_a_line(free)
-            else self._solver_synthesis(free, bilinear, deadline)
-        )
+        if self._on_a_line(free):
+            synthesise = self._line_synthesis(free)
+        elif bilinear and "bilinear" not in self.solver.capabilities:
+            synthesise = self._pair_synthesis(free)
+        elif self._on_a_plane(free) and not bilinear and deadline is not None:
+            synthesise = self._solver_then_pair(free, deadline)
+        else:
+            synthesise = self._solver_synthesis(free, bilinear, deadline)
         state = _Rounds(
             [
                 list(violating_samples(self.network, prop, self.settings.seed_counterexamples))
@@ -185,6 +189,13 @@ class Repairer:
                     "no values within the allowed change (--max-change "
                     f"{self.settings.max_change:g}) fix every counterexample",
                 )
+            if status == "not found":
+                return self._stopped(
+                    names,
+                    "not_repaired",
+                    state,
+                    "no value tried fixes every counterexample (a search, not a proof)",
+                )
             if status == "timeout":
                 return self._stopped(names, "timeout", state, "synthesis timed out")
             if offsets is None:
@@ -193,7 +204,10 @@ class Repairer:
             candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
             outcome = self._check_candidate(candidate, chosen_regions, state, deadline)
             if outcome == "verified":
-                return self._finish(names, candidate, values, chosen_regions, state, deadline)
+                result = self._finish(names, candidate, values, chosen_regions, state, deadline)
+                if status != "optimal" and not result.message:
+                    result.message = f"synthesis: {status}"
+                return result
             if outcome != "new counterexample":
                 return self._stopped(names, outcome, state, "; ".join(state.notes))  # type: ignore[arg-type]
         return self._stopped(names, "timeout", state, f"no repair after {state.rounds} rounds")
@@ -201,6 +215,11 @@ class Repairer:
     def _on_a_line(self, free: FreeParameters) -> bool:
         """One free parameter and no soft regions: the exact line synthesis applies."""
         return self.settings.line_synthesis and len(free.names) == 1 and not self.soft.regions
+
+    def _on_a_plane(self, free: FreeParameters) -> bool:
+        """Two free parameters and no soft regions: the grid-and-line pair synthesis applies
+        (used when they multiply each other and the solver takes only linear problems)."""
+        return self.settings.line_synthesis and len(free.names) == 2 and not self.soft.regions
 
     def _line_synthesis(self, free: FreeParameters) -> _Synthesise:
         """Synthesis by the exact one-dimensional parametric analysis, no solver involved."""
@@ -214,22 +233,72 @@ class Repairer:
         )
 
         def synthesise(state: _Rounds) -> tuple[str, np.ndarray | None, list[int]]:
-            counterexamples = [
-                (prop, point)
-                for prop, points in zip(self.properties, state.counterexamples, strict=True)
-                for point in points
-            ]
-            answer = line.solve(counterexamples, self.settings.synthesis_margin)
+            answer = line.solve(self._counterexample_points(state), self.settings.synthesis_margin)
             if answer.delta is None:
                 return "infeasible", None, []
             return "optimal", np.array([answer.delta]), []
 
         return synthesise
 
+    def _pair_synthesis(self, free: FreeParameters) -> _Synthesise:
+        """Synthesis for two parameters that multiply: the earlier one on a refined grid, the
+        other by the exact line analysis; the best found, not a proved optimum."""
+        pair = PairSynthesis(
+            self.network,
+            (free.addresses[0], free.addresses[1]),
+            self._limits(free),
+            self.soft.points,
+            self.soft.labels,
+            self.settings.soft_margin,
+        )
+
+        def synthesise(state: _Rounds) -> tuple[str, np.ndarray | None, list[int]]:
+            answer = pair.solve(self._counterexample_points(state), self.settings.synthesis_margin)
+            outer = free.names[pair.outer]
+            if answer.offsets is None:
+                return "not found", None, []
+            return (
+                f"best of {answer.tried} values of {outer} (not proved optimal)",
+                np.array(answer.offsets),
+                [],
+            )
+
+        return synthesise
+
+    def _counterexample_points(self, state: _Rounds) -> list[tuple[Property, np.ndarray]]:
+        return [
+            (prop, point)
+            for prop, points in zip(self.properties, state.counterexamples, strict=True)
+            for point in points
+        ]
+
+    def _solver_then_pair(self, free: FreeParameters, deadline: float) -> _Synthesise:
+        """The exact MILP with half of the trial's remaining time each round; once it times
+        out, the pair search answers this round and the next ones, so a hard pair still ends
+        with a (certified) repair, marked as not proved optimal."""
+        exact = self._solver_synthesis(free, False, deadline, share=0.5)
+        search = self._pair_synthesis(free)
+        timed_out = False
+
+        def synthesise(state: _Rounds) -> tuple[str, np.ndarray | None, list[int]]:
+            nonlocal timed_out
+            if not timed_out:
+                answer = exact(state)
+                if answer[0] != "timeout":
+                    return answer
+                timed_out = True
+            status, offsets, regions = search(state)
+            if offsets is None:
+                return status, offsets, regions
+            return f"{status}, after the MILP timed out", offsets, regions
+
+        return synthesise
+
     def _solver_synthesis(
-        self, free: FreeParameters, bilinear: bool, deadline: float | None
+        self, free: FreeParameters, bilinear: bool, deadline: float | None, share: float = 1.0
     ) -> _Synthesise:
-        """Synthesis by the synthesis solver: a MILP, or QF_NRA when parameters multiply."""
+        """Synthesis by the synthesis solver: a MILP, or QF_NRA when parameters multiply;
+        each call gets ``share`` of the trial's remaining time."""
         encoder = PointEncoder(self.network, free, self._limits(free))
         always, uncertain = self._triage_points(encoder)
 
@@ -237,7 +306,9 @@ class Repairer:
             query, delta, region_vars = self._synthesis_query(
                 encoder, uncertain, always, state, bilinear
             )
-            solution = self.solver.run(query, self._remaining(deadline))
+            remaining = self._remaining(deadline)
+            budget = None if remaining is None else remaining * share
+            solution = self.solver.run(query, budget)
             if solution.status in ("infeasible", "timeout"):
                 return solution.status, None, []
             if not solution.found or solution.values is None:

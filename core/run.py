@@ -516,7 +516,7 @@ def _status(trials: _Trials, chosen: TrialResult | None) -> str:
 
 def _message(trials: _Trials, chosen: TrialResult | None) -> str:
     if chosen is not None:
-        return ""
+        return chosen.message  # e.g. that the pair search's answer is not a proved optimum
     if len(trials.done) == 1 and not trials.skipped:
         return trials.done[0].message
     if not trials.done and trials.out_of_time():

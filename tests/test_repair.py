@@ -107,9 +107,44 @@ def test_line_synthesis_finds_the_milp_optimum(name: str) -> None:
 
 
 def test_free_parameters_that_multiply_need_an_smt_solver() -> None:
-    engine = repairer("highs")
+    """Without the pair search (or with three of them) a linear solver cannot synthesise."""
     with pytest.raises(CapabilityError, match="z3 or cvc5"):
-        engine.trial(["w1.1.1", "w2.1.1"])  # w2.1.1 reads neuron 1, which w1.1.1 changes
+        # w2.1.1 reads neuron 1, which w1.1.1 changes
+        repairer("highs", line_synthesis=False).trial(["w1.1.1", "w2.1.1"])
+    with pytest.raises(CapabilityError, match="z3 or cvc5"):
+        repairer("highs").trial(["w1.1.1", "w2.1.1", "b1.2"])
+
+
+def test_a_pair_that_multiplies_is_searched_and_certified() -> None:
+    """The pair search returns a repair that independent verifiers accept, and says that it
+    is the best found, not a proved optimum."""
+    engine = repairer("highs")
+    result = engine.trial(["b1.2", "w2.1.2"])
+    assert result.repaired, result.message
+    assert "not proved optimal" in result.message
+    assert result.certified_by
+    assert_really_repaired(engine, result.values)
+
+
+class _SlowMilp(Solver):
+    """A MILP solver that always runs out of time."""
+
+    name = "slow"
+    capabilities = frozenset({"linear", "integer", "relu", "optimize"})
+
+    def solve(self, query, timeout=None):  # type: ignore[no-untyped-def]
+        return Solution("timeout")
+
+
+def test_a_pair_whose_milp_times_out_falls_back_to_the_pair_search() -> None:
+    net, prop, data, soft = example()
+    engine = build(net, [prop], soft, data, _SlowMilp(), trial_timeout=60)
+    result = engine.trial(["w2.1.1", "b2.1"])
+    assert result.repaired, result.message
+    assert result.message.endswith("(not proved optimal), after the MILP timed out")
+    assert_really_repaired(engine, result.values)
+    # without a trial timeout there is no share of it to give the MILP: it just times out
+    assert build(net, [prop], soft, data, _SlowMilp()).trial(["w2.1.1", "b2.1"]).status == "timeout"
 
 
 def test_bilinear_synthesis_with_z3() -> None:
