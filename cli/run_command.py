@@ -102,7 +102,10 @@ def run(
         bool | None,
         typer.Option(
             "--line-synthesis/--no-line-synthesis",
-            help="Exact line analysis for one free parameter and the pair search for two (default), or the synthesis solver only.",
+            help=(
+                "Exact line analysis for one free parameter and the pair search for two "
+                "(default), or the synthesis solver only."
+            ),
         ),
     ] = None,
     timeout: Annotated[float | None, typer.Option(help="Seconds for the whole run.", min=0)] = None,
