@@ -228,21 +228,27 @@ def test_search_over_a_layer_reports_events_and_progress(tmp_path: Path) -> None
 
 
 def test_capability_error_is_a_trial_error_in_a_search(tmp_path: Path) -> None:
-    # w2.1.8 reads the activation b1.8 changes: bilinear, which highs cannot take
+    # w2.1.8 reads the activation b1.8 changes: bilinear, which highs cannot take without
+    # the pair search
     sets = [["b1.8", "w2.1.8"], ["b2.1"]]
-    outcome = run_repair(example_config(tmp_path, free_sets=sets), default_registry())
+    config = example_config(tmp_path, free_sets=sets, line_synthesis=False)
+    outcome = run_repair(config, default_registry())
     assert [r.status for r in outcome.trials] == ["error", "repaired"]
     assert "multiply each other" in outcome.trials[0].message
     assert outcome.result["status"] == "repaired"
     only_errors = run_repair(
-        example_config(tmp_path, free_sets=sets[:1] + [["w1.8.2", "w2.2.8"]]), default_registry()
+        example_config(
+            tmp_path, free_sets=sets[:1] + [["w1.8.2", "w2.2.8"]], line_synthesis=False
+        ),
+        default_registry(),
     )
     assert only_errors.result["status"] == "error" and only_errors.repaired is None
 
 
 def test_capability_error_of_one_named_set_is_raised(tmp_path: Path) -> None:
+    config = example_config(tmp_path, free=["b1.8", "w2.1.8"], line_synthesis=False)
     with pytest.raises(CapabilityError, match="multiply each other"):
-        run_repair(example_config(tmp_path, free=["b1.8", "w2.1.8"]), default_registry())
+        run_repair(config, default_registry())
     assert not (tmp_path / "result.json").exists()
 
 
