@@ -1,12 +1,15 @@
-"""nnv against the repair paper's Tables 4 and 5: a Markdown table and a PNG chart.
+"""nnv against the repair paper's Tables 4 and 5 (a Markdown table and a PNG chart) and its
+Table 6 (the naive retraining baseline against repair, a Markdown table).
 
 Reads the run folders that ``nnv run benchmarks/configs/NAME.toml`` writes (``runs/NAME``,
 the folder named as the config) and the paper's figures in
 ``../shared/benchmarks/nnsynth/paper_results.json``::
 
     python benchmarks/report.py --runs runs --out benchmarks/results/tables45
+    python benchmarks/report.py --runs runs --table6 benchmarks/results/table6
 
-writes ``tables45.md`` and ``tables45.png``. A config not run yet is reported as "not run".
+write ``tables45.md`` and ``tables45.png``, and ``table6.md`` (both at once if both options
+are given). A config not run yet is reported as "not run".
 """
 
 from __future__ import annotations
@@ -356,27 +359,209 @@ def nan_if_none(value: float | None) -> float:
     return math.nan if value is None else value
 
 
+# -- Table 6: the retraining baseline ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """One (network, property set) of the paper's Table 6 and the runs that answer it."""
+
+    label: str
+    network: str  # key in paper_results.json
+    properties: str  # "1", "2" or "1+2", as paper_results.json names them
+    solver_runs: tuple[str, ...]  # the solver method's run folders for this case
+    retrain: str  # the retrain configs' stem: RETRAIN_<sampling>
+
+    def retrain_run(self, sampling: str) -> str:
+        return f"{self.retrain}_{sampling}"
+
+
+CASES = (
+    Case("XOR-B p1", "xor_b", "1", ("xor_b_p1_singles", "xor_b_p1_pairs"), "retrain_xor_b_p1"),
+    Case("XOR-B p2", "xor_b", "2", ("xor_b_p2_singles",), "retrain_xor_b_p2"),
+    Case(
+        "XOR-B p1+2", "xor_b", "1+2", ("xor_b_p12_singles", "xor_b_p12_pairs"), "retrain_xor_b_p12"
+    ),
+    Case("Blobs p1", "blobs", "1", ("blobs_p1_singles",), "retrain_blobs_p1"),
+    Case("Blobs p2", "blobs", "2", ("blobs_p2_singles",), "retrain_blobs_p2"),
+    Case("Blobs p1+2", "blobs", "1+2", ("blobs_p12_greedy_pairs",), "retrain_blobs_p12"),
+)
+SAMPLINGS = ("uniform", "counterexamples")
+TABLE6_COLUMNS = (
+    "case",
+    "paper naive SGD %",
+    "paper repair best %",
+    "nnv solver best %",
+    "nnv solver wall s (run)",
+    *(
+        f"retrain {sampling} {what}"
+        for sampling in SAMPLINGS
+        for what in ("status", "%", "iterations", "wall s")
+    ),
+)
+
+
+def solver_cells(case: Case, runs: Path) -> list[str]:
+    """The best repair among the case's solver runs, and the wall time of the run holding it."""
+    found = []
+    for name in case.solver_runs:
+        trials = read_trials(runs / name)
+        if trials is not None:
+            found.append((name, nnv_figures(trials, read_wall_seconds(runs / name))))
+    if not found:
+        return [NOT_RUN, DASH]
+    name, figures = max(found, key=lambda item: item[1].best or -1.0)
+    wall = "unfinished" if figures.wall is None else seconds_text(figures.wall)
+    return [percent(figures.best), f"{wall} ({name})"]
+
+
+def retrain_cells(folder: Path) -> list[str]:
+    """Status, weighted accuracy after (only when repaired), iterations, wall time."""
+    path = folder / "result.json"
+    if not path.is_file():
+        return [NOT_RUN, DASH, DASH, DASH]
+    result = json.loads(path.read_text(encoding="utf-8"))
+    after = result["accuracy_after"]
+    accuracy = DASH if after is None else percent(100 * after["weighted"])
+    iterations = f"{result['iterations']} of {result['max_iterations']}"
+    return [result["status"], accuracy, iterations, seconds_text(result["seconds"])]
+
+
+def table6(runs: Path, paper: dict[str, Any]) -> list[str]:
+    lines = [markdown_row(TABLE6_COLUMNS), markdown_row(["---"] * len(TABLE6_COLUMNS))]
+    for case in CASES:
+        naive = paper["naive_sgd_baseline_table6"][case.network][case.properties]
+        best = paper["best_accuracy_after_repair"][case.network][case.properties]
+        cells = [case.label, percent(naive), percent(best), *solver_cells(case, runs)]
+        for sampling in SAMPLINGS:
+            cells += retrain_cells(runs / case.retrain_run(sampling))
+        lines.append(markdown_row(cells))
+    return lines
+
+
+def retrain_details(runs: Path) -> list[str]:
+    """Per retrain run: what certified it, or why it was not repaired."""
+    lines = []
+    for case in CASES:
+        for sampling in SAMPLINGS:
+            name = case.retrain_run(sampling)
+            path = runs / name / "result.json"
+            if not path.is_file():
+                lines.append(f"- {name}: {NOT_RUN}")
+                continue
+            result = json.loads(path.read_text(encoding="utf-8"))
+            how = result["certified_by"] or DASH
+            lines.append(f"- {name}: {result['status']}, certified by {how}: {result['message']}")
+    return lines
+
+
+def other_seeds(runs: Path) -> list[str]:
+    """The same retrain configs with other seeds (``--seed S --out runs/NAME_seedS``), beside
+    the seed-0 run: how many repaired, their iterations and the range of their accuracy."""
+    columns = ("run", "seeds", "repaired", "iterations", "weighted % (min – max)")
+    lines = [markdown_row(columns), markdown_row(["---"] * len(columns))]
+    for case in CASES:
+        for sampling in SAMPLINGS:
+            name = case.retrain_run(sampling)
+            folders = [runs / name, *sorted(runs.glob(f"{name}_seed*"))]
+            results = [
+                json.loads((folder / "result.json").read_text(encoding="utf-8"))
+                for folder in folders
+                if (folder / "result.json").is_file()
+            ]
+            seeds = ", ".join(str(r["seed"]) for r in results) or NOT_RUN
+            repaired = [r for r in results if r["status"] == "repaired"]
+            iterations = ", ".join(sorted({str(r["iterations"]) for r in repaired})) or DASH
+            accuracy = [100 * r["accuracy_after"]["weighted"] for r in repaired]
+            span = f"{percent(min(accuracy))} – {percent(max(accuracy))}" if accuracy else DASH
+            cells = [name, seeds, f"{len(repaired)} of {len(results)}", iterations, span]
+            lines.append(markdown_row(cells))
+    return lines
+
+
+def retrain_options(runs: Path) -> str:
+    """The retrain runs' options but sampling, as result.json records them."""
+    seen = set()
+    for case in CASES:
+        for sampling in SAMPLINGS:
+            path = runs / case.retrain_run(sampling) / "result.json"
+            if path.is_file():
+                options = json.loads(path.read_text(encoding="utf-8"))["method_options"]
+                seen.add(", ".join(f"{k} {v}" for k, v in options.items() if k != "sampling"))
+    return "; ".join(sorted(seen)) or "no run yet"
+
+
+def table6_markdown(runs: Path, paper: dict[str, Any], command: str) -> str:
+    before = paper["accuracy_before_repair"]
+    configs = "benchmarks/configs/retrain_<xor_b|blobs>_<p1|p2|p12>_<uniform|counterexamples>.toml"
+    lines = [
+        "# nnv against Cohen & Strichman, Table 6: the naive retraining baseline",
+        "",
+        f"Made by `{command}` on {datetime.date.today().isoformat()}, from the run folders in "
+        f"`{runs}`. Machine: 2-core machine. The retrain runs: `nnv run {configs}` (12 configs, "
+        "one after another).",
+        "",
+        "Accuracy is weighted over train, test and sampled points (percent); before repair "
+        f"XOR-B {before['xor_b']:.2f}, Blobs {before['blobs']:.2f}. **retrain** (`nnv run "
+        "--method retrain`) fine-tunes every weight until the verifier proves every property, "
+        "at most 20 iterations; each iteration adds 200 points of each region not yet proved "
+        "(`uniform`: uniform over the region, the paper's baseline; `counterexamples`: the "
+        "verifier's counterexample, sampled violations and jitter around them) and 200 "
+        "training points, then fine-tunes with Adam on all points added so far "
+        f"({retrain_options(runs)}). Its accuracy is shown only when it repaired (certified); "
+        "iterations counts fine-tuning rounds. **nnv solver** is the best repaired trial of "
+        "the case's solver-method runs (Tables 4 and 5's configs), with the wall time of the "
+        "run that holds it, read from the run folders when this report was made (they may be "
+        "newer than tables45.md). The paper's figures: its Table 6 (naive SGD) and its best "
+        "repair per case.",
+        "",
+        *table6(runs, paper),
+        "",
+        "## Each retrain run",
+        "",
+        *retrain_details(runs),
+        "",
+        "## Other seeds",
+        "",
+        "The table above is seed 0. The same configs with `--seed S --out runs/NAME_seedS` "
+        "(S = 1 to 4, `nnv run benchmarks/configs/NAME.toml --seed S --out runs/NAME_seedS`):",
+        "",
+        *other_seeds(runs),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 # -- main -------------------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="the run folders")
-    parser.add_argument("--out", type=Path, required=True, help="writes OUT.md and OUT.png")
+    parser.add_argument("--out", type=Path, help="Tables 4 and 5: writes OUT.md and OUT.png")
+    parser.add_argument("--table6", type=Path, help="Table 6: writes TABLE6.md")
     parser.add_argument("--paper", type=Path, default=PAPER, help="paper_results.json")
     args = parser.parse_args()
+    if args.out is None and args.table6 is None:
+        parser.error("give --out, --table6 or both")
     if not args.paper.is_file():
         parser.error(f"{args.paper}: not found (give --paper)")
     paper = json.loads(args.paper.read_text(encoding="utf-8"))
-    per_block = [block_rows(block, args.runs, paper) for block in BLOCKS]
-    rows = [row for rows_ in per_block for row in rows_]
-    markdown_path = args.out.parent / f"{args.out.name}.md"
-    chart_path = args.out.parent / f"{args.out.name}.png"
-    markdown_path.parent.mkdir(parents=True, exist_ok=True)
     command = shlex.join(["python", *sys.argv])
-    markdown_path.write_text(markdown(rows, args.runs, chart_path, command), encoding="utf-8")
-    chart([rows_[0] for rows_ in per_block], chart_path)
-    print(f"wrote {markdown_path} and {chart_path}")
+    if args.out is not None:
+        per_block = [block_rows(block, args.runs, paper) for block in BLOCKS]
+        rows = [row for rows_ in per_block for row in rows_]
+        markdown_path = args.out.parent / f"{args.out.name}.md"
+        chart_path = args.out.parent / f"{args.out.name}.png"
+        markdown_path.parent.mkdir(parents=True, exist_ok=True)
+        markdown_path.write_text(markdown(rows, args.runs, chart_path, command), encoding="utf-8")
+        chart([rows_[0] for rows_ in per_block], chart_path)
+        print(f"wrote {markdown_path} and {chart_path}")
+    if args.table6 is not None:
+        path = args.table6.parent / f"{args.table6.name}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(table6_markdown(args.runs, paper, command), encoding="utf-8")
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

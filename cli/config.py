@@ -2,7 +2,9 @@
 
 The file holds the same keys as the options (dashes or underscores alike); relative paths in
 it are relative to the file's own folder, so a config works from wherever it is run. Options
-given on the command line win over the file, key by key (``heuristic_options`` too).
+given on the command line win over the file, key by key (``heuristic_options`` and
+``method_options`` too). The retrain method's options have keys of their own (``iterations``,
+``sampling``, ...), which land in ``method_options``.
 """
 
 from __future__ import annotations
@@ -115,8 +117,20 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "workers": _integer,
     "scheduler": _text,
     "restart": _flag,
+    "method": _text,
+    "method_options": _options,
+    # the retrain method's options, also keys of their own (and options of the command line)
+    "iterations": _integer,
+    "sampling": _text,
+    "region_points": _integer,
+    "train_points": _integer,
+    "epochs": _integer,
+    "learning_rate": _number,
 }
 ALIASES = {"property": "properties"}
+METHOD_OPTION_KEYS = (
+    "iterations", "sampling", "region_points", "train_points", "epochs", "learning_rate",
+)  # fmt: skip
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -155,9 +169,9 @@ def normalise(raw: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def merge(file: Mapping[str, Any], command_line: Mapping[str, Any]) -> RunConfig:
     """The run's config: the command line's given options over the file's settings."""
-    settings = dict(file)
-    for key, value in command_line.items():
-        if key == "heuristic_options":
+    settings = _with_method_options(file)
+    for key, value in _with_method_options(command_line).items():
+        if key in ("heuristic_options", "method_options"):
             settings[key] = {**settings.get(key, {}), **value}
         elif value is not None:
             settings[key] = value
@@ -175,3 +189,13 @@ def merge(file: Mapping[str, Any], command_line: Mapping[str, Any]) -> RunConfig
             settings[key] = Path(settings[key])
     settings["properties"] = [Path(p) for p in settings["properties"]]
     return RunConfig(**settings)
+
+
+def _with_method_options(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The retrain options given as keys of their own moved into ``method_options`` (where
+    they win over the same key in that table)."""
+    moved = {key: settings[key] for key in METHOD_OPTION_KEYS if settings.get(key) is not None}
+    rest = {key: value for key, value in settings.items() if key not in METHOD_OPTION_KEYS}
+    if moved or "method_options" in rest:
+        rest["method_options"] = {**(rest.get("method_options") or {}), **moved}
+    return rest

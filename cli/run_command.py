@@ -135,12 +135,41 @@ def run(
             "--restart", help="Run every trial again, ignoring those OUT holds from this run."
         ),
     ] = False,
+    method: Annotated[
+        str | None,
+        typer.Option(help="Repair method: solver (default, the paper's) or retrain (baseline)."),
+    ] = None,
+    method_option: Annotated[
+        list[str] | None, typer.Option(help="A method option key=value (repeatable).")
+    ] = None,
+    iterations: Annotated[
+        int | None, typer.Option(help="retrain: fine-tuning iterations at most (default 20).")
+    ] = None,
+    sampling: Annotated[
+        str | None,
+        typer.Option(help="retrain: region points uniform (default) or near counterexamples."),
+    ] = None,
+    region_points: Annotated[
+        int | None,
+        typer.Option(help="retrain: points per unproved property per iteration (default 200)."),
+    ] = None,
+    train_points: Annotated[
+        int | None,
+        typer.Option(help="retrain: training points drawn per iteration (default 200)."),
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="retrain: epochs per fine-tuning (default 10).")
+    ] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(help="retrain: Adam's learning rate (default 0.001).")
+    ] = None,
 ) -> None:
     """Repair NETWORK so that every PROPERTY holds, changing a few free parameters.
 
-    Writes OUT/result.json, OUT/trials.csv, OUT/repaired.onnx (when repaired) and, for 2-D
-    inputs, OUT/boundary.png. Running the same command again with the same OUT resumes: the
-    trials OUT/trials.csv already holds are not run again. Exit code 0 when repaired, 1 when
+    Writes OUT/result.json, OUT/trials.csv, OUT/repaired.onnx (when repaired and certified)
+    and, for 2-D inputs, OUT/boundary.png. Running the same command again with the same OUT
+    resumes: the trials OUT/trials.csv already holds are not run again. --method retrain
+    fine-tunes every weight instead (the paper's baseline). Exit code 0 when repaired, 1 when
     not, 2 on bad input.
     """
     with user_errors():
@@ -176,6 +205,14 @@ def run(
                 "workers": workers,
                 "scheduler": scheduler,
                 "restart": True if restart else None,
+                "method": method,
+                "method_options": dict(parse_options(method_option or [])),
+                "iterations": iterations,
+                "sampling": sampling,
+                "region_points": region_points,
+                "train_points": train_points,
+                "epochs": epochs,
+                "learning_rate": learning_rate,
             },
         )
         outcome = _run_with_progress(config)
@@ -249,19 +286,33 @@ def summary_table(result: dict[str, Any], out: Path) -> Table:
     table.add_row("status", result["status"])
     if result["message"]:
         table.add_row("message", result["message"])
-    for address, change in (result["parameters"] or {}).items():
+    if result.get("method", "solver") != "solver":
+        sampling = f" ({result['sampling']} sampling)" if result.get("sampling") else ""
+        table.add_row("method", f"{result['method']}{sampling}")
+    for address, change in (result.get("parameters") or {}).items():
         table.add_row(f"free {address}", f"{change['before']:.6g} -> {change['after']:.6g}")
     after = result["accuracy_after"] or {}
     for split, value in result["accuracy_before"].items():
         table.add_row(f"accuracy {split}", f"{_percent(value)} -> {_percent(after.get(split))}")
-    if result["kept"] is not None:
+    if result.get("kept") is not None:
         table.add_row("soft constraints kept", f"{result['kept']} of {result['soft_total']}")
     table.add_row("certified by", result["certified_by"] or "-")
-    counts = ", ".join(f"{n} {status}" for status, n in result["trial_counts"].items())
-    table.add_row("trials", f"{result['trials']} ({counts})" if counts else "0")
+    if "trial_counts" in result:
+        counts = ", ".join(f"{n} {status}" for status, n in result["trial_counts"].items())
+        table.add_row("trials", f"{result['trials']} ({counts})" if counts else "0")
     if result.get("resumed"):
         table.add_row("resumed", f"{result['resumed']} trials taken from an earlier run")
-    table.add_row("executor", f"{result['executor']}, {result['workers']} workers")
+    if "max_iterations" in result:
+        table.add_row("iterations", f"{result['iterations']} of at most {result['max_iterations']}")
+    unverified = result.get("unverified_network")
+    if unverified:
+        table.add_row(
+            "unverified network",
+            f"{unverified['file']} (iteration {unverified['iteration']}, weighted "
+            f"{_percent(unverified['accuracy']['weighted'])}, not a repair)",
+        )
+    if "executor" in result:
+        table.add_row("executor", f"{result['executor']}, {result['workers']} workers")
     table.add_row("seconds", f"{result['seconds']:.2f}")
     table.add_row("results", str(out))
     return table

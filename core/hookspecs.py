@@ -65,6 +65,13 @@ def nnv_executors() -> Mapping[str, Callable[..., Any]]:
 
 
 @hookspec
+def nnv_repair_methods() -> Mapping[str, type]:
+    """Repair method classes (:class:`nnv.core.method.RepairMethod`) by name: what
+    ``nnv run --method NAME`` runs (``solver``, the paper's method, by default)."""
+    raise NotImplementedError
+
+
+@hookspec
 def nnv_trainers() -> Mapping[str, Callable[..., Any]]:
     """Trainers (SMLE and baselines) by name."""
     raise NotImplementedError

@@ -33,6 +33,7 @@ KINDS: dict[str, str] = {
     "heuristic": "nnv_heuristics",
     "search": "nnv_search_strategies",
     "executor": "nnv_executors",
+    "repair-method": "nnv_repair_methods",
     "trainer": "nnv_trainers",
 }
 

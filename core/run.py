@@ -1,6 +1,8 @@
 """One repair run end to end: load the inputs, search over free sets, write the results folder.
 
-This is what ``nnv run`` does, with the command line left out: the plugins are looked up in a
+This is what ``nnv run`` does, with the command line left out. :func:`run_repair` hands the run
+to its repair method (``config.method``, a plugin: see :mod:`nnv.core.method`); the built-in
+``solver`` method is :func:`search_repair` here. The plugins are looked up in a
 :class:`~nnv.core.registry.Registry` by name, trials run on an executor (each in a process of
 its own, several at once) through :class:`~nnv.core.repair.Repairer`, and the folder ``out``
 receives ``run.json`` (what the trials depend on), ``trials.csv`` (rewritten atomically as each
@@ -24,7 +26,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +36,7 @@ from .errors import CapabilityError, InputError
 from .executor import Executor, TrialTask
 from .files import write_text_atomic
 from .heuristic import Heuristic, SoftConstraints
+from .method import RepairMethod
 from .network import Network, ParameterAddress
 from .property import Property
 from .registry import Registry
@@ -45,6 +48,8 @@ TRIAL_COLUMNS = (
     "values", "message",
 )  # fmt: skip
 REPAIRED_FILE = "repaired.onnx"
+UNVERIFIED_FILE = "unverified.onnx"  # a method's network that no certificate proved
+RESULT_FILE = "result.json"
 TRIALS_FILE = "trials.csv"
 RUN_FILE = "run.json"
 MODES = ("cegis", "quantified")
@@ -81,6 +86,8 @@ class RunConfig:
     workers: int | None = None  # trials at once; None: the executor's default
     scheduler: str | None = None  # dask: join this cluster instead of starting one
     restart: bool = False  # ignore trials an earlier run left in ``out``
+    method: str = "solver"  # the repair method plugin
+    method_options: dict[str, Any] = field(default_factory=dict)  # the method's own options
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -96,6 +103,14 @@ class RunConfig:
             )
         if self.workers is not None and self.workers < 1:
             raise InputError(f"workers must be at least 1, not {self.workers!r}")
+
+    def non_default(self, names: Sequence[str]) -> list[str]:
+        """Which of these settings differ from their defaults (what a method may refuse)."""
+        defaults = {
+            f.name: f.default if f.default_factory is MISSING else f.default_factory()
+            for f in fields(self)
+        }
+        return [name for name in names if getattr(self, name) != defaults[name]]
 
     def given_sets(self) -> list[list[str]] | None:
         """The free sets named outright (``free`` or ``free_sets``), or None to search."""
@@ -121,7 +136,9 @@ class RunOutcome:
 
 
 @dataclass
-class _Inputs:
+class Inputs:
+    """A run's network, properties and data, loaded and checked against each other."""
+
     network: Network
     properties: list[Property]
     data: Dataset
@@ -133,12 +150,28 @@ def run_repair(
     on_trial: Callable[[TrialResult], None] | None = None,
     on_planned: Callable[[int | None], None] | None = None,
 ) -> RunOutcome:
-    """Run the search ``config`` describes and write its results folder.
+    """Run the repair ``config`` describes with its method and write its results folder.
 
-    ``on_planned`` hears how many trials are known to come (None while unknown) whenever that
-    changes; ``on_trial`` hears each finished trial, resumed ones included. Bad input raises an
-    ``NnvError`` before anything is written.
+    ``on_planned`` hears how many steps (trials of the search) are known to come (None while
+    unknown) whenever that changes; ``on_trial`` hears each finished step, resumed ones
+    included. Bad input, an unknown method or a method's bad option raises an ``NnvError``
+    before anything is written.
     """
+    factory = registry.get("repair-method", config.method).factory
+    try:
+        method: RepairMethod = factory(**config.method_options)
+    except TypeError as error:
+        raise InputError(f"method {config.method!r}: bad options ({error})") from None
+    return method.repair(config, registry, on_trial, on_planned)
+
+
+def search_repair(
+    config: RunConfig,
+    registry: Registry,
+    on_trial: Callable[[TrialResult], None] | None = None,
+    on_planned: Callable[[int | None], None] | None = None,
+) -> RunOutcome:
+    """The ``solver`` method: search over free sets, each a trial of the repair engine."""
     start = time.monotonic()
     deadline = None if config.timeout is None else start + config.timeout
     inputs, heuristic, repairer = _build(config, registry)
@@ -152,22 +185,23 @@ def run_repair(
     repaired = _repaired_network(inputs.network, chosen)
     seconds = time.monotonic() - start
     result = _result(trials, inputs, heuristic, repairer, chosen, repaired, seconds)
-    _write_outputs(config.out, registry, result, repaired)
+    write_outputs(config.out, registry, result, repaired)
     return RunOutcome(result, inputs.network, repaired, inputs.properties, inputs.data, trials.done)
 
 
 # -- set-up ----------------------------------------------------------------------------------
 
 
-def _build(config: RunConfig, registry: Registry) -> tuple[_Inputs, Heuristic, Repairer]:
+def _build(config: RunConfig, registry: Registry) -> tuple[Inputs, Heuristic, Repairer]:
     """The run's inputs, its heuristic and the repairer that runs its trials."""
-    inputs = _load(config, registry)
+    inputs = load_inputs(config, registry)
     heuristic = _heuristic(config, registry)
     soft = heuristic.constraints(inputs.network, inputs.data)
     return inputs, heuristic, _repairer(config, registry, inputs, soft)
 
 
-def _load(config: RunConfig, registry: Registry) -> _Inputs:
+def load_inputs(config: RunConfig, registry: Registry) -> Inputs:
+    """The network, properties and data ``config`` names; an ``InputError`` if they do not fit."""
     if not config.properties:
         raise InputError("a run needs at least one property")
     network = registry.load_network(config.network)
@@ -178,7 +212,7 @@ def _load(config: RunConfig, registry: Registry) -> _Inputs:
             f"{config.data}: the data has {data.n_features} features, but the network has "
             f"{network.n_inputs} inputs"
         )
-    return _Inputs(network, properties, data)
+    return Inputs(network, properties, data)
 
 
 def _heuristic(config: RunConfig, registry: Registry) -> Heuristic:
@@ -202,7 +236,7 @@ def _takes(factory: Any, name: str) -> bool:
 
 
 def _repairer(
-    config: RunConfig, registry: Registry, inputs: _Inputs, soft: SoftConstraints
+    config: RunConfig, registry: Registry, inputs: Inputs, soft: SoftConstraints
 ) -> Repairer:
     settings = RepairSettings(
         mode=config.mode,
@@ -285,7 +319,7 @@ def _fingerprint(config: RunConfig, heuristic: Heuristic) -> dict[str, Any]:
         "max_change": config.max_change,
         "line_synthesis": config.line_synthesis,
         "trial_timeout": config.trial_timeout,
-        "nnv_version": _version(),
+        "nnv_version": nnv_version(),
     }
 
 
@@ -527,7 +561,7 @@ def _message(trials: _Trials, chosen: TrialResult | None) -> str:
 
 def _result(
     trials: _Trials,
-    inputs: _Inputs,
+    inputs: Inputs,
     heuristic: Heuristic,
     repairer: Repairer,
     chosen: TrialResult | None,
@@ -544,13 +578,14 @@ def _result(
     )
     return {
         "status": _status(trials, chosen),
+        "method": config.method,
         "message": _message(trials, chosen),
         "certified_by": None if chosen is None else chosen.certified_by,
         "free": None if chosen is None else list(chosen.free),
         "parameters": parameters,
-        "accuracy_before": _finite(repairer.accuracy_before),
+        "accuracy_before": finite(repairer.accuracy_before),
         "accuracy_after": (
-            None if repaired is None else _finite(accuracy_report(repaired, inputs.data))
+            None if repaired is None else finite(accuracy_report(repaired, inputs.data))
         ),
         "kept": None if chosen is None else chosen.kept,
         "soft_total": repairer.soft.count,
@@ -578,29 +613,37 @@ def _result(
         "properties": [str(p) for p in config.properties],
         "data": str(config.data),
         "repaired_network": None if repaired is None else REPAIRED_FILE,
-        "nnv_version": _version(),
+        "nnv_version": nnv_version(),
     }
 
 
-def _finite(report: dict[str, float]) -> dict[str, float | None]:
+def finite(report: dict[str, float]) -> dict[str, float | None]:
     """JSON has no NaN: an empty split's accuracy becomes null."""
     return {k: None if math.isnan(v) else v for k, v in report.items()}
 
 
-def _version() -> str | None:
+def nnv_version() -> str | None:
     try:
         return importlib.metadata.version("nnv")
     except importlib.metadata.PackageNotFoundError:
         return None
 
 
-def _write_outputs(
-    out: Path, registry: Registry, result: dict[str, Any], repaired: Network | None
+def write_outputs(
+    out: Path,
+    registry: Registry,
+    result: dict[str, Any],
+    repaired: Network | None,
+    unverified: Network | None = None,
 ) -> None:
-    """The repaired network first, so a result.json that names it never precedes it."""
-    target = out / REPAIRED_FILE
-    if repaired is not None:
-        registry.save_network(repaired, target)
-    else:
-        target.unlink(missing_ok=True)  # a stale one from an earlier run would mislead
-    write_text_atomic(out / "result.json", json.dumps(result, indent=2) + "\n")
+    """The networks first, so a result.json that names one never precedes it.
+
+    ``repaired`` must be a certified repair; ``unverified`` is a network a method kept without
+    a proof. Either file absent from this run is removed: a stale one would mislead.
+    """
+    for name, network in ((REPAIRED_FILE, repaired), (UNVERIFIED_FILE, unverified)):
+        if network is not None:
+            registry.save_network(network, out / name)
+        else:
+            (out / name).unlink(missing_ok=True)
+    write_text_atomic(out / RESULT_FILE, json.dumps(result, indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""Repair methods: the paper's solver-based search, and the retraining baseline."""
