@@ -298,8 +298,9 @@ def markdown(rows: list[Row], runs: Path, chart: Path, command: str) -> str:
         f"`{runs}`. Machine: 2-core machine.",
         "",
         "Accuracy is weighted over train, test and sampled points (percent). nnv runs each "
-        "block once (most soft constraints kept, 60 s per trial); the paper's figures are over "
-        "its threshold rows (600 s per trial): best and mean of each row's max, counts and "
+        "block once (most soft constraints kept; 60 s per trial and max_change 10, except XOR-B "
+        "p1+2 singles+pairs: 30 s and max_change 100, see its config); the paper's figures are "
+        "over its threshold rows (600 s per trial): best and mean of each row's max, counts and "
         "seconds summed over the rows (≥: some rows do not report the count; n/r: none do). "
         "A wall time of — means the run has not finished (no result.json yet). "
         'A row "singles only" takes the one-parameter trials of the run above it. Blobs '
