@@ -11,18 +11,18 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.colors import ListedColormap
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
 
 from nnv.core.dataset import Dataset
 from nnv.core.files import write_atomic
 from nnv.core.network import Network
 from nnv.core.property import Property
 from nnv.core.repair import accuracy_report
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 RESOLUTION = 300  # grid points per axis
 MARGIN = 0.1  # of the data's span, on each side
@@ -41,6 +41,10 @@ def plot_boundary(
     when the inputs are not 2-D."""
     if before.n_inputs != 2 or data.n_features != 2:
         return False
+    # imported here, not at the top: matplotlib costs a quarter of a second at start-up, and
+    # every `nnv` command (`nnv verify` above all) imports this module through the CLI
+    from matplotlib.figure import Figure
+
     panels = [("before", before)] + ([("after", after)] if after is not None else [])
     figure = Figure(figsize=(5.2 * len(panels), 4.8), layout="constrained")
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
@@ -73,6 +77,9 @@ def _panel(
     low: np.ndarray,
     high: np.ndarray,
 ) -> None:
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Rectangle
+
     n = network.n_outputs
     xs, ys = (np.linspace(low[i], high[i], RESOLUTION) for i in range(2))
     grid_x, grid_y = np.meshgrid(xs, ys)

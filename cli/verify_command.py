@@ -38,6 +38,13 @@ def verify(
         typer.Option("--solver-option", "-o", help="Solver option key=value (repeatable)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the falsification samples.")] = 0,
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="bab: branch and bound over input boxes, the solver only where splitting "
+            "stops paying; milp: bounds, then one solver call per case."
+        ),
+    ] = "bab",
 ) -> None:
     """Verify NETWORK against PROPERTY.
 
@@ -50,7 +57,9 @@ def verify(
         net = registry.load_network(network)
         prop = registry.load_property(property_file)
         prop.check_fits(net.n_inputs, net.n_outputs)
-        verifier = Verifier(chosen, timeout=timeout, seed=seed, events=registry.hook)
+        verifier = Verifier(
+            chosen, timeout=timeout, seed=seed, events=registry.hook, strategy=strategy
+        )
         result = verifier.verify(net, prop)
         if result_file is not None:
             write_text_atomic(result_file, result.vnncomp_text())
@@ -63,8 +72,9 @@ def verify(
         typer.echo(f"output: {result.output.tolist()}")
     elif result.status == "unsat":
         how = "exact arithmetic" if result.exact else "floating-point MILP"
+        cases = "input boxes" if result.extra.get("strategy") == "bab" else "cases"
         typer.echo(
-            f"holds: {result.proved_by_bounds} of {result.subproblems} cases by bounds, "
+            f"holds: {result.proved_by_bounds} of {result.subproblems} {cases} by bounds, "
             f"{result.proved_by_solver} by {result.solver} ({how})"
         )
     elif result.message:

@@ -36,43 +36,65 @@ def unsafe_margin(outputs: np.ndarray, conjunction: OutputConjunction) -> np.nda
 def _margin_gradient(
     network: Network, points: np.ndarray, conjunction: OutputConjunction
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The margin of each point and its gradient with respect to the input (backpropagation)."""
+    """The margin of each point, and the input gradient of the sum of its positive slacks.
+
+    A point is unsafe when every row of ``C y - d`` is <= 0; pushing down all the rows still
+    above zero at once works better than following only the worst one, which just hands the
+    lead to the next row.
+    """
     activations = network.activations(points)
-    outputs = activations[-1]
-    slack = outputs @ conjunction.C.T - conjunction.d
-    worst = np.argmax(slack, axis=1)
-    gradient = conjunction.C[worst]
+    slack = activations[-1] @ conjunction.C.T - conjunction.d
+    above = slack > 0
+    gradient = np.where(
+        above.any(axis=1, keepdims=True), above, slack == slack.max(1, keepdims=True)
+    )
+    gradient = gradient.astype(np.float64) @ conjunction.C
     for index in range(len(network.layers) - 1, -1, -1):
         gradient = gradient @ network.layers[index].weight
         if index > 0:
             gradient = gradient * (activations[index - 1] > 0)
-    return slack[np.arange(points.shape[0]), worst], gradient
+    return slack.max(axis=1), gradient
 
 
-def gradient_attack(
+def attack(
     network: Network,
-    piece: InputPiece,
     conjunction: OutputConjunction,
+    lower: np.ndarray,
+    upper: np.ndarray,
     starts: np.ndarray,
-    steps: int = 40,
+    steps: int = 50,
 ) -> np.ndarray | None:
-    """Signed projected gradient descent on the margin; a violating point, or None."""
-    points = starts.copy()
-    step = (piece.upper - piece.lower) / 8
+    """Signed projected gradient descent from each start within its box; a violating point.
+
+    ``lower``/``upper`` are one box for all starts, or one box per start (rows).
+    """
+    points = np.clip(starts, lower, upper)
+    step = (upper - lower) / 4
     for _ in range(steps):
         margin, gradient = _margin_gradient(network, points, conjunction)
-        hit = np.flatnonzero((margin <= 0) & piece.contains(points))
+        hit = np.flatnonzero(margin <= 0)
         if hit.size:
             return points[hit[0]]
-        points = np.clip(points - step * np.sign(gradient), piece.lower, piece.upper)
-        step = step * 0.85
-    return None
+        points = np.clip(points - step * np.sign(gradient), lower, upper)
+        step = step * 0.9
+    margin, _ = _margin_gradient(network, points, conjunction)
+    hit = np.flatnonzero(margin <= 0)
+    return points[hit[0]] if hit.size else None
 
 
 def falsify(
-    network: Network, prop: Property, samples: int = 2000, seed: int = 0, attack_starts: int = 16
+    network: Network,
+    prop: Property,
+    samples: int = 2000,
+    seed: int = 0,
+    attack_starts: int = 16,
+    restarts: int = 16,
 ) -> np.ndarray | None:
-    """A point of the region with an unsafe output, or None if none was found."""
+    """A point of the region with an unsafe output, or None if none was found.
+
+    Samples first; then, per unsafe disjunct, gradient steps from the ``attack_starts``
+    samples closest to it and from ``restarts`` fresh uniform points.
+    """
     rng = np.random.default_rng(seed)
     for piece in prop.pieces:
         points = sample_piece(piece, samples, rng)
@@ -86,8 +108,13 @@ def falsify(
             continue  # gradient steps project onto boxes only
         for conjunction in prop.unsafe_outputs:
             margins = unsafe_margin(outputs, conjunction)
-            best = points[np.argsort(margins)[:attack_starts]]
-            found = gradient_attack(network, piece, conjunction, best)
+            starts = np.vstack(
+                [
+                    points[np.argsort(margins)[:attack_starts]],
+                    rng.uniform(piece.lower, piece.upper, (restarts, piece.dimension)),
+                ]
+            )
+            found = attack(network, conjunction, piece.lower, piece.upper, starts)
             if found is not None:
                 return found
     return None

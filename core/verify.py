@@ -3,9 +3,17 @@
 Sound and complete for ReLU networks, in three stages:
 
 1. falsification (samples and gradient steps), whose hits are genuine by construction;
-2. bounds (interval, then symbolic back-substitution) per (input piece, unsafe disjunct):
-   a disjunct whose lower bound is positive somewhere cannot be reached;
-3. an exact solve of what remains with the chosen solver (a MILP through big-M, or SMT).
+2. the ``bab`` strategy (the default, for box pieces of up to ``BabSettings.max_inputs``
+   inputs and float solvers): branch and bound over the input box (:mod:`.bab`), with batched
+   linear-relaxation bounds per sub-box and the exact solver only for the sub-boxes where
+   splitting stops paying;
+3. the ``milp`` strategy (and every polytope piece, and every exact solver): bounds (interval,
+   then symbolic back-substitution) per (input piece, unsafe disjunct), where a disjunct whose
+   lower bound is positive somewhere cannot be reached, then one exact solve of each remaining
+   case with the chosen solver (a MILP through big-M, or SMT).
+
+Exact solvers (``"exact"`` in their capabilities) get no float-derived bounds at all, so
+their ``unsat`` is a proof in rational arithmetic.
 
 Every counterexample is replayed in float64 before it is reported: a solver's point that
 does not replay is re-solved with a small margin, and if that fails too the answer is
@@ -20,14 +28,18 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .bab import BabOutcome, BabSettings, BranchAndBound
+from .blas import blas_threads
 from .bounds import Bounds, output_lower_bounds, symbolic_bounds
 from .encode import reachability_query
+from .errors import InputError
 from .falsify import falsify
 from .network import Network
 from .property import InputPiece, OutputConjunction, Property
 from .solver import Solver
 
 Verdict = Literal["sat", "unsat", "timeout", "unknown"]
+STRATEGIES = ("bab", "milp")
 
 # A solver point that misses the unsafe set by float noise is re-solved with this margin.
 REPLAY_MARGIN = 1e-6
@@ -42,9 +54,9 @@ class VerificationResult:
     seconds: float = 0.0
     counterexample: np.ndarray | None = None
     output: np.ndarray | None = None
-    found_by: str = ""  # falsification | solver
+    found_by: str = ""  # falsification | branch-and-bound (a sub-box's candidate) | solver
     exact: bool = False  # unsat proved in exact rational arithmetic, with no float bounds
-    subproblems: int = 0
+    subproblems: int = 0  # cases: (piece, disjunct) pairs, or the leaf boxes of branch and bound
     proved_by_bounds: int = 0
     proved_by_solver: int = 0
     message: str = ""
@@ -67,6 +79,7 @@ class VerificationResult:
             "proved_by_bounds": self.proved_by_bounds,
             "proved_by_solver": self.proved_by_solver,
             "message": self.message,
+            **self.extra,
         }
 
     def vnncomp_text(self) -> str:
@@ -96,12 +109,18 @@ class Verifier:
         falsify_samples: int = 2000,  # 0 skips the falsification stage
         seed: int = 0,
         events: Any = None,
+        strategy: str = "bab",
+        bab: BabSettings | None = None,
     ) -> None:
+        if strategy not in STRATEGIES:
+            raise InputError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
         self.solver = solver
         self.timeout = timeout
         self.falsify_samples = falsify_samples
         self.seed = seed
         self.events = events  # a pluggy hook caller, or None
+        self.strategy = strategy
+        self.bab = bab or BabSettings()
 
     def verify(self, network: Network, prop: Property) -> VerificationResult:
         prop.check_fits(network.n_inputs, network.n_outputs)
@@ -132,12 +151,77 @@ class Verifier:
             point = falsify(network, prop, self.falsify_samples, self.seed)
             if point is not None and replay(network, prop, point) is not None:
                 return self._sat(network, point, "falsification")
-
         # An exact solver gets no float-derived bounds at all, so its unsat is a proof.
         exact = "exact" in self.solver.capabilities
+        split = self.strategy == "bab" and not exact
+        boxes = [
+            piece
+            for piece in prop.pieces
+            if split and piece.is_box and piece.dimension <= self.bab.max_inputs
+        ]
+        others = [piece for piece in prop.pieces if all(piece is not box for box in boxes)]
+        results = []
+        if boxes:
+            results.append(self._branch_and_bound(network, prop, boxes, start))
+        if others and all(result.status == "unsat" for result in results):
+            results.append(self._plain(network, prop, others, start, exact))
+        result = next((r for r in results if r.status != "unsat"), results[0])
+        result.subproblems = sum(r.subproblems for r in results)
+        result.proved_by_bounds = sum(r.proved_by_bounds for r in results)
+        result.proved_by_solver = sum(r.proved_by_solver for r in results)
+        result.exact = result.status == "unsat" and exact
+        return result
+
+    def _branch_and_bound(
+        self, network: Network, prop: Property, pieces: list[InputPiece], start: float
+    ) -> VerificationResult:
+        """Branch and bound on each box piece in turn, until one is violated or time is up."""
+        deadline = None if self.timeout is None else start + self.timeout
+
+        def solve_box(
+            box: InputPiece, disjunct: int, bounds: Bounds
+        ) -> tuple[str, np.ndarray | None, str]:
+            conjunction = prop.unsafe_outputs[disjunct]
+            return self._solve_case(network, prop, box, conjunction, bounds, self._remaining(start))
+
+        def is_violation(points: np.ndarray) -> np.ndarray:
+            return prop.violations(network.forward, points)
+
+        outcomes: list[BabOutcome] = []
+        for piece in pieces:
+            search = BranchAndBound(
+                network, piece, prop.unsafe_outputs, is_violation, solve_box, self.bab
+            )
+            with blas_threads(1):
+                outcomes.append(search.run(deadline))
+            if outcomes[-1].status in ("sat", "timeout"):
+                break
+        last = outcomes[-1]
+        if last.status == "sat" and last.point is not None:
+            result = self._sat(network, last.point, last.found_by)
+        else:
+            statuses = {outcome.status for outcome in outcomes}
+            status: Verdict = next((s for s in ("timeout", "unknown") if s in statuses), "unsat")
+            messages = [outcome.message for outcome in outcomes if outcome.message]
+            result = VerificationResult(status, self.solver.name, message="; ".join(messages))
+        result.proved_by_bounds = sum(outcome.proved_by_bounds for outcome in outcomes)
+        result.proved_by_solver = sum(outcome.proved_by_solver for outcome in outcomes)
+        result.subproblems = result.proved_by_bounds + result.proved_by_solver
+        result.extra.update(strategy="bab", boxes=sum(outcome.boxes for outcome in outcomes))
+        return result
+
+    def _plain(
+        self,
+        network: Network,
+        prop: Property,
+        pieces: list[InputPiece],
+        start: float,
+        exact: bool,
+    ) -> VerificationResult:
+        """Bounds per (piece, disjunct), then one exact solve of every case left open."""
         open_cases: list[tuple[InputPiece, OutputConjunction, Bounds | None]] = []
         subproblems = proved_by_bounds = 0
-        for piece in prop.pieces:
+        for piece in pieces:
             bounds = None if exact else symbolic_bounds(network, piece.lower, piece.upper)
             for conjunction in prop.unsafe_outputs:
                 subproblems += 1
@@ -174,11 +258,11 @@ class Verifier:
         return VerificationResult(
             status,
             self.solver.name,
-            exact=status == "unsat" and exact,
             subproblems=subproblems,
             proved_by_bounds=proved_by_bounds,
             proved_by_solver=outcomes.count("unsat"),
             message="; ".join(messages),
+            extra={"strategy": "milp"},
         )
 
     def _solve_case(

@@ -165,8 +165,16 @@ class _BlindVerifier(Solver):
         return Solution("infeasible")
 
 
-def test_a_repair_that_fails_certification_is_never_reported() -> None:
+def test_a_repair_that_fails_certification_is_never_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A blind loop verifier accepts a candidate; the independent certificate must refuse it."""
+    # the loop's verifier takes the plain MILP path, where every open case goes to the (blind)
+    # solver; branch and bound would find the spike by itself and never let the solver decide
+    monkeypatch.setattr(
+        "nnv.core.repair.Verifier",
+        lambda solver, timeout=None: Verifier(solver, timeout, strategy="milp"),
+    )
     # y0 = 1 - 2 hat(x), y1 = 0, with hat a spike of height 1 and width 2e-6 at x = 1: class 0
     # everywhere on [0, 3] but within 5e-7 of 1, where sampling and gradients (zero off the
     # spike) never look, so only a real verifier sees the violation

@@ -237,9 +237,7 @@ def test_capability_error_is_a_trial_error_in_a_search(tmp_path: Path) -> None:
     assert "multiply each other" in outcome.trials[0].message
     assert outcome.result["status"] == "repaired"
     only_errors = run_repair(
-        example_config(
-            tmp_path, free_sets=sets[:1] + [["w1.8.2", "w2.2.8"]], line_synthesis=False
-        ),
+        example_config(tmp_path, free_sets=sets[:1] + [["w1.8.2", "w2.2.8"]], line_synthesis=False),
         default_registry(),
     )
     assert only_errors.result["status"] == "error" and only_errors.repaired is None

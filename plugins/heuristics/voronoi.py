@@ -11,8 +11,6 @@ cell's own bounding box.
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.spatial import Delaunay, QhullError
 
 from nnv.core import Dataset, InputError, InputPiece, Network, hookimpl
 from nnv.core.heuristic import Heuristic, SoftConstraints
@@ -34,6 +32,10 @@ def neighbour_pairs(seeds: np.ndarray) -> np.ndarray:
     triangulate (too few seeds, all on one hyperplane, d = 1) or leaves a seed out, every pair:
     more rows, but the cells are still exact.
     """
+    # imported here: scipy.spatial and scipy.optimize cost a third of a second, and every
+    # command (`nnv verify` above all) loads this plugin through the registry
+    from scipy.spatial import Delaunay, QhullError
+
     n, d = seeds.shape
     if d >= 2 and n >= d + 1:
         try:
@@ -88,6 +90,8 @@ def lp_bounds(
     A: np.ndarray, b: np.ndarray, low: np.ndarray, high: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """A cell's bounding box by linear programming (2 d LPs); None when an LP fails."""
+    from scipy.optimize import linprog  # imported here, like Delaunay above
+
     d = low.shape[0]
     box = list(zip(low, high, strict=True))
     extremes = np.empty((2, d))
