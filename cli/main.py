@@ -6,6 +6,7 @@ import typer
 
 from .plugins_command import plugins
 from .run_command import run
+from .train_command import train
 from .verify_command import verify
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.command()(verify)
 app.command()(plugins)
 app.command()(run)
+app.command()(train)
 
 
 def main() -> None:
