@@ -31,9 +31,17 @@ from .exclusion import map_labels
 from .export import export_plain
 from .fitting import LoopOptions, Progress, fit_network
 from .linear import project_points
-from .model import DTYPE, check_level, delevel, level_column
+from .model import (
+    DTYPE,
+    check_level,
+    delevel,
+    level_column,
+    relu_layers,
+    standardisation,
+    training_loss,
+)
 from .spec import LinearInequalities, MutualExclusion, Spec
-from .trainer import default_widths, standardisation_inputs
+from .trainer import default_widths
 from .workflow import train_to_folder
 
 
@@ -56,13 +64,10 @@ class PlainNet(nn.Module):
     ) -> None:
         super().__init__()
         self.level = level_column(level, n_inputs)
-        layers: list[nn.Module] = []
-        previous = n_inputs
-        for width in widths:
-            layers += [nn.Linear(previous, width, dtype=DTYPE), nn.ReLU()]
-            previous = width
-        layers.append(nn.Linear(previous, n_outputs, dtype=DTYPE))
-        self.layers = nn.Sequential(*layers)
+        last = widths[-1] if widths else n_inputs
+        self.layers = nn.Sequential(
+            *relu_layers(n_inputs, widths), nn.Linear(last, n_outputs, dtype=DTYPE)
+        )
         self.register_buffer("shift", torch.as_tensor(np.asarray(shift, dtype=np.float64)))
         self.register_buffer("scale", torch.as_tensor(np.asarray(scale, dtype=np.float64)))
 
@@ -130,21 +135,17 @@ class _Baseline:
             raise InputError(f"solver {self.solver!r} takes no quadratic objective")
         self.spec_ = spec
         targets = project_targets(spec, X, Y, self.solver_) if self.on_targets else Y
-        seen = standardisation_inputs(X, level)
-        std = seen.std(axis=0)
         self.model_ = PlainNet(
             X.shape[1],
             Y.shape[1],
             self.widths or default_widths(X.shape[1], Y.shape[1], spec),
-            seen.mean(axis=0),
-            1.0 / np.where(std > 0, std, 1.0),
+            *standardisation(X, level),
             level,
         )
-        loss: nn.Module = (
-            nn.MSELoss() if isinstance(spec, LinearInequalities) else nn.BCEWithLogitsLoss()
-        )
         rng = np.random.default_rng(self.seed)
-        self.history_ = fit_network(self.model_, X, targets, loss, self.loop, rng, None, progress)
+        self.history_ = fit_network(
+            self.model_, X, targets, training_loss(spec), self.loop, rng, None, progress
+        )
         self.projections_ = 0
         return self
 

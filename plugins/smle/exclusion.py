@@ -17,12 +17,12 @@ from nnv.core import QueryBuilder, Solver
 
 from .embedding import Box, add_embedding, linear_bounds
 from .grounding import (
-    PROJECTION_MARGIN,
     SEARCH_GAP,
     SEARCH_MARGIN,
     Counterexample,
     Head,
     SolveError,
+    SolverPair,
     solve,
 )
 from .spec import MutualExclusion
@@ -31,20 +31,10 @@ CHUNK = 200  # rows per labelling MILP
 TOLERANCE = 1e-7  # how far past the margin a solved disjunction may sit (MILP tolerances)
 
 
-class ExclusionGrounding:
+class ExclusionGrounding(SolverPair):
     """SMLE's problems for a mutual-exclusion property."""
 
-    def __init__(
-        self,
-        spec: MutualExclusion,
-        solver: Solver,
-        projector: Solver | None = None,
-        projection_margin: float = PROJECTION_MARGIN,
-    ) -> None:
-        self.spec = spec
-        self.solver = solver  # the counterexample search's
-        self.projector = projector or solver
-        self.projection_margin = projection_margin
+    spec: MutualExclusion
 
     def counterexample(
         self, head: Head, box: Box, margin: float = SEARCH_MARGIN

@@ -12,7 +12,7 @@ search only reports points with less than ``SEARCH_MARGIN``, and the certificate
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -64,6 +64,23 @@ class Grounding(Protocol):
 
     def project(self, head: Head, pool: np.ndarray) -> Head:
         """The nearest head that satisfies the property (with margin) at every row of pool."""
+
+
+class SolverPair:
+    """What both groundings hold: the property, the search's solver, the projection's solver
+    (the search's unless given) and the margin a projected head keeps."""
+
+    def __init__(
+        self,
+        spec: Any,
+        solver: Solver,
+        projector: Solver | None = None,
+        projection_margin: float = PROJECTION_MARGIN,
+    ) -> None:
+        self.spec = spec
+        self.solver = solver
+        self.projector = projector or solver
+        self.projection_margin = projection_margin
 
 
 class SolveError(NnvError):

@@ -9,11 +9,11 @@ from nnv.core import InputError, QueryBuilder, Solver
 
 from .embedding import Box, add_embedding, linear_bounds
 from .grounding import (
-    PROJECTION_MARGIN,
     SEARCH_GAP,
     SEARCH_MARGIN,
     Counterexample,
     Head,
+    SolverPair,
     solve,
 )
 from .least_distance import least_distance
@@ -23,20 +23,10 @@ CHUNK = 100  # points per projection QP
 FEASIBLE = 1e-7  # how far a QP answer may break a (unit-norm) row before it is refused
 
 
-class LinearGrounding:
+class LinearGrounding(SolverPair):
     """SMLE's problems for ``A y <= b`` on a region."""
 
-    def __init__(
-        self,
-        spec: LinearInequalities,
-        solver: Solver,
-        projector: Solver | None = None,
-        projection_margin: float = PROJECTION_MARGIN,
-    ) -> None:
-        self.spec = spec
-        self.solver = solver  # the counterexample search's
-        self.projector = projector or solver
-        self.projection_margin = projection_margin
+    spec: LinearInequalities
 
     def counterexample(
         self, head: Head, box: Box, margin: float = SEARCH_MARGIN

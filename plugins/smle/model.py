@@ -31,7 +31,7 @@ from nnv.core import InputError
 
 from .embedding import Box
 from .grounding import Head
-from .spec import Region, Spec, shift_invariant
+from .spec import LinearInequalities, Region, Spec, shift_invariant
 
 DTYPE = torch.float64
 
@@ -57,12 +57,7 @@ class SmleNet(nn.Module):
     ) -> None:
         super().__init__()
         self.level = level_column(level, n_inputs)
-        layers: list[nn.Module] = []
-        previous = n_inputs
-        for width in widths:
-            layers += [nn.Linear(previous, width, dtype=DTYPE), nn.ReLU()]
-            previous = width
-        self.backbone = nn.Sequential(*layers)
+        self.backbone = nn.Sequential(*relu_layers(n_inputs, widths))
         size = widths[-1]
         self.box_kind = box
         bound = _LinearBound if box == "linear" else _ConstantBound
@@ -146,6 +141,30 @@ class _ConstantBound(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bias.expand(x.shape[0], -1)
+
+
+def relu_layers(n_inputs: int, widths: Sequence[int]) -> list[nn.Module]:
+    """``Linear`` + ``ReLU`` for each width: the backbone, and the plain baselines' hidden
+    layers."""
+    layers: list[nn.Module] = []
+    previous = n_inputs
+    for width in widths:
+        layers += [nn.Linear(previous, width, dtype=DTYPE), nn.ReLU()]
+        previous = width
+    return layers
+
+
+def standardisation(X: np.ndarray, level: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(shift, scale)`` that standardise what the layers see: ``X``, or ``X`` minus its
+    level column; a constant column keeps scale 1."""
+    seen = X if level is None else X - X[:, level : level + 1]
+    std = seen.std(axis=0)
+    return seen.mean(axis=0), 1.0 / np.where(std > 0, std, 1.0)
+
+
+def training_loss(spec: Spec) -> nn.Module:
+    """MSE for regression targets, binary cross-entropy on the logits for labels."""
+    return nn.MSELoss() if isinstance(spec, LinearInequalities) else nn.BCEWithLogitsLoss()
 
 
 def delevel(x: torch.Tensor, level: int | None) -> torch.Tensor:

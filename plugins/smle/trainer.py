@@ -28,7 +28,7 @@ from .export import export_smle
 from .fitting import LoopOptions, Progress, fit_network
 from .grounding import Grounding
 from .groundings import make_grounding
-from .model import SmleNet, check_level
+from .model import SmleNet, check_level, standardisation, training_loss
 from .spec import LinearInequalities, Spec
 from .workflow import train_to_folder
 
@@ -53,12 +53,6 @@ def default_widths(n_inputs: int, n_outputs: int, spec: Spec) -> list[int]:
     else:
         k = max(int(4 * np.log2(n_inputs * n_outputs)), 1)
     return [k, 2 * k, k]
-
-
-def standardisation_inputs(X: np.ndarray, level: int | None) -> np.ndarray:
-    """What the backbone's standardisation is computed on: ``X``, or ``X`` minus its level
-    column (what the backbone sees when there is a level)."""
-    return X if level is None else X - X[:, level : level + 1]
 
 
 class SmleTrainer:
@@ -112,16 +106,15 @@ class SmleTrainer:
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
         grounding = make_grounding(spec, self.solver, self.solver_options)
-        seen = standardisation_inputs(X, level)
-        std = seen.std(axis=0)
+        shift, scale = standardisation(X, level)
         self.model_ = SmleNet(
             X.shape[1],
             Y.shape[1],
             self.widths or default_widths(X.shape[1], Y.shape[1], spec),
             self.box,
             spec.region,
-            shift=seen.mean(axis=0),
-            scale=1.0 / np.where(std > 0, std, 1.0),
+            shift=shift,
+            scale=scale,
             level=level,
         )
         self.projections_ = 0
@@ -134,11 +127,16 @@ class SmleTrainer:
                 return 0.0
             return self._enforce(grounding, pool)
 
-        loss: nn.Module = (
-            nn.MSELoss() if isinstance(spec, LinearInequalities) else nn.BCEWithLogitsLoss()
-        )
         self.history_ = fit_network(
-            self.model_, X, Y, loss, self.loop, rng, hook, progress, lambda: self.projections_
+            self.model_,
+            X,
+            Y,
+            training_loss(spec),
+            self.loop,
+            rng,
+            hook,
+            progress,
+            lambda: self.projections_,
         )
         self.closing_ = self._close(grounding, list(pool))
         return self
