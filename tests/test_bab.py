@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import nnv
 from conftest import random_network
 
 from nnv.core import InputPiece, Network, OutputConjunction, Property
@@ -224,10 +225,6 @@ def test_blas_threads_restores_the_count() -> None:
 
 def test_cli_strategy_option(tmp_path: Path) -> None:
     example = ROOT / "examples" / "xor"
-
-    def nnv(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-c", "from nnv.cli.main import main; main()", *args]
-        return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
     network, holds = str(example / "network.onnx"), str(example / "robust_holds.vnnlib")
     for strategy in ("bab", "milp"):

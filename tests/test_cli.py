@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+from cli_helpers import assert_bad_input, nnv
 from onnx import TensorProto, helper
 
 from nnv.core import Network
@@ -17,20 +16,6 @@ from nnv.core.registry import default_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "xor"
-
-
-def nnv(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real `nnv` entry point in a subprocess, as a user would."""
-    command = [sys.executable, "-c", "from nnv.cli.main import main; main()", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
-
-
-def assert_bad_input(done: subprocess.CompletedProcess[str], fragment: str) -> None:
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nnv: error:"), done.stderr
-    assert fragment in lines[0]
-    assert "Traceback" not in done.stderr
 
 
 def test_example_verdicts_and_result_file(tmp_path: Path) -> None:

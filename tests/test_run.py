@@ -5,12 +5,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_helpers import assert_bad_input, nnv
 
 from nnv.core import CapabilityError, hookimpl
 from nnv.core.registry import Registry, default_registry
@@ -25,12 +24,6 @@ UNREPAIRABLE = "w1.1.1,w1.2.1"  # no values within +-10 fix the example's counte
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def nnv(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real `nnv` entry point in a subprocess, as a user would."""
-    command = [sys.executable, "-c", "from nnv.cli.main import main; main()", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
-
-
 def example_args(out: Path, *choice: str) -> list[str]:
     """The example's inputs; ``choice`` says what to free (``--free FREE`` by default)."""
     return [
@@ -40,13 +33,6 @@ def example_args(out: Path, *choice: str) -> list[str]:
         *(choice or ("--free", FREE)),
         "--out", str(out),
     ]  # fmt: skip
-
-
-def assert_bad_input(done: subprocess.CompletedProcess[str], fragment: str) -> None:
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nnv: error:"), done.stderr
-    assert fragment in lines[0]
 
 
 def read_rows(out: Path) -> list[dict[str, str]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +10,7 @@ import pytest
 
 pytest.importorskip("torch")
 onnxruntime = pytest.importorskip("onnxruntime")
-
-
-def nnv(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real `nnv` entry point in a subprocess, as a user would."""
-    command = [sys.executable, "-c", "from nnv.cli.main import main; main()", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
-
-
-def assert_bad_input(done: subprocess.CompletedProcess[str], fragment: str) -> None:
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nnv: error:"), done.stderr
-    assert fragment in lines[0]
+from cli_helpers import assert_bad_input, nnv  # noqa: E402
 
 
 @pytest.fixture(scope="module")
