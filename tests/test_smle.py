@@ -219,6 +219,12 @@ def test_arff_reader_encodes_nominals_and_finds_the_labels(tmp_path: Path) -> No
     path.write_text("@relation 'tiny: -C -1'\n@attribute a {0,1}\n@data\n1\n")
     with pytest.raises(InputError, match="label count"):
         read_arff(path)
+    header = "@relation 'tiny: -C -1'\n@attribute x numeric\n@attribute a {0,1}\n"
+    for body, message in (("", "no @data"), ("@data\n{0 1, 1 1}\n", "dense"),
+                          ("@data\n?,1\n", "missing")):
+        path.write_text(header + body)
+        with pytest.raises(InputError, match=message):
+            read_arff(path)
 
 
 def test_property_files_are_checked(tmp_path: Path) -> None:
