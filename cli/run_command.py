@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from nnv.core.registry import default_registry
-from nnv.core.run import RunConfig, RunOutcome, run_repair
+from nnv.core.run import BOUNDARY_FILE, RunConfig, RunOutcome, run_repair
 from nnv.core.search import TrialResult
 from nnv.core.solver import parse_options
 
@@ -31,7 +31,6 @@ from .config import free_set, free_sets, layer_list, load_config, merge
 from .errors import user_errors
 
 NOT_REPAIRED = 1
-BOUNDARY_FILE = "boundary.png"
 
 
 def run(
@@ -302,6 +301,13 @@ def summary_table(result: dict[str, Any], out: Path) -> Table:
         table.add_row("trials", f"{result['trials']} ({counts})" if counts else "0")
     if result.get("resumed"):
         table.add_row("resumed", f"{result['resumed']} trials taken from an earlier run")
+    if result.get("demoted"):
+        table.add_row(
+            "demoted",
+            f"{len(result['demoted'])} resumed repairs failed re-certification (see trials.csv)",
+        )
+    if result.get("cut_short"):
+        table.add_row("search", "cut short by the run's timeout (rerun to go on)")
     if "max_iterations" in result:
         table.add_row("iterations", f"{result['iterations']} of at most {result['max_iterations']}")
     unverified = result.get("unverified_network")

@@ -41,6 +41,16 @@ class Certifier:
         self.margin = margin
         self.timeout = timeout
 
+    def describe(self) -> dict[str, object]:
+        """The settings a certificate depends on (for a run's fingerprint)."""
+        return {
+            "milp": self.milp.name,
+            "exact": None if self.exact is None else self.exact.name,
+            "exact_limit": self.exact_limit,
+            "margin": self.margin,
+            "timeout": self.timeout,
+        }
+
     def certify(
         self, network: Network, properties: Sequence[Property], timeout: float | None = None
     ) -> Certificate:

@@ -74,7 +74,7 @@ class Dataset:
         splits = {}
         for split, (X, y) in raw.items():
             X = np.atleast_2d(np.asarray(X, dtype=np.float64))
-            y = np.asarray(y).reshape(-1).astype(np.int64)
+            y = _class_labels(np.asarray(y).reshape(-1), f"{where}: split {split!r}")
             if X.shape[0] != y.shape[0]:
                 raise InputError(
                     f"{where}: split {split!r} has {X.shape[0]} inputs, {y.shape[0]} labels"
@@ -83,6 +83,16 @@ class Dataset:
                 raise InputError(f"{where}: split {split!r} has NaN or infinite inputs")
             splits[split] = (X, y)
         return cls(splits)
+
+    def check_labels(self, n_classes: int, where: str) -> None:
+        """Refuse labels that name no output of a network with ``n_classes`` outputs."""
+        for split, (_, y) in self.splits.items():
+            outside = y[(y < 0) | (y >= n_classes)]
+            if outside.size:
+                raise InputError(
+                    f"{where}: split {split!r} has label {int(outside[0])}, but the network "
+                    f"has {n_classes} classes (labels 0 to {n_classes - 1})"
+                )
 
     def bounding_box(self, margin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """The smallest box holding every split's inputs, widened by ``margin`` on each side."""
@@ -100,3 +110,15 @@ class Dataset:
         for split, (X, y) in self.splits.items():
             arrays[f"X_{split}"], arrays[f"y_{split}"] = X, y
         np.savez(path, **arrays)  # type: ignore[arg-type]
+
+
+def _class_labels(y: np.ndarray, where: str) -> np.ndarray:
+    """Labels as int64 class indices; fractional, non-finite or non-numeric ones are refused."""
+    if y.dtype.kind in "iub":
+        return y.astype(np.int64)
+    if y.dtype.kind != "f":
+        raise InputError(f"{where} has labels of type {y.dtype}, not class numbers")
+    if not np.isfinite(y).all() or np.any(y != np.round(y)):
+        bad = y[~np.isfinite(y) | (y != np.round(y))][0]
+        raise InputError(f"{where} has label {bad!r}: labels must be whole class numbers")
+    return y.astype(np.int64)

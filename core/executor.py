@@ -9,18 +9,24 @@ a solver that ignores its time limit, hangs or crashes costs one trial, not the 
 child is killed a little after the trial's time limit (:func:`kill_after`) and the trial is
 recorded as a timeout, or as an error when the child died on its own. Forking also means a
 child inherits the parent's loaded network and solvers for free.
+
+A task may also carry the whole run's deadline. Its time limit is then fixed when it starts
+(its own limit, cut to what is left of the run), a task whose turn comes after the deadline is
+not started at all, and a running one is killed at most :data:`RUN_GRACE` seconds after it, so
+``--timeout`` holds however many trials were queued.
 """
 
 from __future__ import annotations
 
 import abc
+import math
 import multiprocessing
 import os
 import pickle
 import time
 import traceback
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar, Protocol, cast
@@ -29,13 +35,46 @@ from .search import FreeSet, TrialResult, TrialStatus
 
 _FORK = multiprocessing.get_context("fork")
 
+# seconds a trial may run past the run's deadline (to report what it has) before it is killed
+RUN_GRACE = 2.0
+
 
 @dataclass(frozen=True)
 class TrialTask:
-    """One trial to run: these free parameters, stopped after ``timeout`` seconds (None: never)."""
+    """One trial to run: these free parameters, stopped after ``timeout`` seconds (None: never)
+    and, when ``deadline`` is set (a ``time.time()`` instant: the run's end), by then too."""
 
     free: FreeSet
     timeout: float | None = None
+    deadline: float | None = None
+
+    def left(self) -> float | None:
+        """Seconds until the run's deadline (None: the run has none)."""
+        return None if self.deadline is None else self.deadline - time.time()
+
+    def starting_now(self) -> TrialTask:
+        """The task as it starts: its limit is its own, cut to what is left of the run."""
+        left = self.left()
+        limits = [t for t in (self.timeout, left) if t is not None]
+        return replace(self, timeout=max(min(limits), 0.0) if limits else None)
+
+    def too_late(self) -> bool:
+        """Whether the run's deadline passed before the task could start."""
+        left = self.left()
+        return left is not None and left <= 0
+
+
+def cut_short(task: TrialTask, seconds: float = 0.0) -> TrialResult:
+    """The result of a task the run's deadline stopped while it ran."""
+    message = "stopped: the run's timeout passed while it ran"
+    return TrialResult(task.free, "timeout", seconds, message=message, cut_short=True)
+
+
+def not_started(task: TrialTask) -> TrialResult:
+    """The result of a task whose turn came after the run's deadline: no trial at all."""
+    return TrialResult(
+        task.free, "timeout", message="the run's timeout passed before it started", started=False
+    )
 
 
 class TrialJob(Protocol):
@@ -110,9 +149,12 @@ class _Child:
 
     def __init__(self, index: int, job: TrialJob, task: TrialTask) -> None:
         self.index = index
-        self.task = task
+        self.task = task = task.starting_now()
         self.started = time.monotonic()
         limit = kill_after(task.timeout)
+        left = task.left()
+        if left is not None:  # the run's deadline holds whatever the trial's own limit
+            limit = min(limit if limit is not None else math.inf, left + RUN_GRACE)
         self.kill_at = None if limit is None else self.started + limit
         self.conn, child_conn = _FORK.Pipe(duplex=False)
         self.process: BaseProcess = _FORK.Process(
@@ -143,6 +185,9 @@ class _Child:
         self.process.kill()
         self.process.join()
         self.conn.close()
+        left = self.task.left()
+        if left is not None and left <= 0:
+            return cut_short(self.task, time.monotonic() - self.started)
         return self._failed(
             f"stopped: still running {time.monotonic() - self.started:.0f} s after the "
             f"{self.task.timeout:g} s trial limit had passed",
@@ -168,8 +213,13 @@ class IsolatedTrials:
             while waiting or running:
                 while waiting and len(running) < self.workers:
                     index, task = waiting.pop()
+                    if task.too_late():
+                        yield index, not_started(task)
+                        continue
                     child = _Child(index, job, task)
                     running[child.conn] = child
+                if not running:  # every task left was too late to start
+                    continue
                 for ready in wait(list(running), timeout=_next_wake(running.values())):
                     child = running.pop(cast(Connection, ready))
                     yield child.index, child.collect()
@@ -194,8 +244,10 @@ def run_isolated(job: TrialJob, task: TrialTask) -> TrialResult:
     """One trial in a child process, or in this one where it may not have children (a
     daemonic process, as dask's default workers are): then only the solvers' own time limits
     hold."""
+    if task.too_late():
+        return not_started(task)
     if multiprocessing.current_process().daemon:
-        return job(task)
+        return job(task.starting_now())
     for _, result in IsolatedTrials(1).map(job, [task]):
         return result
     raise AssertionError("IsolatedTrials yielded no result")  # pragma: no cover

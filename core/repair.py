@@ -133,14 +133,19 @@ class Repairer:
 
     # -- one trial -------------------------------------------------------------------------
 
-    def trial(self, names: Sequence[str]) -> TrialResult:
-        """Repair with exactly these free parameters."""
-        start = time.monotonic()
+    def check(self, names: Sequence[str]) -> FreeParameters:
+        """The free parameters a trial with ``names`` would use, or the error it would raise:
+        an ``InputError`` for an address the network lacks, a ``CapabilityError`` when the
+        solver cannot take the synthesis problem. Solves nothing."""
         free = FreeParameters.of(self.network, tuple(names))
         if self.settings.mode == "quantified":
-            result = self._quantified(free, start)
-            result.seconds = time.monotonic() - start
-            return result
+            missing = {"quantifiers", "bilinear"} - set(self.solver.capabilities)
+            if missing:
+                raise CapabilityError(
+                    f"quantified mode needs a solver with {' and '.join(sorted(missing))}; "
+                    f"{self.solver.name!r} has neither: use z3 or cvc5, or --mode cegis"
+                )
+            return free
         bilinear = is_bilinear(self.network, free)
         if bilinear and "bilinear" not in self.solver.capabilities and not self._on_a_plane(free):
             raise CapabilityError(
@@ -148,6 +153,17 @@ class Repairer:
                 f"reads an activation another one changes): synthesis is nonlinear and solver "
                 f"{self.solver.name!r} takes only linear problems; use z3 or cvc5"
             )
+        return free
+
+    def trial(self, names: Sequence[str]) -> TrialResult:
+        """Repair with exactly these free parameters."""
+        start = time.monotonic()
+        free = self.check(names)
+        if self.settings.mode == "quantified":
+            result = self._quantified(free, start)
+            result.seconds = time.monotonic() - start
+            return result
+        bilinear = is_bilinear(self.network, free)
         deadline = (
             None if self.settings.trial_timeout is None else start + self.settings.trial_timeout
         )
@@ -326,12 +342,6 @@ class Repairer:
         k soft constraints is followed by a call with threshold k + 1, until the formula is
         unsatisfiable or time runs out; the last satisfiable answer is the trial's.
         """
-        missing = {"quantifiers", "bilinear"} - set(self.solver.capabilities)
-        if missing:
-            raise CapabilityError(
-                f"quantified mode needs a solver with {' and '.join(sorted(missing))}; "
-                f"{self.solver.name!r} has neither: use z3 or cvc5, or --mode cegis"
-            )
         deadline = (
             None if self.settings.trial_timeout is None else start + self.settings.trial_timeout
         )
@@ -582,6 +592,29 @@ class Repairer:
         else:
             result.message = f"certification failed: {certificate.message}"
         return result
+
+    def recertify(self, claimed: TrialResult) -> TrialResult:
+        """A repaired trial read back from a file, checked in this process: its values
+        certified on every property, its accuracy and kept count recomputed (soft regions
+        verified again). One that fails comes back ``not_repaired``, saying why."""
+        names = claimed.free
+        values = np.array([claimed.values[name] for name in names])
+        candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
+        state = _Rounds([], [], rounds=claimed.rounds)
+        result = self._finish(names, candidate, values, self._regions_kept(candidate), state, None)
+        result.seconds = claimed.seconds
+        if not result.repaired:
+            result.message = f"resumed from trials.csv, then {result.message}"
+        return result
+
+    def _regions_kept(self, candidate: Network) -> list[int]:
+        """The soft regions every point of which ``candidate`` labels right (verified)."""
+        verifier = Verifier(self.verifier, timeout=self.certifier.timeout)
+        return [
+            r
+            for r in range(len(self.soft.regions))
+            if verifier.verify(candidate, self._region_property(r)).status == "unsat"
+        ]
 
     def _stopped(
         self, names: tuple[str, ...], status: Any, state: _Rounds, message: str

@@ -17,6 +17,7 @@ The search options are not part of ``run.json``: a larger search resumes from a 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import importlib.metadata
 import inspect
@@ -26,14 +27,14 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from .certify import Certifier
 from .dataset import Dataset
 from .errors import CapabilityError, InputError
-from .executor import Executor, TrialTask
+from .executor import Executor, TrialTask, not_started
 from .files import write_text_atomic
 from .heuristic import Heuristic, SoftConstraints
 from .method import RepairMethod
@@ -41,17 +42,21 @@ from .network import Network, ParameterAddress
 from .property import Property
 from .registry import Registry
 from .repair import Repairer, RepairSettings, accuracy_report
-from .search import FreeSet, SearchStrategy, TrialResult, best
+from .search import FreeSet, SearchStrategy, TrialResult, TrialStatus, best
 
 TRIAL_COLUMNS = (
     "free", "status", "accuracy", "kept", "soft_total", "seconds", "rounds", "certified_by",
-    "values", "message",
+    "values", "message", "cut_short",
 )  # fmt: skip
+TRIAL_STATUSES = get_args(TrialStatus)
 REPAIRED_FILE = "repaired.onnx"
 UNVERIFIED_FILE = "unverified.onnx"  # a method's network that no certificate proved
 RESULT_FILE = "result.json"
 TRIALS_FILE = "trials.csv"
 RUN_FILE = "run.json"
+BOUNDARY_FILE = "boundary.png"  # drawn by the command line for 2-D inputs
+# what a run leaves besides run.json and trials.csv: stale once another run takes the folder
+STALE_FILES = (RESULT_FILE, REPAIRED_FILE, UNVERIFIED_FILE, BOUNDARY_FILE)
 MODES = ("cegis", "quantified")
 
 
@@ -94,8 +99,16 @@ class RunConfig:
             raise InputError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         for name in ("timeout", "trial_timeout"):
             value = getattr(self, name)
-            if value is not None and value < 0:
-                raise InputError(f"{name} must be at least 0 seconds, not {value!r}")
+            if value is not None and not 0 <= value < math.inf:  # NaN fails too
+                raise InputError(f"{name} must be a number of seconds >= 0, not {value!r}")
+        if not 0 < self.max_change < math.inf:
+            raise InputError(f"max_change must be a positive number, not {self.max_change!r}")
+        for name, least in (("max_free", 1), ("top_k", 1), ("threshold", 0)):
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise InputError(f"{name} must be at least {least}, not {value!r}")
+        if self.target_accuracy is not None and not 0 <= self.target_accuracy <= 1:
+            raise InputError(f"target_accuracy must be in [0, 1], not {self.target_accuracy!r}")
         if self.threshold_search and self.mode != "quantified":
             raise InputError(
                 "threshold search is for --mode quantified; cegis already keeps the most soft "
@@ -176,12 +189,15 @@ def search_repair(
     deadline = None if config.timeout is None else start + config.timeout
     inputs, heuristic, repairer = _build(config, registry)
     strategy = _strategy(config, registry)
+    _check_given_sets(config, repairer)
+    fingerprint = _fingerprint(config, heuristic, repairer)
     with _executor(config, registry) as executor:
         job = RepairJob(config, repairer)
         trials = _Trials(config, job, executor, deadline, registry, on_trial, on_planned)
-        trials.begin(_planned_count(config, inputs.network), _fingerprint(config, heuristic))
+        trials.begin(_planned_count(config, inputs.network), fingerprint, inputs.network)
         strategy.search(inputs.network, trials.evaluate, deadline)
-    chosen = best(trials.done)
+    chosen = _confirmed_best(trials, repairer)
+    trials.finish()
     repaired = _repaired_network(inputs.network, chosen)
     seconds = time.monotonic() - start
     result = _result(trials, inputs, heuristic, repairer, chosen, repaired, seconds)
@@ -212,6 +228,9 @@ def load_inputs(config: RunConfig, registry: Registry) -> Inputs:
             f"{config.data}: the data has {data.n_features} features, but the network has "
             f"{network.n_inputs} inputs"
         )
+    data.check_labels(network.n_outputs, str(config.data))
+    if "train" in data.splits and not data.splits["train"][0].shape[0]:
+        raise InputError(f"{config.data}: the train split is empty")
     return Inputs(network, properties, data)
 
 
@@ -293,6 +312,18 @@ def _search_plan(config: RunConfig) -> tuple[str, dict[str, Any]]:
     return config.search, options
 
 
+def _check_given_sets(config: RunConfig, repairer: Repairer) -> None:
+    """Named free sets are checked before anything is written: unknown addresses are bad input
+    always, and a solver that cannot take the one named set is the user's mistake."""
+    sets = config.given_sets()
+    for names in sets or ():
+        try:
+            repairer.check(names)
+        except CapabilityError:
+            if len(sets or ()) == 1:
+                raise
+
+
 def _planned_count(config: RunConfig, network: Network) -> int | None:
     """How many trials the run will make if nothing stops it, where that is known up front."""
     sets = config.given_sets()
@@ -304,23 +335,62 @@ def _planned_count(config: RunConfig, network: Network) -> int | None:
     return None
 
 
-def _fingerprint(config: RunConfig, heuristic: Heuristic) -> dict[str, Any]:
-    """What a trial's result depends on: the input files' contents and the trial settings."""
+def _fingerprint(config: RunConfig, heuristic: Heuristic, repairer: Repairer) -> dict[str, Any]:
+    """What a trial's result depends on: the input files' contents, the trial settings, and
+    the code that runs it (nnv's own source and the solver libraries' versions)."""
     files = [config.network, *config.properties, config.data]
-    return {
-        "files": {str(path): hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in files},
-        "heuristic": config.heuristic,
-        "heuristic_options": json.loads(json.dumps(heuristic.options, default=str)),
-        "solver": config.solver,
-        "verifier": config.verifier,
-        "mode": config.mode,
-        "threshold": config.threshold,
-        "threshold_search": config.threshold_search,
-        "max_change": config.max_change,
-        "line_synthesis": config.line_synthesis,
-        "trial_timeout": config.trial_timeout,
-        "nnv_version": nnv_version(),
-    }
+    return json.loads(
+        json.dumps(
+            {
+                "files": {
+                    str(path): hashlib.sha256(Path(path).read_bytes()).hexdigest()
+                    for path in files
+                },
+                "heuristic": config.heuristic,
+                "heuristic_options": heuristic.options,
+                "solver": config.solver,
+                "solver_options": repairer.solver.options,
+                "verifier": config.verifier,
+                "verifier_options": repairer.verifier.options,
+                "mode": config.mode,
+                "threshold": config.threshold,
+                "threshold_search": config.threshold_search,
+                "max_change": config.max_change,
+                "line_synthesis": config.line_synthesis,
+                "trial_timeout": config.trial_timeout,
+                "repair_settings": asdict(repairer.settings),
+                "certifier": repairer.certifier.describe(),
+                "nnv_version": nnv_version(),
+                "engine": engine_version(),
+                "libraries": library_versions(),
+            },
+            default=str,
+        )
+    )
+
+
+@functools.cache
+def engine_version() -> str:
+    """A hash of nnv's own source files: changes whenever the engine's code does."""
+    digest = hashlib.sha256()
+    for package in ("nnv.core", "nnv.plugins"):
+        for folder in importlib.import_module(package).__path__:
+            root = Path(folder)
+            for path in sorted(root.rglob("*.py")):
+                digest.update(f"{package}/{path.relative_to(root)}".encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str | None]:
+    """The versions of the libraries whose answers a trial depends on."""
+    versions: dict[str, str | None] = {}
+    for name in ("numpy", "scipy", "highspy", "z3-solver", "cvc5", "pyomo"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 # -- trials ----------------------------------------------------------------------------------
@@ -382,7 +452,11 @@ def _absolute(config: RunConfig) -> RunConfig:
 
 class _Trials:
     """The ``evaluate`` a search calls: a batch of trials on the executor, each recorded in
-    trials.csv as it ends; trials an earlier run of the same command recorded are reused."""
+    trials.csv as it ends; trials an earlier run of the same command recorded are reused.
+
+    Nothing is written to the results folder before the first trial of this run ends, so a run
+    that fails before that (bad input, a crash) leaves an earlier run's folder as it was.
+    """
 
     def __init__(
         self,
@@ -398,6 +472,10 @@ class _Trials:
         self.job = job
         self.executor = executor
         self.deadline = deadline
+        # the same instant on the wall clock, which trials in other processes can read
+        self.deadline_epoch = (
+            None if deadline is None else time.time() + deadline - time.monotonic()
+        )
         self.registry = registry
         self.on_trial = on_trial
         self.on_planned = on_planned
@@ -405,33 +483,41 @@ class _Trials:
         self.queued = 0
         self.skipped = 0  # proposed after the run's deadline had passed, never started
         self.resumed = 0
+        self.fingerprint: dict[str, Any] = {}
+        self.written = False  # whether this run has written run.json yet
         self.earlier: dict[frozenset[str], TrialResult] = {}
         # this search's trials in the order proposed, resumed ones included (so ``best`` breaks
         # ties the same way however the executor ordered them)
         self.done: list[TrialResult] = []
         self.recorded: list[TrialResult] = []  # trials.csv: earlier rows, then trials as they end
+        self.demoted: list[dict[str, Any]] = []  # resumed repairs that failed re-certification
 
-    def begin(self, planned: int | None, fingerprint: dict[str, Any]) -> None:
+    def begin(self, planned: int | None, fingerprint: dict[str, Any], network: Network) -> None:
         """Announce the plan; take up an earlier run's trials if it was this same run."""
         self.planned = planned
         if self.on_planned is not None:
             self.on_planned(planned)
-        out = self.config.out
+        self.fingerprint = fingerprint
         if not self.config.restart:
-            self.earlier = _earlier_trials(out, fingerprint)
+            self.earlier = _earlier_trials(self.config.out, fingerprint, network)
         self.recorded = list(self.earlier.values())
-        write_text_atomic(out / RUN_FILE, json.dumps(fingerprint, indent=2) + "\n")
-        write_text_atomic(out / TRIALS_FILE, trials_csv(self.recorded))
 
     def out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
+
+    @property
+    def cut_short(self) -> int:
+        """Trials of this search that the run's timeout stopped while they ran."""
+        return sum(1 for result in self.done if result.cut_short)
+
+    def is_resumed(self, result: TrialResult) -> bool:
+        return any(result is earlier for earlier in self.earlier.values())
 
     def evaluate(self, batch: Sequence[FreeSet]) -> list[TrialResult]:
         self._queue(len(batch))
         results: list[TrialResult | None] = [None] * len(batch)
         tasks: list[TrialTask] = []
         positions: list[int] = []
-        not_started: set[int] = set()  # proposed after the run's deadline: no trials at all
         for position, names in enumerate(batch):
             earlier = self.earlier.get(frozenset(names))
             if earlier is not None:
@@ -439,24 +525,50 @@ class _Trials:
                 self.resumed += 1
                 self._announce(earlier)
             elif self.out_of_time():
-                not_started.add(position)
-                results[position] = TrialResult(
-                    names, "timeout", message="the run's timeout passed first"
-                )
+                results[position] = not_started(TrialTask(tuple(names)))
             else:
-                tasks.append(TrialTask(names, self._time_limit()))
+                limit = self.config.trial_timeout
+                tasks.append(TrialTask(tuple(names), limit, self.deadline_epoch))
                 positions.append(position)
                 self.registry.hook.nnv_trial_started(free=names)
         for index, result in self.executor.map(self.job, tasks):
             results[positions[index]] = result
-            self.recorded.append(result)
-            write_text_atomic(self.config.out / TRIALS_FILE, trials_csv(self.recorded))
+            if not result.started:
+                continue
+            self._record(result)
             self.registry.hook.nnv_trial_finished(result=result)
             self._announce(result)
-        self.skipped += len(not_started)
-        # in the order proposed, whatever order they ended in
-        self.done.extend(r for i, r in enumerate(results) if r is not None and i not in not_started)
-        return [r for r in results if r is not None]
+        started = [r for r in results if r is not None and r.started]
+        self.skipped += sum(1 for r in results if r is not None and not r.started)
+        self.done.extend(started)  # in the order proposed, whatever order they ended in
+        return started
+
+    def replace(self, old: TrialResult, new: TrialResult) -> None:
+        """Put ``new`` in ``old``'s place (a resumed row checked again) and rewrite the file."""
+        self.done = [new if r is old else r for r in self.done]
+        self.recorded = [new if r is old else r for r in self.recorded]
+        self.earlier = {k: new if r is old else r for k, r in self.earlier.items()}
+        self._write()
+
+    def finish(self) -> None:
+        """Make sure the folder's run.json and trials.csv are this run's, even if no trial ran."""
+        if not self.written:
+            self._write()
+
+    def _record(self, result: TrialResult) -> None:
+        self.recorded.append(result)
+        self._write()
+
+    def _write(self) -> None:
+        """trials.csv, and run.json the first time: from then on the folder is this run's."""
+        out = self.config.out
+        if not self.written:
+            if not self.earlier:  # another run's files (or none): its results are stale now
+                for name in STALE_FILES:
+                    (out / name).unlink(missing_ok=True)
+            write_text_atomic(out / RUN_FILE, json.dumps(self.fingerprint, indent=2) + "\n")
+            self.written = True
+        write_text_atomic(out / TRIALS_FILE, trials_csv(self.recorded))
 
     def _queue(self, count: int) -> None:
         self.queued += count
@@ -469,16 +581,14 @@ class _Trials:
         if self.on_trial is not None:
             self.on_trial(result)
 
-    def _time_limit(self) -> float | None:
-        """The trial's limit: its own, cut to what is left of the run's."""
-        remaining = None if self.deadline is None else self.deadline - time.monotonic()
-        limits = [t for t in (self.config.trial_timeout, remaining) if t is not None]
-        return max(min(limits), 0.0) if limits else None
 
-
-def _earlier_trials(out: Path, fingerprint: dict[str, Any]) -> dict[frozenset[str], TrialResult]:
+def _earlier_trials(
+    out: Path, fingerprint: dict[str, Any], network: Network
+) -> dict[frozenset[str], TrialResult]:
     """Trials recorded in ``out`` by a run with this fingerprint; none if it was another run
-    (whose trials.csv this run then replaces)."""
+    (whose trials.csv this run then replaces). A row that does not read back as a well-formed
+    trial of this network is dropped, so its trial runs again; a row the run's timeout cut
+    short runs again too. Repaired rows are not trusted: see :func:`_confirmed_best`."""
     try:
         same = json.loads((out / RUN_FILE).read_text()) == fingerprint
         rows = list(csv.DictReader(io.StringIO((out / TRIALS_FILE).read_text())))
@@ -486,27 +596,63 @@ def _earlier_trials(out: Path, fingerprint: dict[str, Any]) -> dict[frozenset[st
         return {}
     if not same:
         return {}
-    try:
-        results = [_row_result(row) for row in rows]
-    except (KeyError, ValueError, TypeError):
-        return {}
-    return {frozenset(r.free): r for r in results}
+    earlier: dict[frozenset[str], TrialResult] = {}
+    for row in rows:
+        try:
+            result = _row_result(row, network)
+        except (KeyError, ValueError, TypeError, AttributeError, InputError):
+            continue
+        if not result.cut_short:
+            earlier[frozenset(result.free)] = result
+    return earlier
 
 
-def _row_result(row: dict[str, str]) -> TrialResult:
-    """A trials.csv row back as the result it recorded."""
+def _row_result(row: dict[str, str], network: Network) -> TrialResult:
+    """A trials.csv row back as the result it recorded; ValueError when it is malformed."""
+    free = tuple(row["free"].split(","))
+    for name in free:
+        network.resolve(name)
+    status = row["status"]
+    if status not in TRIAL_STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    values = {str(k): float(v) for k, v in json.loads(row["values"]).items()}
+    if not all(math.isfinite(v) for v in values.values()):
+        raise ValueError("a value is not finite")
+    if status == "repaired" and set(values) != set(free):
+        raise ValueError("a repaired row's values do not match its free parameters")
     return TrialResult(
-        free=tuple(row["free"].split(",")),
-        status=row["status"],  # type: ignore[arg-type]
+        free=free,
+        status=status,  # type: ignore[arg-type]
         seconds=float(row["seconds"]),
         accuracy=float(row["accuracy"]) if row["accuracy"] else None,
         kept=int(row["kept"]) if row["kept"] else None,
         soft_total=int(row["soft_total"]),
-        values={k: float(v) for k, v in json.loads(row["values"]).items()},
+        values=values,
         certified_by=row["certified_by"] or None,
         rounds=int(row["rounds"]),
         message=row["message"],
+        cut_short=row.get("cut_short") == "1",
     )
+
+
+def _confirmed_best(trials: _Trials, repairer: Repairer) -> TrialResult | None:
+    """The best repaired trial, certified by this process.
+
+    Trials run now were certified where they ran; a repaired row read back from trials.csv is
+    only a claim, so the best one is certified again (its accuracy and kept count recomputed)
+    before it can be chosen. One that fails is demoted to ``not_repaired`` in trials.csv and
+    listed in the result, and the next best is tried.
+    """
+    confirmed: set[int] = set()
+    while True:
+        chosen = best(trials.done)
+        if chosen is None or not trials.is_resumed(chosen) or id(chosen) in confirmed:
+            return chosen
+        checked = repairer.recertify(chosen)
+        trials.replace(chosen, checked)
+        confirmed.add(id(checked))
+        if not checked.repaired:
+            trials.demoted.append({"free": list(chosen.free), "message": checked.message})
 
 
 def trials_csv(results: Sequence[TrialResult]) -> str:
@@ -518,6 +664,7 @@ def trials_csv(results: Sequence[TrialResult]) -> str:
         writer.writerow([
             ",".join(r.free), r.status, _blank(r.accuracy), _blank(r.kept), r.soft_total,
             f"{r.seconds:.3f}", r.rounds, r.certified_by or "", json.dumps(r.values), r.message,
+            "1" if r.cut_short else "",
         ])  # fmt: skip
     return buffer.getvalue()
 
@@ -549,14 +696,22 @@ def _status(trials: _Trials, chosen: TrialResult | None) -> str:
 
 
 def _message(trials: _Trials, chosen: TrialResult | None) -> str:
-    if chosen is not None:
-        return chosen.message  # e.g. that the pair search's answer is not a proved optimum
-    if len(trials.done) == 1 and not trials.skipped:
-        return trials.done[0].message
-    if not trials.done and trials.out_of_time():
-        return "the run's timeout passed before any trial started"
-    skipped = f"; {trials.skipped} not started before the timeout" if trials.skipped else ""
-    return f"none of {len(trials.done)} trials repaired the network{skipped}"
+    notes = [chosen.message] if chosen is not None and chosen.message else []
+    if chosen is None:
+        if len(trials.done) == 1 and not trials.skipped and not trials.cut_short:
+            notes.append(trials.done[0].message)
+        elif not trials.done and trials.out_of_time():
+            notes.append("the run's timeout passed before any trial started")
+        else:
+            notes.append(f"none of {len(trials.done)} trials repaired the network")
+    if trials.cut_short or trials.skipped:
+        notes.append(
+            f"the run's timeout ({trials.config.timeout:g} s) cut the search short: "
+            f"{trials.cut_short} trials stopped, {trials.skipped} not started"
+        )
+    if trials.demoted:
+        notes.append(f"{len(trials.demoted)} resumed repairs failed re-certification")
+    return "; ".join(note for note in notes if note)
 
 
 def _result(
@@ -592,6 +747,8 @@ def _result(
         "seconds": round(seconds, 3),
         "trials": len(trials.done),
         "resumed": trials.resumed,
+        "demoted": trials.demoted,
+        "cut_short": bool(trials.cut_short or trials.skipped),
         "trial_counts": dict(Counter(r.status for r in trials.done)),
         "solver": config.solver,
         "verifier": config.verifier,

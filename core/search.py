@@ -31,6 +31,8 @@ class TrialResult:
     certified_by: str | None = None
     rounds: int = 0  # counterexample rounds
     message: str = ""
+    started: bool = True  # False: the run's timeout passed before the trial could start
+    cut_short: bool = False  # the run's timeout stopped it; a resumed run runs it again
 
     @property
     def repaired(self) -> bool:

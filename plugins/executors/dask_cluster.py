@@ -13,11 +13,20 @@ cluster started here is configured so.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from nnv.core import InputError, hookimpl
-from nnv.core.executor import Executor, TrialJob, TrialTask, default_workers, run_isolated
+from nnv.core.executor import (
+    RUN_GRACE,
+    Executor,
+    TrialJob,
+    TrialTask,
+    cut_short,
+    default_workers,
+    run_isolated,
+)
 from nnv.core.search import TrialResult
 
 
@@ -56,15 +65,25 @@ class DaskExecutor(Executor):
                 raise InputError(message) from None
 
     def map(self, job: TrialJob, tasks: Sequence[TrialTask]) -> Iterator[tuple[int, TrialResult]]:
+        """Submit every task; past the run's deadline (plus grace) the tasks still out are
+        cut short: their futures are cancelled, and a worker's trial process is killed by
+        its own timer."""
         from dask.distributed import as_completed
 
         futures = {
             self._client.submit(run_isolated, job, task, pure=False): index
             for index, task in enumerate(tasks)
         }
+        deadlines = [task.deadline for task in tasks if task.deadline is not None]
+        wait = None if not deadlines else max(deadlines) + RUN_GRACE + 1.0 - time.time()
+        done: set[int] = set()
         try:
-            for future in as_completed(futures):
+            for future in as_completed(futures, timeout=wait):
+                done.add(futures[future])
                 yield futures[future], future.result()
+        except TimeoutError:  # what dask raises when the wait runs out
+            for index in sorted(set(futures.values()) - done):
+                yield index, cut_short(tasks[index])
         finally:
             for future in futures:
                 future.cancel()

@@ -44,6 +44,7 @@ from nnv.core.repair import accuracy_report
 from nnv.core.run import (
     REPAIRED_FILE,
     RUN_FILE,
+    STALE_FILES,
     TRIALS_FILE,
     UNVERIFIED_FILE,
     Inputs,
@@ -171,9 +172,7 @@ class RetrainMethod(RepairMethod):
         require_torch()
         inputs = load_inputs(config, registry)
         loop = _Loop(config, self.options, inputs, registry, start)
-        settings = json.dumps(_settings(config, self), indent=2) + "\n"
-        write_text_atomic(config.out / RUN_FILE, settings)
-        write_text_atomic(config.out / TRIALS_FILE, _csv([]))
+        loop.settings = json.dumps(_settings(config, self), indent=2) + "\n"
         if on_planned is not None:
             on_planned(self.options.iterations + 1)
         steps = loop.run(on_step)
@@ -219,6 +218,8 @@ class _Loop:
         self.y = np.zeros(0, dtype=np.int64)
         self.region_count = self.train_count = 0
         self.timed_out = False
+        self.settings = ""  # run.json's text, written with the first step (not before: a run
+        # that fails first leaves an earlier run's folder as it was)
 
     def remaining(self) -> float | None:
         return None if self.deadline is None else max(self.deadline - time.monotonic(), 0.0)
@@ -240,6 +241,10 @@ class _Loop:
             step.loss, step.seconds = loss, time.monotonic() - started
             step.region_points, step.train_points = self.region_count, self.train_count
             steps.append(step)
+            if len(steps) == 1:  # the folder is this run's from now on
+                for name in STALE_FILES:
+                    (self.config.out / name).unlink(missing_ok=True)
+                write_text_atomic(self.config.out / RUN_FILE, self.settings)
             write_text_atomic(self.config.out / TRIALS_FILE, _csv(steps))
             if on_step is not None:
                 on_step(_trial(step))
