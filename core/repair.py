@@ -308,7 +308,7 @@ class Repairer:
             )
             remaining = self._remaining(deadline)
             budget = None if remaining is None else remaining * share
-            solution = self.solver.run(query, budget)
+            solution = self.solver.solve(query, budget)
             if solution.status in ("infeasible", "timeout"):
                 return solution.status, None, []
             if not solution.found or solution.values is None:
@@ -354,7 +354,7 @@ class Repairer:
             budget = self._remaining(deadline)
             if found is not None and budget is not None:
                 budget *= 0.8  # the rest certifies the answer already found
-            solution = self.solver.run(query, budget)
+            solution = self.solver.solve(query, budget)
             if not solution.found or solution.values is None:
                 break
             values = free.original + solution.values[delta]

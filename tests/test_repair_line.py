@@ -314,7 +314,7 @@ def milp_optimum(engine: Repairer, free: FreeParameters, seeds: list[np.ndarray]
     always, uncertain = engine._triage_points(encoder)
     state = _Rounds([list(points) for points in seeds], [])
     query, _, _ = engine._synthesis_query(encoder, uncertain, always, state, False)
-    solution = engine.solver.run(query)
+    solution = engine.solver.solve(query)
     if solution.status == "infeasible":
         return None
     assert solution.status == "optimal" and solution.objective is not None
