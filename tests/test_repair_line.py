@@ -330,7 +330,7 @@ def line_answer(engine: Repairer, free: FreeParameters, seeds: list[np.ndarray])
         float(engine._limits(free)[0]),
         soft.points,
         soft.labels,
-        settings.soft_margin,
+        settings.soft_synthesis_margin,  # what the MILP synthesis keeps a soft point with
     )
     pairs = [(p, c) for p, points in zip(engine.properties, seeds, strict=True) for c in points]
     return line.solve(pairs, settings.synthesis_margin)

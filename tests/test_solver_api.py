@@ -191,3 +191,41 @@ def test_a_bad_solver_option_is_one_line_even_when_falsification_answers_first(
 def test_the_same_command_with_good_options_answers() -> None:
     done = nnv("verify", *XOR, "--solver", "highs", "-o", "threads=1")
     assert done.returncode == 0 and done.stdout.startswith("sat"), done.stderr
+
+
+# -- the check itself ------------------------------------------------------------------------
+
+
+def _indicator_query(threshold: int | None = None) -> Query:
+    """z binary, 0 <= x <= 5, and z = 1 -> x <= 1 (z soft, with an optional threshold)."""
+    builder = QueryBuilder()
+    x = builder.add_vars(1, 0.0, 5.0)
+    z = builder.add_binaries(1)
+    builder.add_indicators(z, np.ones((1, 1)), x, -np.inf, 1.0)
+    return builder.build(soft=z, soft_threshold=threshold)
+
+
+@pytest.mark.parametrize(
+    ("values", "threshold", "broken"),
+    [
+        ([2.0, 0.0], None, []),  # the indicator is off
+        ([2.0, 1.0], None, ["indicator rows (off by 1)"]),
+        ([0.5, 0.5], None, ["integrality (off by 0.5)"]),
+        ([0.5, 0.0], 1, ["soft threshold (off by 1)"]),
+        ([0.5, 1.0], 1, []),
+        ([6.0, 0.0], None, ["variable bounds (off by 1)"]),
+    ],
+)
+def test_check_values_covers_indicators_integers_and_soft_thresholds(
+    values: list[float], threshold: int | None, broken: list[str]
+) -> None:
+    assert _indicator_query(threshold).check_values(np.array(values)) == broken
+
+
+def test_the_check_tolerance_is_relative_to_the_size_of_the_terms() -> None:
+    builder = QueryBuilder()
+    builder.add_vars(2)
+    builder.add_rows(np.array([[1000.0, 0.0], [0.0, 1.0]]), None, [1000.0, 1.0], [1000.0, 1.0])
+    query = builder.build()
+    assert query.check_values(np.array([1.0 + 1e-7, 1.0])) == []  # off by 1e-4 of 1000
+    assert query.check_values(np.array([1.0, 1.0 + 1e-5])) == ["linear rows (off by 1e-05)"]
