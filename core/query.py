@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import CapabilityError
+from .query_check import broken_constraints
 
 
 def _empty_matrix(n: int) -> sp.csr_matrix:
@@ -112,22 +113,9 @@ class Query:
         return any(bool(np.isnan(part).any()) for part in parts)
 
     def check_values(self, values: np.ndarray, tol: float = 1e-6) -> list[str]:
-        """Which constraints a candidate assignment breaks by more than ``tol`` (for replay)."""
-        broken = []
-        if np.any(values < self.lb - tol) or np.any(values > self.ub + tol):
-            broken.append("variable bounds")
-        rows = self.A @ values
-        if np.any(rows < self.row_lb - tol) or np.any(rows > self.row_ub + tol):
-            broken.append("linear rows")
-        if self.relu.shape[0]:
-            y, x = values[self.relu[:, 0]], values[self.relu[:, 1]]
-            if np.any(np.abs(y - np.maximum(x, 0.0)) > tol):
-                broken.append("relu")
-        if self.bilinear.shape[0]:
-            k, i, j = (self.bilinear[:, c] for c in range(3))
-            if np.any(np.abs(values[k] - values[i] * values[j]) > tol * (1 + np.abs(values[k]))):
-                broken.append("bilinear")
-        return broken
+        """Which constraints a candidate assignment breaks by more than ``tol`` (relative to
+        the size of their terms), and by how much: see :mod:`nnv.core.query_check`."""
+        return broken_constraints(self, values, tol)
 
 
 class QueryBuilder:

@@ -4,10 +4,12 @@ The counterexample-guided loop (``cegis``, the default) keeps a finite set of co
 inputs per property. Each round it
 
 1. *synthesises* offsets for the free parameters that classify every counterexample right
-   with ``synthesis_margin`` to spare and keep the maximum number of soft constraints (an exact
-   optimum: for one free parameter and soft points, the one-dimensional parametric analysis of
-   :mod:`nnv.core.repair_line`, no solver needed; otherwise a MILP when the free parameters do
-   not multiply each other, else QF_NRA for SMT solvers), then
+   with ``synthesis_margin`` to spare and keep the maximum number of soft constraints, each
+   with ``soft_synthesis_margin`` to spare, so that the float64 recount (``soft_margin``, the
+   count reported) keeps every one of them (an exact optimum: for one free parameter and
+   soft points, the one-dimensional parametric analysis of :mod:`nnv.core.repair_line`, no
+   solver needed; otherwise a MILP when the free parameters do not multiply each other, else
+   QF_NRA for SMT solvers), then
 2. *verifies* the candidate over each whole region with the verify engine, with the unsafe
    set widened by ``verify_margin`` (smaller than the synthesis margin, so a counterexample
    once fixed is never found again), adding any new counterexample and repeating.
@@ -61,7 +63,13 @@ class RepairSettings:
     threshold_search: bool = False  # quantified mode: raise the threshold while satisfiable
     synthesis_margin: float = 1e-3
     verify_margin: float = 1e-4
+    # A soft point counts as kept when its label leads every other output by soft_margin in
+    # float64 (the count reported). Synthesis asks for the larger soft_synthesis_margin: its
+    # optimum, with the smallest change, sits on the edge of what it keeps, and a point kept
+    # there by exactly the margin (within solver tolerances, big-M rounding and float64
+    # replay) would otherwise be lost to the recount, leaving a "proved" maximum one short.
     soft_margin: float = 1e-6
+    soft_synthesis_margin: float = 1e-5
     trial_timeout: float | None = None
     max_rounds: int = 200
     seed_counterexamples: int = 4  # violating samples of each property that start the loop
@@ -71,6 +79,8 @@ class RepairSettings:
     def __post_init__(self) -> None:
         if not 0 < self.verify_margin < self.synthesis_margin:
             raise InputError("the verify margin must be positive and below the synthesis margin")
+        if not 0 <= self.soft_margin < self.soft_synthesis_margin:
+            raise InputError("the soft margin must be >= 0 and below the soft synthesis margin")
         if self.max_change <= 0:
             raise InputError("max_change must be positive")
 
@@ -245,7 +255,7 @@ class Repairer:
             float(self._limits(free)[0]),
             self.soft.points,
             self.soft.labels,
-            self.settings.soft_margin,
+            self.settings.soft_synthesis_margin,
         )
 
         def synthesise(state: _Rounds) -> tuple[str, np.ndarray | None, list[int]]:
@@ -265,7 +275,7 @@ class Repairer:
             self._limits(free),
             self.soft.points,
             self.soft.labels,
-            self.settings.soft_margin,
+            self.settings.soft_synthesis_margin,
         )
 
         def synthesise(state: _Rounds) -> tuple[str, np.ndarray | None, list[int]]:
@@ -324,7 +334,7 @@ class Repairer:
             )
             remaining = self._remaining(deadline)
             budget = None if remaining is None else remaining * share
-            solution = self.solver.run(query, budget)
+            solution = self.solver.solve(query, budget)
             if solution.status in ("infeasible", "timeout"):
                 return solution.status, None, []
             if not solution.found or solution.values is None:
@@ -355,7 +365,7 @@ class Repairer:
             self.soft,
             self._limits(free),
             threshold,
-            self.settings.soft_margin,
+            self.settings.soft_synthesis_margin,
         )
         found: tuple[Network, np.ndarray, list[int]] | None = None
         while True:
@@ -364,7 +374,7 @@ class Repairer:
             budget = self._remaining(deadline)
             if found is not None and budget is not None:
                 budget *= 0.8  # the rest certifies the answer already found
-            solution = self.solver.run(query, budget)
+            solution = self.solver.solve(query, budget)
             if not solution.found or solution.values is None:
                 break
             values = free.original + solution.values[delta]
@@ -407,7 +417,7 @@ class Repairer:
         label_high = high[np.arange(m), labels][:, None]
         worst = np.min(np.where(others, label_low - high, np.inf), axis=1)
         best = np.min(np.where(others, label_high - low, np.inf), axis=1)
-        margin = self.settings.soft_margin
+        margin = self.settings.soft_synthesis_margin
         always = worst >= margin
         possible = best >= margin
         return int(always.sum()), np.flatnonzero(possible & ~always)
@@ -475,7 +485,7 @@ class Repairer:
         keep = builder.add_binaries(which.size)
         rows, constant, _, point = margin_rows(outputs, self.soft.labels[which], builder.n_vars)
         builder.add_indicators(
-            keep[point], rows, None, self.settings.soft_margin - constant, np.inf
+            keep[point], rows, None, self.settings.soft_synthesis_margin - constant, np.inf
         )
         return keep
 

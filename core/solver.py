@@ -1,4 +1,10 @@
-"""What a solver plugin is: it compiles a Query, solves it, and says what it can take.
+"""What a solver plugin is: it solves a Query, says what it can take, and checks its options.
+
+The base class owns the public entry, :meth:`Solver.solve`: it reduces the Query to what the
+solver takes (:func:`prepare`), calls the plugin's :meth:`Solver._solve`, and checks the answer
+against the Query it was given before anyone trusts it (as CVXPY's solvers sit behind its
+reductions). No caller can reach a plugin's ``_solve`` with a feature it did not declare, and
+no point that breaks the original Query comes back as ``optimal`` or ``feasible``.
 
 Capabilities (the strings a solver lists in ``capabilities``):
 
@@ -17,16 +23,22 @@ Capabilities (the strings a solver lists in ``capabilities``):
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, final
 
 import numpy as np
 
 from .errors import CapabilityError, InputError
 from .query import Query, indicators_to_big_m, relu_to_big_m, soft_to_objective
+from .solver_options import typed_options
 
 Status = Literal["optimal", "feasible", "infeasible", "timeout", "unknown", "error"]
+
+# How far (relative to the size of the terms) a solver's point may break the Query it was
+# given: float solvers meet their tolerances (1e-9 for highs) on scaled, reduced problems.
+CHECK_TOLERANCE = 1e-6
 
 
 @dataclass
@@ -46,23 +58,88 @@ class Solution:
         return self.status in ("optimal", "feasible") and self.values is not None
 
 
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of a solver that takes none."""
+
+
 class Solver(abc.ABC):
-    """Base class of solver plugins. Options come in the constructor (scikit-learn style)."""
+    """Base class of solver plugins. Options come in the constructor (scikit-learn style) and
+    are checked there; :meth:`solve` is the one way in, and plugins implement :meth:`_solve`.
+    """
 
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[str]]
     description: ClassVar[str] = ""
+    # The options this solver takes: a dataclass whose fields name them, with their types
+    # and defaults. A solver whose library knows its own options overrides check_options.
+    Options: ClassVar[type] = NoOptions
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "solve" in cls.__dict__:
+            raise TypeError(
+                f"{cls.__name__} overrides Solver.solve, which reduces and checks every Query; "
+                "implement _solve(query, timeout) instead"
+            )
 
     def __init__(self, **options: Any) -> None:
-        self.options: dict[str, Any] = dict(options)
+        self.options: dict[str, Any] = self.check_options(dict(options))
+
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The options to keep, defaults filled in; an ``InputError`` names an unknown option
+        or a value of the wrong type, so a bad option fails when the solver is built."""
+        return typed_options(self.name, self.Options, options)
+
+    @final
+    def solve(self, query: Query, timeout: float | None = None) -> Solution:
+        """Solve ``query`` within ``timeout`` seconds (None: no limit).
+
+        The Query is first reduced to what this solver takes (ReLUs and indicators to big-M
+        rows, soft constraints to an objective; a ``CapabilityError`` when no reduction fits),
+        and a point the solver returns is checked against ``query`` itself: one that breaks
+        it comes back ``unknown``, never ``optimal`` or ``feasible``. ``values`` hold one entry
+        per variable of ``query`` (the reductions' extra binaries are dropped).
+        """
+        prepared = prepare(query, self.capabilities, self.name)
+        solution = self._solve(prepared, timeout)
+        if solution.values is None:
+            return solution
+        return _checked(self.name, query, prepared, solution)
 
     @abc.abstractmethod
-    def solve(self, query: Query, timeout: float | None = None) -> Solution:
-        """Solve a Query already in a form this solver takes (see :func:`prepare`)."""
+    def _solve(self, query: Query, timeout: float | None) -> Solution:
+        """Solve a Query that holds only what ``capabilities`` lists (plugins implement this).
 
-    def run(self, query: Query, timeout: float | None = None) -> Solution:
-        """Reduce ``query`` to a form this solver takes, then solve it."""
-        return self.solve(prepare(query, self.capabilities, self.name), timeout)
+        Honour ``timeout`` (seconds left to the caller, or None); return ``values`` in the
+        order of ``query``'s variables for ``optimal`` and ``feasible``.
+        """
+
+
+def _checked(name: str, query: Query, prepared: Query, solution: Solution) -> Solution:
+    """``solution`` with values for ``query``'s variables only, if they satisfy it."""
+    if not solution.found:  # values without a verdict that uses them: drop them
+        return dataclasses.replace(solution, values=None)
+    values = np.asarray(solution.values, dtype=np.float64)
+    if values.shape != (prepared.n_vars,):
+        return replace_status(
+            solution,
+            "error",
+            f"solver {name!r} returned {values.size} values for {prepared.n_vars} variables",
+        )
+    values = values[: query.n_vars]
+    broken = query.check_values(values, tol=CHECK_TOLERANCE)
+    if broken:
+        message = f"solver {name!r} returned a point that breaks the problem: {'; '.join(broken)}"
+        return replace_status(solution, "unknown", message)
+    return dataclasses.replace(solution, values=values)
+
+
+def replace_status(solution: Solution, status: Status, message: str) -> Solution:
+    """The same answer demoted to ``status``: no values, no objective, no exactness."""
+    return dataclasses.replace(
+        solution, status=status, values=None, objective=None, exact=False, message=message
+    )
 
 
 def prepare(query: Query, capabilities: frozenset[str] | set[str], solver_name: str) -> Query:
@@ -101,11 +178,15 @@ def prepare(query: Query, capabilities: frozenset[str] | set[str], solver_name: 
 
 
 def parse_options(pairs: list[str]) -> Mapping[str, Any]:
-    """``["key=value", ...]`` from the command line into typed options (int, float, bool, str)."""
+    """``["key=value", ...]`` from the command line into typed options (int, float, bool, str).
+
+    Whether a value suits its option is for the solver to say when it is built
+    (:meth:`Solver.check_options`), in one ``InputError``.
+    """
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise InputError(f"solver option {pair!r} is not of the form key=value")
         options[key.strip()] = _typed(raw.strip())
     return options

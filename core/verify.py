@@ -277,7 +277,7 @@ class Verifier:
         """Solve one (piece, disjunct); returns (sat|unsat|timeout|unknown, point, why)."""
         for margin in (0.0, REPLAY_MARGIN):
             query, variables = reachability_query(network, piece, conjunction, bounds, margin)
-            solution = self.solver.run(query, timeout)
+            solution = self.solver.solve(query, timeout)
             if solution.status == "infeasible":
                 if margin == 0.0:
                     return "unsat", None, ""

@@ -132,7 +132,7 @@ class _SlowMilp(Solver):
     name = "slow"
     capabilities = frozenset({"linear", "integer", "relu", "optimize"})
 
-    def solve(self, query, timeout=None):  # type: ignore[no-untyped-def]
+    def _solve(self, query, timeout):  # type: ignore[no-untyped-def]
         return Solution("timeout")
 
 
@@ -161,7 +161,7 @@ class _BlindVerifier(Solver):
     name = "blind"
     capabilities = frozenset({"linear", "integer", "relu", "optimize"})
 
-    def solve(self, query, timeout=None):  # type: ignore[no-untyped-def]
+    def _solve(self, query, timeout):  # type: ignore[no-untyped-def]
         return Solution("infeasible")
 
 

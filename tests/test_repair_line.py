@@ -314,7 +314,7 @@ def milp_optimum(engine: Repairer, free: FreeParameters, seeds: list[np.ndarray]
     always, uncertain = engine._triage_points(encoder)
     state = _Rounds([list(points) for points in seeds], [])
     query, _, _ = engine._synthesis_query(encoder, uncertain, always, state, False)
-    solution = engine.solver.run(query)
+    solution = engine.solver.solve(query)
     if solution.status == "infeasible":
         return None
     assert solution.status == "optimal" and solution.objective is not None
@@ -330,7 +330,7 @@ def line_answer(engine: Repairer, free: FreeParameters, seeds: list[np.ndarray])
         float(engine._limits(free)[0]),
         soft.points,
         soft.labels,
-        settings.soft_margin,
+        settings.soft_synthesis_margin,  # what the MILP synthesis keeps a soft point with
     )
     pairs = [(p, c) for p, points in zip(engine.properties, seeds, strict=True) for c in points]
     return line.solve(pairs, settings.synthesis_margin)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -200,7 +201,7 @@ def _relu_brute_force(net: dict[str, np.ndarray]) -> float:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_relu_max_matches_brute_force(solver: Solver, seed: int) -> None:
     query, original, net = _relu_query(seed)
-    solution = solver.run(query)
+    solution = solver.solve(query)
     assert solution.status == "optimal"
     assert solution.objective == pytest.approx(_relu_brute_force(net), abs=1e-6)
     values = solution.values[original]
@@ -215,7 +216,7 @@ def test_relu_all_inactive(solver: Solver) -> None:
     x = builder.add_vars(2, -2.0, -1.0)
     y = builder.add_vars(2)
     builder.add_relu(y, x)
-    solution = solver.run(builder.build())
+    solution = solver.solve(builder.build())
     assert solution.found
     np.testing.assert_array_equal(solution.values[y], [0.0, 0.0])
 
@@ -233,7 +234,7 @@ def _soft_query(threshold: int | None) -> tuple[Query, np.ndarray, np.ndarray]:
 
 def test_soft_indicators_maximise_count(solver: Solver) -> None:
     query, x, keep = _soft_query(None)
-    solution = solver.run(query)
+    solution = solver.solve(query)
     assert solution.status == "optimal"
     assert solution.objective == pytest.approx(3.0)
     np.testing.assert_array_equal(solution.values[keep], [0, 1, 1, 1])
@@ -243,7 +244,7 @@ def test_soft_indicators_maximise_count(solver: Solver) -> None:
 @pytest.mark.parametrize(("threshold", "status"), [(3, "optimal"), (4, "infeasible")])
 def test_soft_threshold(solver: Solver, threshold: int, status: str) -> None:
     query, _, keep = _soft_query(threshold)
-    solution = solver.run(query)
+    solution = solver.solve(query)
     assert solution.status == status
     if solution.found:
         assert solution.values[keep].sum() >= threshold
@@ -254,7 +255,7 @@ def test_bilinear_is_refused(solver: Solver) -> None:
     v = builder.add_vars(3, -1.0, 1.0)
     builder.add_bilinear(v[2:], v[:1], v[1:2])
     with pytest.raises(CapabilityError, match="bilinear"):
-        solver.run(builder.build())
+        solver.solve(builder.build())
 
 
 def test_timeout_is_respected(solver: Solver) -> None:
@@ -289,7 +290,7 @@ def _projection(integer: bool = False) -> Query:
     "make", [HighsSolver, lambda: PyomoSolver(solver="highs")], ids=["highs", "pyomo-highs"]
 )
 def test_quadratic_projection(make: Callable[[], Solver]) -> None:
-    solution = make().run(_projection())
+    solution = make().solve(_projection())
     assert solution.status == "optimal"
     np.testing.assert_allclose(solution.values, [-2 / 3, 1 / 3, 4 / 3], atol=1e-5)
     assert solution.objective == pytest.approx(25 / 3 - 14, abs=1e-5)
@@ -300,14 +301,14 @@ def test_quadratic_projection(make: Callable[[], Solver]) -> None:
 )
 def test_no_miqp(make: Callable[[], Solver]) -> None:
     with pytest.raises(CapabilityError, match="MIQP"):
-        make().run(_projection(integer=True))
+        make().solve(_projection(integer=True))
 
 
 def test_appsi_highs_takes_no_quadratic() -> None:
     solver = PyomoSolver()
     assert "quadratic" not in solver.capabilities
     with pytest.raises(CapabilityError, match="quadratic"):
-        solver.run(_projection())
+        solver.solve(_projection())
 
 
 # -- options -------------------------------------------------------------------------------
@@ -315,10 +316,30 @@ def test_appsi_highs_takes_no_quadratic() -> None:
 
 def test_highs_options_pass_through() -> None:
     assert HighsSolver(mip_feasibility_tolerance=1e-9, presolve="off").solve(_lp(False)).found
-    with pytest.raises(InputError, match="no_such_option"):
-        HighsSolver(no_such_option=1).solve(_lp(False))
-    with pytest.raises(InputError, match="presolve"):
-        HighsSolver(presolve="sometimes").solve(_lp(False))
+    assert HighsSolver(mip_rel_gap=0).options == {"mip_rel_gap": 0}  # an int does for a number
+
+
+@pytest.mark.parametrize("cls", [HighsSolver, PyomoSolver])
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"no_such_option": 1}, "has no option 'no_such_option'"),
+        ({"presolv": "off"}, "closest: presolve"),
+        ({"threads": "abc"}, "option 'threads' takes an integer, not 'abc'"),
+        ({"threads": 1.5}, "option 'threads' takes an integer, not 1.5"),
+        ({"output_flag": 1}, "option 'output_flag' takes true or false, not 1"),
+        ({"mip_rel_gap": "small"}, "option 'mip_rel_gap' takes a number"),
+        ({"presolve": "sometimes"}, "HiGHS option 'presolve' does not take the value"),
+    ],
+)
+def test_a_bad_option_is_refused_when_the_solver_is_built(
+    cls: type[Solver], options: dict[str, object], fragment: str
+) -> None:
+    """HiGHS's own names, types and ranges, for highs and for pyomo's HiGHS backend alike."""
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        cls(**options)
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        default_registry().solver(cls.name, **options)
 
 
 def test_highs_thread_counts_can_change() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from dataclasses import replace
 from fractions import Fraction
@@ -28,7 +29,7 @@ def solver(request: pytest.FixtureRequest) -> Solver:
 
 def feasible(solver: Solver, query: Query) -> np.ndarray:
     """Solve, insist on a model that is exact and replays in float64, and return it."""
-    solution = solver.run(query, timeout=30)
+    solution = solver.solve(query, timeout=30)
     assert solution.status in ("feasible", "optimal"), solution
     assert solution.exact
     assert query.check_values(solution.values, tol=1e-9) == []
@@ -39,7 +40,7 @@ def feasible(solver: Solver, query: Query) -> np.ndarray:
 
 
 def infeasible(solver: Solver, query: Query) -> None:
-    solution = solver.run(query, timeout=30)
+    solution = solver.solve(query, timeout=30)
     assert solution.status == "infeasible", solution
     assert solution.exact is True
     assert solution.values is None
@@ -84,7 +85,7 @@ def test_exact_value_is_the_rational(solver: Solver) -> None:
     b = QueryBuilder()
     b.add_vars(1)
     b.add_rows(np.array([[3.0]]), None, 1.0, 1.0)
-    solution = solver.run(b.build())
+    solution = solver.solve(b.build())
     assert solution.extra["exact_values"] == [Fraction(1, 3)]
 
 
@@ -177,7 +178,7 @@ def test_network_maximum(solver: Solver) -> None:
 def test_z3_optimises_the_network() -> None:
     objective = np.zeros(9)
     objective[-1] = 1.0
-    solution = Z3Solver().run(network_query(-INF, objective=objective, maximize=True))
+    solution = Z3Solver().solve(network_query(-INF, objective=objective, maximize=True))
     assert solution.status == "optimal" and solution.exact
     assert solution.objective == pytest.approx(network_maximum())
 
@@ -252,7 +253,7 @@ def test_irrational_model_value(solver: Solver) -> None:
     x = b.add_vars(1, 0.0, 2.0)
     k = b.add_vars(1, 2.0, 2.0)
     b.add_bilinear(k, x, x)
-    solution = solver.run(b.build())
+    solution = solver.solve(b.build())
     assert solution.status == "feasible" and solution.extra["irrational"] == [0]
     assert abs(solution.extra["exact_values"][0] ** 2 - 2) < Fraction(1, 10**15)
     assert solution.values[0] == pytest.approx(np.sqrt(2), rel=1e-15)
@@ -274,7 +275,7 @@ def soft_query(threshold: int | None) -> Query:
 
 
 def test_soft_maximum(solver: Solver) -> None:
-    solution = solver.run(soft_query(None), timeout=30)
+    solution = solver.solve(soft_query(None), timeout=30)
     assert solution.status == "optimal" and solution.exact
     assert solution.objective == 2.0 and solution.extra["soft_kept"] == 2
     x, z1, z2, z3 = solution.values
@@ -307,7 +308,7 @@ def test_soft_with_nonlinear_arithmetic(solver: Solver) -> None:
     b.add_bilinear(k, x, y)
     z = b.add_binaries(2)  # x >= 2.5 and y >= 0.9 cannot both hold: 2.5 * 0.9 > 2
     b.add_indicators(z, np.eye(2), np.concatenate([x, y]), [2.5, 0.9], [INF, INF])
-    solution = solver.run(b.build(soft=z), timeout=30)
+    solution = solver.solve(b.build(soft=z), timeout=30)
     assert solution.status == "optimal" and solution.objective == 1.0
 
 
@@ -316,17 +317,17 @@ def test_soft_with_nonlinear_arithmetic(solver: Solver) -> None:
 
 def test_z3_objective_and_unbounded() -> None:
     lp = replace(small_lp(-INF, INF), objective=np.array([1.0, 2.0]), maximize=True)
-    solution = Z3Solver().run(lp)
+    solution = Z3Solver().solve(lp)
     assert solution.status == "optimal" and solution.objective == 1.25
     b = QueryBuilder()
     b.add_vars(1, lb=0.0)
-    unbounded = Z3Solver().run(b.build(objective=np.ones(1), maximize=True))
+    unbounded = Z3Solver().solve(b.build(objective=np.ones(1), maximize=True))
     assert unbounded.status == "feasible" and unbounded.objective == INF
 
 
 def test_cvc5_refuses_an_objective() -> None:
     with pytest.raises(CapabilityError, match="optimize"):
-        Cvc5Solver().run(replace(small_lp(-INF, INF), objective=np.ones(2)))
+        Cvc5Solver().solve(replace(small_lp(-INF, INF), objective=np.ones(2)))
 
 
 def test_nan_is_an_input_error(solver: Solver) -> None:
@@ -334,16 +335,37 @@ def test_nan_is_an_input_error(solver: Solver) -> None:
         solver.solve(small_lp(np.nan, INF))
 
 
-def test_bad_option_is_an_input_error(solver: Solver) -> None:
-    bad = type(solver)(no_such_option=1)
-    with pytest.raises(InputError, match="no_such_option"):
-        bad.solve(small_lp(-INF, INF))
+@pytest.mark.parametrize(
+    ("cls", "options", "fragment"),
+    [
+        (Z3Solver, {"no_such_option": 1}, "has no option 'no_such_option'"),
+        (Z3Solver, {"random_sed": 1}, "closest: random_seed"),
+        (Z3Solver, {"random_seed": "abc"}, "option 'random_seed' takes an integer, not 'abc'"),
+        (Z3Solver, {"random_seed": -1}, "takes an integer >= 0"),
+        (Z3Solver, {"elim_01": 1}, "option 'elim_01' takes true or false, not 1"),
+        (Cvc5Solver, {"no_such_option": 1}, "has no option 'no_such_option'"),
+        (Cvc5Solver, {"tlimit-per": "abc"}, "tlimit-per='abc'"),
+    ],
+)
+def test_a_bad_option_is_refused_when_the_solver_is_built(
+    cls: type[Solver], options: dict[str, object], fragment: str
+) -> None:
+    """Not at the first solve, which a run may never reach (falsification answers first)."""
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        cls(**options)
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        default_registry().solver(cls.name, **options)
+
+
+def test_good_options_are_taken() -> None:
+    assert Z3Solver(random_seed=3, elim_01=False).options == {"random_seed": 3, "elim_01": False}
+    assert Cvc5Solver(**{"use-soi": True}).solve(small_lp(-INF, INF)).found
 
 
 def test_z3_option_of_one_solver_kind() -> None:
     """``elim_01`` exists for z3.Optimize only: it applies there and is ignored elsewhere."""
-    assert Z3Solver(elim_01=False).run(soft_query(None)).status == "optimal"
-    assert Z3Solver(elim_01=False).run(small_lp(-INF, INF)).status == "feasible"
+    assert Z3Solver(elim_01=False).solve(soft_query(None)).status == "optimal"
+    assert Z3Solver(elim_01=False).solve(small_lp(-INF, INF)).status == "feasible"
 
 
 def pigeonhole(holes: int) -> Query:
@@ -370,7 +392,7 @@ def pigeonhole(holes: int) -> Query:
 def test_timeout(solver: Solver) -> None:
     query = pigeonhole(12)
     start = time.perf_counter()
-    solution = solver.run(query, timeout=0.5)
+    solution = solver.solve(query, timeout=0.5)
     assert time.perf_counter() - start < 5
     assert solution.status == "timeout" and not solution.exact
 

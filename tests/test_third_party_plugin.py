@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -198,20 +199,31 @@ def test_an_unknown_option_of_the_plugin_is_one_line_and_exit_code_2(plugin_site
     )
     assert completed.returncode == 2
     lines = completed.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nnv: error: solver 'scipy-milp': bad options")
+    assert lines == [
+        "nnv: error: solver 'scipy-milp' has no option 'colour' "
+        "(known: disp, mip_rel_gap, node_limit, presolve, time_limit)"
+    ]
 
 
 # -- the solver class, in-process ----------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def plugin_module() -> ModuleType:
-    """The plugin's module loaded from its source file (no install, sys.path untouched)."""
+def plugin_module() -> Iterator[ModuleType]:
+    """The plugin's module loaded from its source file (no install, sys.path untouched).
+
+    It is in ``sys.modules`` while the tests use it, as an import would leave it (the
+    dataclass machinery looks its module up there); removed afterwards.
+    """
     spec = importlib.util.spec_from_file_location("nnv_scipy_milp", EXAMPLE / "nnv_scipy_milp.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[spec.name]
 
 
 @pytest.fixture(scope="module")
@@ -233,17 +245,17 @@ def test_a_milp_is_solved_to_optimality_in_either_sense(registry: Registry) -> N
     builder.add_rows(np.array([[1.0, 1.0, 0.0]]), None, -np.inf, 1.5)
     objective = np.array([1.0, 2.0, 3.0])
     solver = registry.solver("scipy-milp")
-    best = solver.run(builder.build(objective=objective, maximize=True))
+    best = solver.solve(builder.build(objective=objective, maximize=True))
     assert best.status == "optimal" and not best.exact
     assert best.values is not None
     np.testing.assert_allclose(best.values, [0.5, 1.0, 1.0], atol=1e-7)
     assert best.objective == pytest.approx(5.5)
-    worst = solver.run(builder.build(objective=objective, maximize=False))
+    worst = solver.solve(builder.build(objective=objective, maximize=False))
     assert worst.objective == pytest.approx(-3.0)
 
 
 def test_relu_pairs_reach_the_solver_as_big_m_rows(registry: Registry) -> None:
-    """``run`` reduces ReLUs for a solver without ``relu``: y = max(0, x), x in [-1, 2]."""
+    """``solve`` reduces ReLUs for a solver without ``relu``: y = max(0, x), x in [-1, 2]."""
     solver = registry.solver("scipy-milp")
     for target, status in ((1.5, "optimal"), (2.5, "infeasible")):
         builder = QueryBuilder()
@@ -251,7 +263,7 @@ def test_relu_pairs_reach_the_solver_as_big_m_rows(registry: Registry) -> None:
         y = builder.add_vars(1, 0.0, 2.0)
         builder.add_relu(y, x)
         builder.add_rows(np.array([[1.0]]), y, target, np.inf)  # y >= target
-        solution = solver.run(builder.build())
+        solution = solver.solve(builder.build())
         assert solution.status == status, solution.message
         if solution.values is not None:
             assert solution.values[x[0]] >= target - 1e-7
@@ -261,7 +273,7 @@ def test_soft_constraints_become_an_objective(registry: Registry) -> None:
     builder = QueryBuilder()
     keep = builder.add_binaries(3)
     builder.add_rows(np.ones((1, 3)), keep, -np.inf, 2.0)  # at most two can be kept
-    solution = registry.solver("scipy-milp").run(builder.build(soft=keep))
+    solution = registry.solver("scipy-milp").solve(builder.build(soft=keep))
     assert solution.status == "optimal"
     assert solution.objective == pytest.approx(2.0)
 
@@ -301,14 +313,28 @@ def test_a_query_beyond_its_capabilities_is_refused_clearly(registry: Registry) 
     v = builder.add_vars(3, -1.0, 1.0)
     builder.add_bilinear(v[2:], v[:1], v[1:2])
     with pytest.raises(CapabilityError, match="scipy-milp"):
-        registry.solver("scipy-milp").run(builder.build())
+        registry.solver("scipy-milp").solve(builder.build())
 
 
 def test_bad_options_are_input_errors(registry: Registry) -> None:
-    with pytest.raises(InputError, match="bad options"):
+    with pytest.raises(InputError, match="has no option 'colour'"):
         registry.solver("scipy-milp", colour="blue")
-    with pytest.raises(InputError, match="time_limit"):
+    with pytest.raises(InputError, match="option 'node_limit' takes an integer or None, not 'x'"):
+        registry.solver("scipy-milp", node_limit="x")
+    with pytest.raises(InputError, match="time_limit must be positive"):
         registry.solver("scipy-milp", time_limit=0)
+    assert registry.solver("scipy-milp", time_limit=5).options["presolve"] is True  # defaults
+
+
+def test_solve_reduces_relu_pairs_for_the_plugin(registry: Registry) -> None:
+    """The plugin implements only ``_solve``; ``solve`` still reduces ``y = relu(x)``, so
+    ``y <= -0.5`` is infeasible (not the LP answer that ignores the pair)."""
+    builder = QueryBuilder()
+    x = builder.add_vars(1, -1.0, 1.0)
+    y = builder.add_vars(1, -10.0, 10.0)
+    builder.add_relu(y, x)
+    builder.add_rows(np.array([[1.0]]), y, -np.inf, -0.5)
+    assert registry.solver("scipy-milp").solve(builder.build()).status == "infeasible"
 
 
 @pytest.mark.parametrize(
@@ -337,7 +363,7 @@ def test_scipy_status_codes_map_to_nnv_statuses(
     builder = QueryBuilder()
     builder.add_vars(1, 0.0, 1.0)
     solver = plugin_module.ScipyMilpSolver(time_limit=30.0)
-    solution = solver.run(builder.build(), timeout=5.0)
+    solution = solver.solve(builder.build(), timeout=5.0)
     assert solution.status == status
     assert solution.found == (status == "feasible")
     assert solution.message == "stopped"

@@ -6,13 +6,14 @@ open case itself; tests/test_bab.py covers the default branch and bound.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import random_network
 
-from nnv.core import Network, Property
+from nnv.core import Network, Property, Query, Solution, Solver
 from nnv.core.registry import default_registry
 from nnv.core.verify import Verifier, verify
 
@@ -116,8 +117,8 @@ def test_paper_properties_with_branch_and_bound(
 
 
 def test_counterexample_that_does_not_replay_is_never_sat() -> None:
-    """A solver that returns a bogus point must not produce a sat verdict."""
-    from nnv.core.solver import Solution, Solver
+    """A solver that returns a bogus point must not produce a sat verdict: the point breaks
+    the Query, so ``Solver.solve`` already refuses to trust it."""
 
     class Liar(Solver):
         """Claims the upper corner of every variable box is a solution."""
@@ -125,14 +126,56 @@ def test_counterexample_that_does_not_replay_is_never_sat() -> None:
         name = "liar"
         capabilities = frozenset({"linear", "integer", "relu", "optimize"})
 
-        def solve(self, query, timeout=None):  # type: ignore[no-untyped-def]
+        def _solve(self, query, timeout):  # type: ignore[no-untyped-def]
             return Solution("feasible", values=np.where(np.isfinite(query.ub), query.ub, 0.0))
 
-    # y0 = relu(x0) + 0.5, y1 = 1: violated (y0 <= y1) for x0 <= 0.5, but not at the corner (1, 1)
-    net = Network([([[1.0, 0.0]], [0.0]), ([[1.0], [0.0]], [0.5, 1.0])])
-    prop = Property.robustness([0.0, 0.0], 1.0, label=0, n_outputs=2)
+    # violated for x0 <= 0.5, but not at the corner (1, 1)
+    net, prop = _step_network()
     result = Verifier(Liar(), falsify_samples=0, strategy="milp").verify(net, prop)
     assert result.status == "unknown"
-    assert "replay" in result.message
+    assert "breaks the problem" in result.message
     honest = Verifier(default_registry().solver("highs"), falsify_samples=0)
     assert honest.verify(net, prop).status == "sat"
+
+
+def _step_network() -> tuple[Network, Property]:
+    """y0 = relu(x0) + 0.5, y1 = 1: violated (y0 <= y1) for x0 <= 0.5 only."""
+    net = Network([([[1.0, 0.0]], [0.0]), ([[1.0], [0.0]], [0.5, 1.0])])
+    return net, Property.robustness([0.0, 0.0], 1.0, label=0, n_outputs=2)
+
+
+class _Nudger(Solver):
+    """An honest MILP whose points miss the unsafe set by ``slack``, as float noise would:
+    it relaxes the unsafe row by ``slack`` and pushes x0 to the boundary. The points satisfy
+    the Query within the solution check's tolerance, so only replay can catch them."""
+
+    name = "nudger"
+    capabilities = frozenset({"linear", "integer", "relu", "optimize"})
+
+    def __init__(self, slack: float) -> None:
+        super().__init__()
+        self.slack = slack
+
+    def _solve(self, query: Query, timeout: float | None) -> Solution:
+        row_ub = query.row_ub.copy()
+        row_ub[-1] += self.slack  # the unsafe conjunction's one row comes last
+        objective = np.zeros(query.n_vars)
+        objective[0] = 1.0  # x0
+        nudged = replace(query, row_ub=row_ub, objective=objective, maximize=True)
+        return default_registry().solver("highs").solve(nudged, timeout)
+
+
+def test_a_point_off_by_float_noise_is_resolved_with_the_replay_margin() -> None:
+    """x0 = 0.5 + 5e-7 does not replay; the re-solve with REPLAY_MARGIN gives x0 < 0.5."""
+    net, prop = _step_network()
+    result = Verifier(_Nudger(5e-7), falsify_samples=0, strategy="milp").verify(net, prop)
+    assert result.status == "sat" and result.found_by == "solver", result.message
+    assert replays(net, prop, result.counterexample)
+
+
+def test_a_point_that_misses_by_more_than_the_replay_margin_is_unknown() -> None:
+    """Off by 2e-6, more than the replay margin: neither solve replays, so ``unknown``."""
+    net, prop = _step_network()
+    result = Verifier(_Nudger(2e-6), falsify_samples=0, strategy="milp").verify(net, prop)
+    assert result.status == "unknown"
+    assert "did not replay" in result.message

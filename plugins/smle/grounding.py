@@ -89,7 +89,7 @@ class SolveError(NnvError):
 
 def solve(solver: Solver, query: Query, what: str) -> Solution:
     """Run ``query``; a solution or a proof of infeasibility, else :class:`SolveError`."""
-    solution = solver.run(query)
+    solution = solver.solve(query)
     if solution.found or solution.status == "infeasible":
         return solution
     detail = f": {solution.message}" if solution.message else ""

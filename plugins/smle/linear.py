@@ -100,7 +100,7 @@ def nearest_step(
     builder = QueryBuilder()
     builder.add_vars(start.size)
     builder.add_rows(scaled, None, -np.inf, slack)
-    solution = solver.run(builder.build(quadratic=sp.identity(start.size, format="csr") * 2.0))
+    solution = solver.solve(builder.build(quadratic=sp.identity(start.size, format="csr") * 2.0))
     if solution.status == "infeasible":
         return None
     if solution.values is not None and _worst(scaled, solution.values, slack) <= FEASIBLE:

@@ -59,17 +59,10 @@ class Deadline:
 # -- checks ----------------------------------------------------------------------------------
 
 
-def check_supported(query: Query, capabilities: frozenset[str], name: str) -> None:
-    """Refuse what the solver cannot take, and data no rational stands for (NaN, infinite
-    coefficients), with one clear error instead of a library traceback."""
-    missing = query.features() - capabilities
-    if query.objective is not None and "optimize" not in capabilities:
-        missing.add("optimize")
-    if missing:
-        raise CapabilityError(
-            f"solver {name!r} cannot take {', '.join(sorted(missing))} "
-            "(Solver.run reduces a Query to what the solver takes)"
-        )
+def check_supported(query: Query) -> None:
+    """Refuse data no rational stands for (NaN, infinite coefficients) and soft constraints
+    beside an objective, with one clear error instead of a library traceback. (What the
+    solver cannot take at all never arrives: ``Solver.solve`` reduces or refuses it.)"""
     if query.objective is not None and _maximises_soft(query):
         raise CapabilityError("a Query cannot have both an objective and soft constraints")
     soft = query.soft

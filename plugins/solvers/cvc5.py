@@ -12,6 +12,7 @@ rationals with 53-bit numerators) one simplex run can take long: a 3 s budget wa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -19,6 +20,7 @@ import cvc5
 import cvc5.pythonic as cp
 
 from nnv.core import InputError, Query, Solution, Solver, hookimpl
+from nnv.core.solver_options import option_error
 
 from ._exact import (
     Compiled,
@@ -46,12 +48,25 @@ class Cvc5Solver(Solver):
     )
     description = "cvc5 SMT solver (exact rationals; LRA, LIA, NRA; soft maximum by counting)"
 
-    def solve(self, query: Query, timeout: float | None = None) -> Solution:
-        check_supported(query, self.capabilities, self.name)
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """cvc5's own options, names and values, checked now on a scratch solver: cvc5
+        parses each value itself (``tlimit-per=abc`` is refused with its own reason)."""
+        scratch = cvc5.Solver()
+        names = set(scratch.getOptionNames())
+        unknown = [key for key in options if key not in names]
+        if unknown:
+            raise option_error(self.name, unknown, names, "cvc5 --help lists them")
+        for key, value in options.items():
+            _set_option(scratch.setOption, key, value)
+        return options
+
+    def _solve(self, query: Query, timeout: float | None) -> Solution:
+        check_supported(query)
         clock = Deadline(timeout)
         compiled = compile_query(query, cp)
         solver = cp.SolverFor(smt_logic(query))
-        self._configure(solver)
+        for key, value in self.options.items():  # the user's (--solver-option key=value)
+            _set_option(solver.set, key, value)
         solver.add(*compiled.constraints)
         result = _check(solver, clock)
         if result == cp.unsat:
@@ -62,14 +77,15 @@ class Cvc5Solver(Solver):
             return _maximise_soft(solver, query, compiled, clock)
         return found(query, "feasible", *_values(solver, compiled.variables), clock)
 
-    def _configure(self, solver: cp.Solver) -> None:
-        """The user's cvc5 options (``--solver-option key=value``)."""
-        for key, value in self.options.items():
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            try:
-                solver.set(key, text)
-            except RuntimeError as error:
-                raise InputError(f"cvc5 option {key}={value!r}: {error}") from None
+
+def _set_option(setter: Callable[[str, str], Any], key: str, value: Any) -> None:
+    """One option as the text cvc5 parses; one it refuses is an ``InputError`` (one line)."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    try:
+        setter(key, text)
+    except RuntimeError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
+        raise InputError(f"solver 'cvc5': option {key}={value!r}: {reason}") from None
 
 
 def smt_logic(query: Query) -> str:

@@ -6,8 +6,6 @@ Query costs the same whether it has ten rows or a hundred thousand. HiGHS has no
 
 from __future__ import annotations
 
-import functools
-import numbers
 import threading
 import time
 from typing import Any, ClassVar
@@ -17,8 +15,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from nnv.core import CapabilityError, InputError, Query, Solution, Solver, hookimpl
-from nnv.core.quiet import stdout_to_devnull
 from nnv.core.solver import Status
+
+from ._highs_options import check_highs_options, quiet_highs, set_highs_option
 
 _Model = highspy.HighsModelStatus
 # The solver stopped early: what it holds is feasible at best, never a proof of optimality.
@@ -57,11 +56,12 @@ class HighsSolver(Solver):
         "mip_feasibility_tolerance": 1e-9,
     }
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._configured(None)  # a bad option name or value is reported now, not at solve time
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """HiGHS's own option names, types and ranges, checked now rather than at solve time."""
+        check_highs_options(self.name, options)
+        return options
 
-    def solve(self, query: Query, timeout: float | None = None) -> Solution:
+    def _solve(self, query: Query, timeout: float | None) -> Solution:
         start = time.perf_counter()
         if _is_quadratic(query) and query.integer.any():
             raise CapabilityError("HiGHS has no MIQP: a quadratic objective needs no integers")
@@ -70,8 +70,8 @@ class HighsSolver(Solver):
             return _without_variables(query)
         highs = self._configured(timeout)
         if query.absolute_gap is not None and "mip_abs_gap" not in self.options:
-            _set_option(highs, "mip_abs_gap", query.absolute_gap)
-            _set_option(highs, "mip_rel_gap", 0.0)
+            set_highs_option(highs, "mip_abs_gap", query.absolute_gap)
+            set_highs_option(highs, "mip_rel_gap", 0.0)
         if highs.passModel(_model(query)) == highspy.HighsStatus.kError:
             return Solution("error", message="HiGHS rejected the model")
         _mark_integers(highs, query.integer)
@@ -87,44 +87,15 @@ class HighsSolver(Solver):
 
     def _configured(self, timeout: float | None) -> highspy.Highs:
         """A fresh HiGHS instance, so that solves never share state."""
-        _swallow_banner()
-        highs = highspy.Highs()
-        highs.setOptionValue("output_flag", False)
+        highs = quiet_highs()
         options = {**self.defaults, **self.options}
         if timeout is not None:
             options["time_limit"] = max(float(timeout), 1e-3)
         if options.get("threads"):
-            _claim_scheduler(int(options["threads"]))
+            _claim_scheduler(int(options["threads"]))  # an int: checked when built
         for key, value in options.items():
-            _set_option(highs, key, value)
+            set_highs_option(highs, key, value)
         return highs
-
-
-@functools.cache
-def _swallow_banner() -> None:
-    """The first Highs() of a process writes a banner to fd 1 before any option can stop it,
-    which would corrupt the verdict ``nnv verify`` prints on stdout; later ones are silent."""
-    with stdout_to_devnull():
-        highspy.Highs()
-
-
-def _set_option(highs: highspy.Highs, key: str, value: Any) -> None:
-    status, _ = highs.getOptionType(key)
-    if status == highspy.HighsStatus.kError:
-        raise InputError(f"unknown HiGHS option {key!r}")
-    if highs.setOptionValue(key, _plain(value)) == highspy.HighsStatus.kError:
-        raise InputError(f"HiGHS option {key!r} does not take the value {value!r}")
-
-
-def _plain(value: Any) -> bool | int | float | str:
-    """A Python scalar, so pybind picks the right setOptionValue overload (np.float64 would not)."""
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    return str(value)
 
 
 def _claim_scheduler(threads: int) -> None:

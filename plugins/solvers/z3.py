@@ -11,12 +11,14 @@ restores the timeout, though often at a large cost in speed.
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 from typing import Any
 
 import z3
 
 from nnv.core import InputError, Query, Solution, Solver, hookimpl
+from nnv.core.solver_options import check_kind, option_error
 
 from ._exact import Compiled, Deadline, check_supported, compile_query, found, infeasible, unsolved
 
@@ -40,8 +42,22 @@ class Z3Solver(Solver):
     )
     description = "Z3 SMT solver (exact rationals; LRA, LIA, NRA; MaxSMT and optimisation)"
 
-    def solve(self, query: Query, timeout: float | None = None) -> Solution:
-        check_supported(query, self.capabilities, self.name)
+    def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """z3's own parameters (of z3.Solver or z3.Optimize) and their types, checked now:
+        z3 itself would only complain at the first assertion, in the middle of a run."""
+        kinds = _parameter_kinds()
+        unknown = [key for key in options if key not in kinds]
+        if unknown:
+            listing = "z3.Solver().help() and z3.Optimize().help() list them"
+            raise option_error(self.name, unknown, kinds, listing)
+        for key, value in options.items():
+            check_kind(self.name, key, value, _KINDS.get(kinds[key], str))
+            if kinds[key] == z3.Z3_PK_UINT and value < 0:
+                raise InputError(f"solver 'z3': option {key!r} takes an integer >= 0, not {value}")
+        return options
+
+    def _solve(self, query: Query, timeout: float | None) -> Solution:
+        check_supported(query)
         clock = Deadline(timeout)
         compiled = compile_query(query, z3)
         optimising = compiled.objective is not None or bool(compiled.soft)
@@ -61,27 +77,37 @@ class Z3Solver(Solver):
         return _optimum(query, goal, exact, irrational, clock)
 
     def _configure(self, solver: z3.Solver | z3.Optimize, clock: Deadline) -> None:
-        """The time budget, then the user's z3 parameters (``--solver-option key=value``),
-        validated here because z3 itself only complains at the first assertion. A parameter
-        of only one of z3.Solver and z3.Optimize (``elim_01``, say) applies where it exists."""
-        unknown = set(self.options) - _parameters(z3.Solver()) - _parameters(z3.Optimize())
-        if unknown:
-            raise InputError(f"z3 has no parameter {', '.join(sorted(unknown))}")
+        """The time budget, then the user's z3 parameters (``--solver-option key=value``). A
+        parameter of only one of z3.Solver and z3.Optimize (``elim_01``, say) applies where
+        it exists."""
         known = _parameters(solver)
         settings = {key: value for key, value in self.options.items() if key in known}
         remaining = clock.remaining_ms()
         if remaining is not None:
             settings["timeout"] = remaining
-        params = z3.ParamsRef()
-        for key, value in settings.items():
-            params.set(key, value)
-        try:
-            params.validate(solver.param_descrs())
-        except z3.Z3Exception as error:
-            first_line = error.value.decode(errors="replace").splitlines()[0]
-            raise InputError(f"z3 options {self.options}: {first_line}") from None
         for key, value in settings.items():
             solver.set(key, value)
+
+
+# z3's parameter kinds -> the Python type a value must have
+_KINDS = {
+    z3.Z3_PK_BOOL: bool,
+    z3.Z3_PK_UINT: int,
+    z3.Z3_PK_DOUBLE: float,
+    z3.Z3_PK_SYMBOL: str,
+    z3.Z3_PK_STRING: str,
+}
+
+
+@functools.cache
+def _parameter_kinds() -> dict[str, int]:
+    """Every parameter of z3.Solver and z3.Optimize, with its kind."""
+    kinds: dict[str, int] = {}
+    for descriptions in (z3.Solver().param_descrs(), z3.Optimize().param_descrs()):
+        for i in range(descriptions.size()):
+            name = descriptions.get_name(i)
+            kinds[name] = descriptions.get_kind(name)
+    return kinds
 
 
 def _parameters(solver: z3.Solver | z3.Optimize) -> set[str]:

@@ -3,22 +3,25 @@
 This module is the whole plugin. It uses only nnv's public interface, :mod:`nnv.core`:
 
 - :class:`ScipyMilpSolver` subclasses :class:`nnv.core.Solver`: it names itself, lists the
-  capabilities it has, and implements :meth:`~nnv.core.Solver.solve`;
+  capabilities it has, declares its options, and implements the hook
+  :meth:`~nnv.core.Solver._solve`;
 - :func:`nnv_solvers` is a hook implementation (``@hookimpl``) that hands nnv the class by
   name;
 - ``pyproject.toml`` points the entry-point group ``nnv`` at this module, which is how nnv
   finds it once the distribution is installed.
 
-Because the solver lists neither ``relu`` nor ``indicator`` nor ``soft``, nnv rewrites every
-Query before :meth:`solve` sees it (:meth:`nnv.core.Solver.run` calls ``prepare``): ReLU pairs
-and indicator rows become big-M rows over binaries, and soft constraints become an objective.
-What arrives here is therefore always a MILP: bounds, linear rows, integrality and perhaps a
+Callers use :meth:`nnv.core.Solver.solve`, which the base class owns: because this solver
+lists neither ``relu`` nor ``indicator`` nor ``soft``, it rewrites every Query before
+:meth:`_solve` sees it (ReLU pairs and indicator rows become big-M rows over binaries, soft
+constraints an objective), and it checks the point returned against the original Query. What
+arrives here is therefore always a MILP: bounds, linear rows, integrality and perhaps a
 linear objective.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,36 +32,35 @@ from nnv.core import InputError, Query, Solution, Solver, hookimpl
 __version__ = "0.1.0"
 
 
+@dataclass(frozen=True)
+class ScipyMilpOptions:
+    """The solver's options (``--solver-option key=value``): names, types and defaults.
+
+    nnv checks them when the solver is built: an unknown name or a value of the wrong type is
+    one line (``nnv: error: solver 'scipy-milp' has no option 'colour' (known: ...)``) and
+    exit code 2. A check beyond the type goes in ``__post_init__``, as an ``InputError``.
+    """
+
+    time_limit: float | None = None  # seconds; the caller's timeout wins when tighter
+    mip_rel_gap: float | None = None
+    node_limit: int | None = None
+    presolve: bool = True
+    disp: bool = False
+
+    def __post_init__(self) -> None:
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise InputError("solver 'scipy-milp': time_limit must be positive")
+
+
 class ScipyMilpSolver(Solver):
     """MILP through scipy.optimize.milp (HiGHS bundled with SciPy); floating point."""
 
     name = "scipy-milp"
     capabilities = frozenset({"linear", "integer", "optimize"})
     description = "MILP through scipy.optimize.milp (HiGHS bundled with SciPy); floating point"
+    Options = ScipyMilpOptions  # self.options: these fields, as a dict, defaults filled in
 
-    def __init__(
-        self,
-        *,
-        time_limit: float | None = None,
-        mip_rel_gap: float | None = None,
-        node_limit: int | None = None,
-        presolve: bool = True,
-        disp: bool = False,
-    ) -> None:
-        # Options arrive as keyword arguments (``--solver-option key=value`` on the command
-        # line). Naming them here makes an unknown option a TypeError, which nnv reports as
-        # one line ("solver 'scipy-milp': bad options ...") and exit code 2.
-        if time_limit is not None and time_limit <= 0:
-            raise InputError(f"solver {self.name!r}: time_limit must be positive")
-        super().__init__(
-            time_limit=time_limit,
-            mip_rel_gap=mip_rel_gap,
-            node_limit=node_limit,
-            presolve=presolve,
-            disp=disp,
-        )
-
-    def solve(self, query: Query, timeout: float | None = None) -> Solution:
+    def _solve(self, query: Query, timeout: float | None) -> Solution:
         """Solve a Query that holds only bounds, linear rows, integrality and an objective.
 
         ``timeout`` is the time left to the caller (seconds, or None for no limit); the
