@@ -206,7 +206,7 @@ class _HangingSolver(Solver):
     name = "hanging"
     capabilities: ClassVar[frozenset[str]] = frozenset({"linear", "integer", "optimize"})
 
-    def solve(self, query: Query, timeout: float | None = None) -> Solution:
+    def _solve(self, query: Query, timeout: float | None = None) -> Solution:
         time.sleep(3600)
         raise AssertionError("not reached")
 
