@@ -9,6 +9,7 @@ given on the command line win over the file, key by key (``heuristic_options`` a
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,7 +28,8 @@ def _text(key: str, value: Any) -> str:
 
 
 def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # TOML has `nan`; like the command line's options, refuse it (it passes every range check)
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         raise InputError(f"{key} must be a number, not {value!r}")
     return float(value)
 

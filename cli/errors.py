@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Iterator
 
@@ -28,3 +29,11 @@ def user_errors() -> Iterator[None]:
 def _fail(message: str) -> None:
     print(f"nnv: error: {message}", file=sys.stderr)
     raise typer.Exit(BAD_INPUT)
+
+
+def refuse_nan(value: float | None) -> float | None:
+    """The callback of every float option: NaN passes any range check (it compares false
+    with every bound) and means nothing as a timeout, a change or a rate."""
+    if value is not None and math.isnan(value):
+        raise typer.BadParameter("nan is not a number")
+    return value

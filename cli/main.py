@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
+from .errors import BAD_INPUT
 from .plugins_command import plugins
 from .run_command import run
 from .train_command import train
@@ -23,4 +26,21 @@ app.command()(train)
 
 
 def main() -> None:
-    app()
+    """Run the app; a usage error (bad option value, unknown or missing option) is bad input
+    like any other: one ``nnv: error:`` line and exit code 2, not typer's framed usage box.
+
+    Outside standalone mode typer returns the exit code of ``--help`` and of ``typer.Exit``
+    (the commands' 0, 1 and 2) and raises its click errors, which derive from
+    ``typer.TyperException``.
+    """
+    try:
+        code = app(standalone_mode=False)
+    except typer.TyperException as error:
+        # `nnv` alone has printed the help already; that error's message is the help itself
+        if type(error).__name__ != "NoArgsIsHelpError":
+            print(f"nnv: error: {' '.join(error.format_message().split())}", file=sys.stderr)
+        sys.exit(BAD_INPUT)
+    except typer.Abort:
+        print("nnv: aborted", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

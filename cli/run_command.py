@@ -28,7 +28,7 @@ from nnv.core.solver import parse_options
 
 from .boundary import plot_boundary
 from .config import free_set, free_sets, layer_list, load_config, merge
-from .errors import user_errors
+from .errors import refuse_nan, user_errors
 
 NOT_REPAIRED = 1
 
@@ -69,7 +69,10 @@ def run(
     ] = None,
     target_accuracy: Annotated[
         float | None,
-        typer.Option(help="Stop the search once a repair reaches this weighted accuracy (0-1)."),
+        typer.Option(
+            help="Stop the search once a repair reaches this weighted accuracy (0-1).",
+            callback=refuse_nan,
+        ),
     ] = None,
     heuristic: Annotated[
         str | None, typer.Option(help="Similarity heuristic: samples (default), grid, voronoi.")
@@ -95,7 +98,10 @@ def run(
         ),
     ] = False,
     max_change: Annotated[
-        float | None, typer.Option(help="Each free parameter moves at most this much (default 10).")
+        float | None,
+        typer.Option(
+            help="Each free parameter moves at most this much (default 10).", callback=refuse_nan
+        ),
     ] = None,
     line_synthesis: Annotated[
         bool | None,
@@ -107,9 +113,12 @@ def run(
             ),
         ),
     ] = None,
-    timeout: Annotated[float | None, typer.Option(help="Seconds for the whole run.", min=0)] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds for the whole run.", min=0, callback=refuse_nan),
+    ] = None,
     trial_timeout: Annotated[
-        float | None, typer.Option(help="Seconds for each trial.", min=0)
+        float | None, typer.Option(help="Seconds for each trial.", min=0, callback=refuse_nan)
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Results folder (default runs/latest).")] = None,
     json_output: Annotated[
@@ -160,7 +169,8 @@ def run(
         int | None, typer.Option(help="retrain: epochs per fine-tuning (default 10).")
     ] = None,
     learning_rate: Annotated[
-        float | None, typer.Option(help="retrain: Adam's learning rate (default 0.001).")
+        float | None,
+        typer.Option(help="retrain: Adam's learning rate (default 0.001).", callback=refuse_nan),
     ] = None,
 ) -> None:
     """Repair NETWORK so that every PROPERTY holds, changing a few free parameters.

@@ -15,7 +15,7 @@ from nnv.core.errors import InputError
 from nnv.core.registry import default_registry
 from nnv.core.solver import parse_options
 
-from .errors import user_errors
+from .errors import refuse_nan, user_errors
 
 NOT_CERTIFIED = 1
 
@@ -51,6 +51,7 @@ def train(
             "at most this quantile of the series' one-step changes (default 1).",
             min=0.0,
             max=1.0,
+            callback=refuse_nan,
         ),
     ] = None,
     level: Annotated[
@@ -67,7 +68,8 @@ def train(
         int | None, typer.Option(help="Epochs without progress before stopping (default 5).", min=1)
     ] = None,
     learning_rate: Annotated[
-        float | None, typer.Option(help="Adam's step size (default 0.001).", min=0.0)
+        float | None,
+        typer.Option(help="Adam's step size (default 0.001).", min=0.0, callback=refuse_nan),
     ] = None,
     widths: Annotated[
         str | None, typer.Option(help="Backbone widths, e.g. 8,16,8 (default: the paper's).")

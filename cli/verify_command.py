@@ -13,7 +13,7 @@ from nnv.core.registry import default_registry
 from nnv.core.solver import parse_options
 from nnv.core.verify import Verifier
 
-from .errors import user_errors
+from .errors import refuse_nan, user_errors
 
 
 def verify(
@@ -25,7 +25,8 @@ def verify(
     ],
     solver: Annotated[str, typer.Option(help="Solver plugin (see `nnv plugins`).")] = "highs",
     timeout: Annotated[
-        float | None, typer.Option(help="Seconds for the whole verification.", min=0)
+        float | None,
+        typer.Option(help="Seconds for the whole verification.", min=0, callback=refuse_nan),
     ] = None,
     result_file: Annotated[
         Path | None, typer.Option(help="Write the VNN-COMP result file here.")

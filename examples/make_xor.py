@@ -15,7 +15,7 @@ import numpy as np
 
 from nnv.core import Dataset, Network, Property
 from nnv.core.registry import default_registry
-from nnv.plugins.loaders.vnnlib_format import write_vnnlib
+from nnv.plugins.loaders.vnnlib_write import write_vnnlib
 
 HERE = Path(__file__).resolve().parent / "xor"
 SEED = 7

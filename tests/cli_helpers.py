@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 
-def nnv(*args: str) -> subprocess.CompletedProcess[str]:
+def nnv(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """Run the real `nnv` entry point in a subprocess, as a user would."""
     command = [sys.executable, "-c", "from nnv.cli.main import main; main()", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
 def assert_bad_input(done: subprocess.CompletedProcess[str], fragment: str) -> None:

@@ -119,6 +119,22 @@ def test_the_dask_executor_finds_what_local_finds(tmp_path: Path) -> None:
     assert on_dask.result["trial_counts"] == local.result["trial_counts"]
 
 
+def test_the_dask_executor_joins_a_running_scheduler() -> None:
+    """The address and handshake checks before connecting let a real scheduler through
+    (tests/test_bad_input.py has the addresses they refuse)."""
+    pytest.importorskip("dask.distributed")
+    from dask.distributed import LocalCluster
+
+    from nnv.plugins.executors.dask_cluster import DaskExecutor
+
+    with LocalCluster(
+        n_workers=1, processes=False, protocol="tcp", dashboard_address=None
+    ) as cluster:
+        with DaskExecutor(scheduler=cluster.scheduler_address) as executor:
+            results = dict(executor.map(_echo, [TrialTask(("w2.1.8",))]))
+    assert results[0].free == ("w2.1.8",) and results[0].status == "not_repaired"
+
+
 def test_a_finished_run_resumes_without_running_a_trial(tmp_path: Path) -> None:
     first = run_repair(example_config(tmp_path, **LAYER_2), default_registry())
     again = run_repair(example_config(tmp_path, **LAYER_2), default_registry())

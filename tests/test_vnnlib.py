@@ -10,7 +10,8 @@ import pytest
 
 from nnv.core import InputError, InputPiece, OutputConjunction, Property, UnsupportedError
 from nnv.core.registry import default_registry
-from nnv.plugins.loaders.vnnlib_format import write_vnnlib
+from nnv.plugins.loaders.vnnlib_format import MAX_DEPTH
+from nnv.plugins.loaders.vnnlib_write import write_vnnlib
 
 NNSYNTH_PROPERTIES = [("xor_a", 1), ("xor_b", 1), ("xor_b", 2), ("blobs", 1), ("blobs", 2)]
 HEADER = (
@@ -184,6 +185,25 @@ def test_input_output_disjunctions_that_factor_are_accepted(tmp_path: Path) -> N
     )
     prop = parse(tmp_path, text)
     assert len(prop.pieces) == 1 and [c.d.tolist() for c in prop.unsafe_outputs] == [[-1], [-2]]
+
+
+@pytest.mark.parametrize("operator", ["and", "or", "+"])
+def test_nesting_up_to_the_limit_reads_and_one_level_more_is_refused(
+    tmp_path: Path, operator: str
+) -> None:
+    """The limit (far above the 4 levels of the benchmark files) is on the whole nesting,
+    ``(assert ...)`` and the comparison included."""
+
+    def nested(levels: int) -> str:
+        inner = levels - 2  # inside (assert (<= ...)) or (assert ...)
+        if operator == "+":
+            return f"(assert (<= {'(+ ' * inner}X_0{')' * inner} 1))"
+        return f"(assert {f'({operator} ' * inner}(<= X_0 1){')' * inner})"
+
+    prop = parse(tmp_path, HEADER + BOX + nested(MAX_DEPTH))
+    assert prop.pieces[0].upper.tolist() == [1.0, 1.0]
+    with pytest.raises(InputError, match=f"nested deeper than {MAX_DEPTH} levels"):
+        parse(tmp_path, HEADER + BOX + nested(MAX_DEPTH + 1))
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,8 @@ cluster started here is configured so.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -28,6 +30,9 @@ from nnv.core.executor import (
     run_isolated,
 )
 from nnv.core.search import TrialResult
+
+_SCHEMES = ("tcp", "tls", "ws", "wss")  # the ones addressed as host:port
+PROBE_SECONDS = 10
 
 
 class DaskExecutor(Executor):
@@ -58,6 +63,7 @@ class DaskExecutor(Executor):
                 )
             self._client: Any = Client(self._cluster)
         else:
+            _check_scheduler(scheduler)
             try:
                 self._client = Client(scheduler, timeout=30)
             except OSError as error:
@@ -92,6 +98,53 @@ class DaskExecutor(Executor):
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    """The host and port of a scheduler address, or the one-line reason it is not one."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        if scheme not in _SCHEMES:
+            raise ValueError(f"scheme {scheme!r} is not one of {', '.join(_SCHEMES)}")
+        host, port = parse_host_port(location)
+        if not host or not 0 < port < 65536:
+            raise ValueError("it needs a host and a port from 1 to 65535")
+    except ValueError as error:
+        raise InputError(
+            f"--scheduler {address!r} is not a dask scheduler address like "
+            f"tcp://host:8786 ({error})"
+        ) from None
+    return host, port
+
+
+def _check_scheduler(address: str) -> None:
+    """Fail in one line, within seconds, unless a dask scheduler answers at ``address``.
+
+    dask's client retries a refused connection until its timeout, and waits for ever for the
+    handshake of something that accepts connections but is not a scheduler (its dashboard,
+    say), or reads that one's answer as a frame length and runs out of memory."""
+    from distributed.comm import connect
+
+    async def handshake() -> None:
+        comm = await connect(address, timeout=PROBE_SECONDS)
+        await comm.close()
+
+    host, port = _host_port(address)
+    try:
+        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+        asyncio.run(asyncio.wait_for(handshake(), PROBE_SECONDS))
+    except TimeoutError:
+        message = f"no dask scheduler answered at {address} within {PROBE_SECONDS} s"
+        raise InputError(message) from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise InputError(f"cannot reach the dask scheduler at {address}: {reason}") from None
+    except Exception as error:  # the far end's bytes are not dask's protocol
+        raise InputError(
+            f"{address} did not answer as a dask scheduler ({type(error).__name__})"
+        ) from None
 
 
 @hookimpl

@@ -7,7 +7,8 @@ Reshape, Identity) leave the values alone, and a matrix product needs every valu
 axis. The network's input vector is the input tensor in C order with batch size 1.
 Initializers that are also listed among the graph inputs (as in the VNN-COMP ACAS Xu files)
 are constants, not inputs. Any other operator is refused by name, so nothing is silently
-approximated.
+approximated. External data (tensors kept in files the model names) is refused too: nnv reads
+the one file it is given, never a path taken from it.
 
 The saver writes Gemm(transB=1) + Relu layers with float64 initializers, input ``X`` [1, n]
 and output ``Y`` [1, m]: the round trip is exact and onnxruntime runs the file.
@@ -25,6 +26,7 @@ import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
+from onnx.external_data_helper import uses_external_data
 
 from nnv.core import InputError, Network, NetworkLoader, NetworkSaver, UnsupportedError, hookimpl
 from nnv.core.files import write_atomic
@@ -99,6 +101,12 @@ class _Chain:
     # -- helpers ---------------------------------------------------------------------------
 
     def _array(self, tensor: onnx.TensorProto) -> np.ndarray:
+        if uses_external_data(tensor):  # converting it would read a file named by the model
+            where = next((e.value for e in tensor.external_data if e.key == "location"), "")
+            raise UnsupportedError(
+                f"{self.path}: tensor {tensor.name!r} keeps its data in another file "
+                f"({where!r}); external data is not supported"
+            )
         try:
             return numpy_helper.to_array(tensor)
         except (ValueError, TypeError) as error:
@@ -127,7 +135,10 @@ class _Chain:
         return self.constants[name]
 
     def _floats(self, node: onnx.NodeProto, name: str) -> np.ndarray:
-        return np.asarray(self._constant(node, name), dtype=np.float64)
+        values = np.asarray(self._constant(node, name), dtype=np.float64)
+        if not np.isfinite(values).all():  # checked before folding, which would warn on them
+            raise InputError(f"{self.path}: tensor {name!r} has NaN or infinite values")
+        return values
 
     def _take_chain(self, node: onnx.NodeProto, position: int = 0) -> None:
         if len(node.input) <= position or node.input[position] != self.tensor:
@@ -249,8 +260,10 @@ class _Chain:
             self.tensor = node.output[0]
 
     def network(self, graph: onnx.GraphProto) -> Network:
-        for node in graph.node:
-            self.step(node)
+        # Folding finite constants can still overflow; the Network below refuses the result.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for node in graph.node:
+                self.step(node)
         if [value.name for value in graph.output] != [self.tensor]:
             raise UnsupportedError(f"{self.path}: the graph's output is not the end of its chain")
         # A graph that ends with a Relu leaves the identity pending: a linear last layer.
@@ -275,7 +288,8 @@ _HANDLERS: dict[str, Callable[[_Chain, onnx.NodeProto], None]] = {
 
 def _read_model(path: Path) -> onnx.ModelProto:
     try:
-        model = onnx.load(str(path))
+        # without external data: tensors that name files are refused when converted
+        model = onnx.load(str(path), load_external_data=False)
     except (DecodeError, OSError, ValueError) as error:
         raise InputError(f"{path}: not a readable ONNX model ({error})") from None
     if not model.HasField("graph") or not model.graph.node:

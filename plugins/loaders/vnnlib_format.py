@@ -1,4 +1,4 @@
-"""VNN-LIB properties: the subset VNN-COMP benchmarks use, read and written.
+"""VNN-LIB properties: the subset VNN-COMP benchmarks use, read (vnnlib_write writes them).
 
 A hand-written tokenizer and s-expression parser, because the PyPI ``vnnlib`` package targets
 VNN-LIB 2.0 and rejects these (1.0-style) files with a syntax error at ``declare-const``.
@@ -8,7 +8,9 @@ Supported: ``;`` comments, ``(declare-const X_i Real)`` and ``(declare-const Y_j
 nested freely, and linear terms ``(+ ...)``, ``(- a b ...)``, ``(- a)``, ``(* c X)`` with
 numbers in decimal or scientific notation, negative literals included. Strict comparisons are
 read as non-strict: that enlarges both the input region and the unsafe output set, so a
-"holds" verdict stays sound (conservative).
+"holds" verdict stays sound (conservative). Refused, as bad input: no commands at all, no
+``X_i`` or no ``Y_j``, a name declared twice, numbers beyond float64, nesting deeper than
+``MAX_DEPTH`` and a DNF of more than ``MAX_DISJUNCTS`` conjunctions.
 
 The file states the violation: the conjunction of all asserts. It is brought to disjunctive
 normal form and factored as (input DNF) and (output DNF): each input disjunct becomes an
@@ -20,6 +22,7 @@ input and output atoms in a way that does not factor is refused (``UnsupportedEr
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -35,12 +38,16 @@ from nnv.core import (
     UnsupportedError,
     hookimpl,
 )
-from nnv.core.files import write_atomic
 
 _TOKEN = re.compile(r"\s+|;[^\n]*|(?P<token>[()]|[^\s();]+)")
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 _VARIABLE = re.compile(r"^([XY])_(\d+)$")
 _COMPARISONS = {"<=", ">=", "<", ">", "="}
+# Bad or hostile files must get an error, not a RecursionError or a DNF that fills the memory.
+# The benchmark files nest 4 deep and have at most 9 disjuncts; the meaning is read
+# recursively, about three Python frames per level, so 100 levels stay far from the limit.
+MAX_DEPTH = 100
+MAX_DISJUNCTS = 10_000
 
 Var = tuple[str, int]  # ("X", i) or ("Y", j)
 Atom = tuple[tuple[tuple[Var, float], ...], float]  # sum(coef * var) <= rhs
@@ -79,6 +86,8 @@ def _expressions(text: str, path: Path) -> list[_List]:
     stack: list[_List] = [_List()]
     for token in _tokens(text):
         if token == "(":
+            if len(stack) > MAX_DEPTH:
+                raise InputError(f"{path}:{token.line}: nested deeper than {MAX_DEPTH} levels")
             node = _List()
             node.line = token.line
             stack[-1].append(node)
@@ -115,13 +124,15 @@ class _Reader:
         match = _VARIABLE.match(command[1])
         if match is None:
             raise self.error(command, f"variable {command[1]!r} is not X_<i> or Y_<j>")
+        if command[1] in self.declared:
+            raise self.error(command, f"{command[1]} is declared twice")
         self.declared[command[1]] = (match.group(1), int(match.group(2)))
 
     def linear(self, expr: _Token | _List) -> tuple[dict[Var, float], float]:
         """``expr`` as (coefficients, constant); anything nonlinear is an error."""
         if isinstance(expr, str):
             if _NUMBER.match(expr):
-                return {}, float(expr)
+                return {}, self.number(expr)
             if expr in self.declared:
                 return {self.declared[expr]: 1.0}, 0.0
             raise self.error(expr, f"unknown variable or bad number {expr!r}")
@@ -138,13 +149,19 @@ class _Reader:
             return self.product(expr, terms)
         raise self.error(expr, f"unknown or misused arithmetic operator {op!r}")
 
+    def number(self, token: _Token) -> float:
+        value = float(token)
+        if not math.isfinite(value):
+            raise self.error(token, f"number {token} is out of range")
+        return value
+
     def product(
         self, expr: _List, terms: list[tuple[dict[Var, float], float]]
     ) -> tuple[dict[Var, float], float]:
         variable = [term for term in terms if term[0]]
         if len(variable) > 1:
             raise self.error(expr, "nonlinear term: a product of variables")
-        factor = float(np.prod([const for coefs, const in terms if not coefs]))
+        factor = math.prod(const for coefs, const in terms if not coefs)
         return _scaled(variable[0], factor) if variable else ({}, factor)
 
     def dnf(self, expr: _Token | _List) -> Dnf:
@@ -153,7 +170,7 @@ class _Reader:
             raise self.error(expr, "expected a comparison, 'and' or 'or'")
         op, args = expr[0], expr[1:]
         if op == "and":
-            return _conjoin(self.dnf(arg) for arg in args)
+            return _conjoin((self.dnf(arg) for arg in args), f"{self.path}:{expr.line}")
         if op == "or":
             return _unique([conj for arg in args for conj in self.dnf(arg)])
         if op in _COMPARISONS:
@@ -168,6 +185,8 @@ class _Reader:
         """Drop atoms without variables that hold; a false one empties the conjunction."""
         kept = []
         for terms, rhs in atoms:
+            if not all(math.isfinite(value) for value in (rhs, *(coef for _, coef in terms))):
+                raise self.error(expr, "a coefficient or constant overflows")
             if not terms:
                 if 0.0 > rhs:
                     return []
@@ -220,12 +239,15 @@ def _unique(dnf: Iterable[Conjunction]) -> Dnf:
     return list(seen.values())
 
 
-def _conjoin(dnfs: Iterable[Dnf]) -> Dnf:
-    """The DNF of a conjunction of DNFs; single-disjunct ones are merged first, in one pass."""
+def _conjoin(dnfs: Iterable[Dnf], where: str) -> Dnf:
+    """The DNF of a conjunction of DNFs; single-disjunct ones are merged first, in one pass.
+    ``where`` names the conjunction in the error when the DNF grows too large."""
     dnfs = list(dnfs)
     common = [atom for dnf in dnfs if len(dnf) == 1 for atom in dnf[0]]
     result: Dnf = [] if any(not dnf for dnf in dnfs) else [tuple(dict.fromkeys(common))]
     for dnf in (dnf for dnf in dnfs if len(dnf) > 1):
+        if len(result) * len(dnf) > MAX_DISJUNCTS:
+            raise InputError(f"{where}: more than {MAX_DISJUNCTS} cases in disjunctive normal form")
         result = _unique(tuple(dict.fromkeys(a + b)) for a in result for b in dnf)
     return result
 
@@ -291,6 +313,9 @@ def _piece(conj: Conjunction, n: int, path: Path, index: int) -> InputPiece:
 
 def _declared_count(declared: dict[str, Var], kind: str, path: Path) -> int:
     indices = sorted(index for k, index in declared.values() if k == kind)
+    if not indices:
+        what = "inputs" if kind == "X" else "outputs"
+        raise InputError(f"{path}: declares no {what} (declare-const {kind}_0 Real)")
     if indices != list(range(len(indices))):
         raise InputError(f"{path}: the {kind}_i variables must be numbered 0, 1, 2, ...")
     return len(indices)
@@ -300,7 +325,10 @@ def parse_vnnlib(text: str, path: Path, name: str | None = None) -> Property:
     """The property that VNN-LIB ``text`` states; ``path`` names it in errors."""
     reader = _Reader(path)
     asserted: list[Dnf] = []
-    for command in _expressions(text, path):
+    commands = _expressions(text, path)
+    if not commands:
+        raise InputError(f"{path}: no VNN-LIB commands (the file is empty or only comments)")
+    for command in commands:
         head = command[0] if command else None
         if head == "declare-const":
             reader.declare(command)
@@ -313,68 +341,11 @@ def parse_vnnlib(text: str, path: Path, name: str | None = None) -> Property:
     n_inputs = _declared_count(reader.declared, "X", path)
     n_outputs = _declared_count(reader.declared, "Y", path)
     factors = [_factor(dnf, path) for dnf in asserted]
-    input_dnf = _conjoin(inputs for inputs, _ in factors)
-    output_dnf = _conjoin(outputs for _, outputs in factors)
+    input_dnf = _conjoin((inputs for inputs, _ in factors), str(path))
+    output_dnf = _conjoin((outputs for _, outputs in factors), str(path))
     pieces = tuple(_piece(conj, n_inputs, path, index) for index, conj in enumerate(input_dnf))
     unsafe = tuple(OutputConjunction(*_rows(conj, n_outputs)) for conj in output_dnf)
     return Property(pieces, unsafe, n_inputs, n_outputs, name=name or Path(path).stem)
-
-
-# -- writing ---------------------------------------------------------------------------------
-
-
-def _linear_text(coefs: np.ndarray, prefix: str) -> str:
-    terms = [f"(* {coef!r} {prefix}_{index})" for index, coef in enumerate(coefs.tolist()) if coef]
-    if not terms:
-        return "0.0"
-    return terms[0] if len(terms) == 1 else f"(+ {' '.join(terms)})"
-
-
-def _rows_text(matrix: np.ndarray, rhs: np.ndarray, prefix: str) -> list[str]:
-    return [
-        f"(<= {_linear_text(row, prefix)} {value!r})"
-        for row, value in zip(matrix, rhs.tolist(), strict=True)
-    ]
-
-
-def _piece_text(piece: InputPiece) -> list[str]:
-    atoms = []
-    for index, (low, high) in enumerate(
-        zip(piece.lower.tolist(), piece.upper.tolist(), strict=True)
-    ):
-        atoms += [f"(>= X_{index} {low!r})", f"(<= X_{index} {high!r})"]
-    if piece.A is not None and piece.b is not None:
-        atoms += _rows_text(piece.A, piece.b, "X")
-    return atoms
-
-
-def vnnlib_text(prop: Property) -> str:
-    """VNN-LIB text stating the violation of ``prop``.
-
-    Reading it back gives an equal property, except that a polytope row with a single nonzero
-    coefficient comes back as a box bound.
-    """
-    lines = [f"; {prop.name}"]
-    lines += [f"(declare-const X_{index} Real)" for index in range(prop.n_inputs)]
-    lines += [f"(declare-const Y_{index} Real)" for index in range(prop.n_outputs)]
-    lines.append("; input region")
-    if len(prop.pieces) == 1:
-        lines += [f"(assert {atom})" for atom in _piece_text(prop.pieces[0])]
-    else:
-        disjuncts = [f"    (and {' '.join(_piece_text(piece))})" for piece in prop.pieces]
-        lines += ["(assert (or", *disjuncts, "))"]
-    lines.append("; unsafe outputs")
-    disjuncts = [
-        f"    (and {' '.join(_rows_text(conj.C, conj.d, 'Y')) or '(<= 0.0 0.0)'})"
-        for conj in prop.unsafe_outputs
-    ]
-    lines += ["(assert (or", *disjuncts, "))"]
-    return "\n".join(lines) + "\n"
-
-
-def write_vnnlib(prop: Property, path: str | Path) -> None:
-    """Write ``prop`` as a VNN-LIB file (atomically)."""
-    write_atomic(Path(path), vnnlib_text(prop).encode("utf-8"))
 
 
 class VnnlibLoader(PropertyLoader):
