@@ -143,7 +143,7 @@ BAD_RUNS = {
     "quantified with a MILP solver": (["--free", "b2.1", "--mode", "quantified"], "quantified"),
     "an unknown address": (["--free", "w9.1.1"], "w9.1.1"),
     "bilinear with a MILP solver": (["--free", "w1.1.1,w2.1.1,w2.2.1"], "multiply each other"),
-    "max-change nan": (["--free", FREE, "--max-change", "nan"], "max_change"),
+    "max-change nan": (["--free", FREE, "--max-change", "nan"], "--max-change"),
     "max-change inf": (["--free", FREE, "--max-change", "inf"], "max_change"),
     "max-change zero": (["--free", FREE, "--max-change", "0"], "max_change"),
 }
