@@ -112,7 +112,7 @@ def execute(run: Run, root: Path) -> dict[str, Any]:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
-    from nnv.core.registry import default_registry
+    from nnv.core.plugin.registry import default_registry
 
     torch.set_num_threads(1)
     out = root / run.folder
@@ -141,7 +141,7 @@ def request(run: Run) -> dict[str, Any]:
 def oracle(run: Run) -> float:
     """The test score of the true targets projected onto the property (the best any model
     that satisfies it can reach on the test points)."""
-    from nnv.core.registry import default_registry
+    from nnv.core.plugin.registry import default_registry
     from nnv.plugins.smle.baselines import project_targets
     from nnv.plugins.smle.data import load_task
     from nnv.plugins.smle.spec import MutualExclusion
@@ -339,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     oracles = {Run("smle", *case): oracle(Run("smle", *case)) for case in sorted(cases)}
     command = "python benchmarks/smle_grid.py " + shlex.join(sys.argv[1:] if argv is None
                                                               else list(argv))
-    from nnv.core.files import write_text_atomic
+    from nnv.core.runtime.files import write_text_atomic
 
     write_text_atomic(args.out, report(catalogue, results, oracles, command.strip()))
     print(f"wrote {args.out}")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnv.core.registry import default_registry
+from nnv.core.plugin.registry import default_registry
 from nnv.plugins.smle.data import load_task
 from nnv.plugins.smle.linear import project_points
 from nnv.plugins.smle.spec import LinearInequalities, load_spec

@@ -19,10 +19,11 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from nnv.core import Dataset
-from nnv.core.certify import Certifier
-from nnv.core.heuristic import SoftConstraints
-from nnv.core.registry import default_registry
-from nnv.core.repair import Repairer, RepairSettings
+from nnv.core.plugin.heuristic import SoftConstraints
+from nnv.core.plugin.registry import default_registry
+from nnv.core.repair.loop import Repairer
+from nnv.core.repair.settings import RepairSettings
+from nnv.core.verify.certifier import Certifier
 
 # (solver, mode) pairings, and the free sets each is timed on
 PAIRINGS = [

@@ -25,8 +25,8 @@ import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from nnv.core import Network, Property
-from nnv.core.registry import default_registry
-from nnv.core.verify import VerificationResult, Verifier
+from nnv.core.plugin.registry import default_registry
+from nnv.core.verify.verifier import VerificationResult, Verifier
 
 SOLVERS = ["highs", "pyomo", "z3", "cvc5"]
 

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from nnv.core.dataset import Dataset
-from nnv.core.files import write_atomic
-from nnv.core.network import Network
-from nnv.core.property import Property
-from nnv.core.repair import accuracy_report
+from nnv.core.model.dataset import Dataset
+from nnv.core.model.network import Network
+from nnv.core.model.property import Property
+from nnv.core.repair.metrics import accuracy_report
+from nnv.core.runtime.files import write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

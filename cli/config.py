@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nnv.core.errors import InputError
-from nnv.core.run import RunConfig
+from nnv.core.run.config import RunConfig
 
 PATH_KEYS = ("network", "data", "out")
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from nnv.core.registry import default_registry
+from nnv.core.plugin.registry import default_registry
 
 from .errors import user_errors
 

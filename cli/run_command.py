@@ -21,10 +21,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from nnv.core.registry import default_registry
-from nnv.core.run import BOUNDARY_FILE, RunConfig, RunOutcome, run_repair
-from nnv.core.search import TrialResult
-from nnv.core.solver import parse_options
+from nnv.core.plugin.registry import default_registry
+from nnv.core.plugin.solver import parse_options
+from nnv.core.repair.trial import TrialResult
+from nnv.core.run.config import RunConfig
+from nnv.core.run.dispatch import run_repair
+from nnv.core.run.results import BOUNDARY_FILE, RunOutcome
 
 from .boundary import plot_boundary
 from .config import free_set, free_sets, layer_list, load_config, merge

@@ -12,8 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nnv.core.errors import InputError
-from nnv.core.registry import default_registry
-from nnv.core.solver import parse_options
+from nnv.core.plugin.registry import default_registry
+from nnv.core.plugin.solver import parse_options
 
 from .errors import refuse_nan, user_errors
 

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from nnv.core.files import write_text_atomic
-from nnv.core.registry import default_registry
-from nnv.core.solver import parse_options
-from nnv.core.verify import Verifier
+from nnv.core.plugin.registry import default_registry
+from nnv.core.plugin.solver import parse_options
+from nnv.core.runtime.files import write_text_atomic
+from nnv.core.verify.verifier import Verifier
 
 from .errors import refuse_nan, user_errors
 

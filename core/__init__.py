@@ -1,20 +1,39 @@
-"""nnv's core: models, the constraint form, interfaces, hook specs and engines.
+"""nnv's core: models, the constraint form, the plugin interfaces, hook specs and engines.
 
-Imports no solver library; plugins meet the engines only through the interfaces here.
+Imports no solver library; plugins meet the engines only through the interfaces here. This
+module is the public API a plugin author or a library user imports from; the packages below
+hold the pieces:
+
+- :mod:`nnv.core.model`: Network, Property, Dataset;
+- :mod:`nnv.core.query`: the solver-neutral constraint form and its reductions;
+- :mod:`nnv.core.plugin`: hook specs, the registry and every plugin interface;
+- :mod:`nnv.core.bounds`: bound propagation;
+- :mod:`nnv.core.verify`: verification and certification;
+- :mod:`nnv.core.repair`: the repair engine (one trial: free parameters, synthesis, the loop);
+- :mod:`nnv.core.run`: a whole repair run (settings, trials and resume, results);
+- :mod:`nnv.core.runtime`: process isolation, atomic files, BLAS threads.
 """
 
-from .dataset import Dataset
-from .errors import CapabilityError, InputError, NnvError, PluginError, UnsupportedError
-from .formats import NetworkLoader, NetworkSaver, PropertyLoader
-from .hookspecs import hookimpl, hookspec
-from .network import Layer, Network, ParameterAddress
-from .property import InputPiece, OutputConjunction, Property
-from .query import Query, QueryBuilder
-from .solver import Solution, Solver
+from nnv.core.errors import CapabilityError, InputError, NnvError, PluginError, UnsupportedError
+from nnv.core.model.dataset import Dataset
+from nnv.core.model.network import Layer, Network, ParameterAddress
+from nnv.core.model.property import InputPiece, OutputConjunction, Property
+from nnv.core.plugin.executor import Executor, TrialJob, TrialTask
+from nnv.core.plugin.formats import NetworkLoader, NetworkSaver, PropertyLoader
+from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
+from nnv.core.plugin.hookspecs import hookimpl, hookspec
+from nnv.core.plugin.method import RepairMethod
+from nnv.core.plugin.search import SearchStrategy
+from nnv.core.plugin.solver import Solution, Solver
+from nnv.core.query.builder import QueryBuilder
+from nnv.core.query.form import Query
+from nnv.core.repair.trial import TrialResult
 
 __all__ = [
     "CapabilityError",
     "Dataset",
+    "Executor",
+    "Heuristic",
     "InputError",
     "InputPiece",
     "Layer",
@@ -29,8 +48,14 @@ __all__ = [
     "PropertyLoader",
     "Query",
     "QueryBuilder",
+    "RepairMethod",
+    "SearchStrategy",
+    "SoftConstraints",
     "Solution",
     "Solver",
+    "TrialJob",
+    "TrialResult",
+    "TrialTask",
     "UnsupportedError",
     "hookimpl",
     "hookspec",

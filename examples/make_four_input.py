@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from nnv.core import Dataset, Network, Property
-from nnv.core.registry import default_registry
+from nnv.core.plugin.registry import default_registry
 from nnv.plugins.loaders.vnnlib_format import write_vnnlib
 
 HERE = Path(__file__).resolve().parent / "four_input"

@@ -14,12 +14,12 @@ from cli_helpers import nnv
 from conftest import random_network
 
 from nnv.core import InputPiece, Network, OutputConjunction, Property
-from nnv.core.bab import BabSettings, pair_bound
-from nnv.core.batch_bounds import batch_bounds
-from nnv.core.blas import blas_threads
+from nnv.core.bounds.batched import batch_bounds
 from nnv.core.errors import InputError
-from nnv.core.registry import default_registry
-from nnv.core.verify import Verifier
+from nnv.core.plugin.registry import default_registry
+from nnv.core.runtime.blas import blas_threads
+from nnv.core.verify.input_bab import BabSettings, pair_bound
+from nnv.core.verify.verifier import Verifier
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,7 +170,7 @@ def test_a_spent_deadline_gives_timeout_never_unsat() -> None:
 
 
 def test_a_solver_point_that_does_not_replay_on_a_fallback_box_is_never_sat() -> None:
-    from nnv.core.solver import Solution, Solver
+    from nnv.core.plugin.solver import Solution, Solver
 
     class Liar(Solver):
         """Claims the upper corner of every variable box is a solution."""

@@ -3,10 +3,10 @@
 import numpy as np
 from conftest import random_network
 
-from nnv.core.bounds import interval_bounds, output_lower_bounds, symbolic_bounds
-from nnv.core.falsify import falsify
-from nnv.core.network import Network
-from nnv.core.property import Property
+from nnv.core.bounds.symbolic import interval_bounds, output_lower_bounds, symbolic_bounds
+from nnv.core.model.network import Network
+from nnv.core.model.property import Property
+from nnv.core.verify.falsify import falsify
 
 
 def test_bounds_contain_every_sampled_activation() -> None:

@@ -12,7 +12,7 @@ from cli_helpers import assert_bad_input, nnv
 from onnx import TensorProto, helper
 
 from nnv.core import Network
-from nnv.core.registry import default_registry
+from nnv.core.plugin.registry import default_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "xor"

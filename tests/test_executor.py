@@ -16,10 +16,11 @@ import pytest
 from test_run import FREE, example_args, example_config, read_rows
 
 from nnv.core import Query, Solution, Solver, hookimpl
-from nnv.core.executor import IsolatedTrials, TrialTask, run_isolated
-from nnv.core.registry import Registry, default_registry
-from nnv.core.run import run_repair
-from nnv.core.search import TrialResult
+from nnv.core.plugin.executor import TrialTask
+from nnv.core.plugin.registry import Registry, default_registry
+from nnv.core.repair.trial import TrialResult
+from nnv.core.run.dispatch import run_repair
+from nnv.core.runtime.isolation import IsolatedTrials, run_isolated
 
 # the example's output layer: 18 single parameters, 6 of them repair it
 LAYER_2 = {"layers": [2]}

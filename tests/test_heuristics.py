@@ -10,8 +10,8 @@ import pytest
 from conftest import random_network
 
 from nnv.core import Dataset, InputError, InputPiece, Network
-from nnv.core.heuristic import SoftConstraints
-from nnv.core.registry import default_registry
+from nnv.core.plugin.heuristic import SoftConstraints
+from nnv.core.plugin.registry import default_registry
 from nnv.plugins.heuristics.grid import GridHeuristic
 from nnv.plugins.heuristics.samples import SamplesHeuristic
 from nnv.plugins.heuristics.voronoi import VoronoiHeuristic

@@ -13,7 +13,7 @@ from conftest import random_network
 from onnx import TensorProto, helper, numpy_helper
 
 from nnv.core import InputError, UnsupportedError
-from nnv.core.registry import default_registry
+from nnv.core.plugin.registry import default_registry
 from nnv.plugins.loaders.onnx_format import OnnxSaver
 
 ACAS = [(i, j) for i in range(1, 6) for j in range(1, 10)]

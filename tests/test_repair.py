@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 
 from nnv.core import CapabilityError, Dataset, Network, Property
-from nnv.core.certify import Certifier
-from nnv.core.heuristic import SoftConstraints
-from nnv.core.registry import default_registry
-from nnv.core.repair import Repairer, RepairSettings, accuracy_report
-from nnv.core.solver import Solution, Solver
-from nnv.core.verify import Verifier
+from nnv.core.plugin.heuristic import SoftConstraints
+from nnv.core.plugin.registry import default_registry
+from nnv.core.plugin.solver import Solution, Solver
+from nnv.core.repair.loop import Repairer
+from nnv.core.repair.metrics import accuracy_report
+from nnv.core.repair.settings import RepairSettings
+from nnv.core.verify.certifier import Certifier
+from nnv.core.verify.verifier import Verifier
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "xor"
@@ -172,7 +174,7 @@ def test_a_repair_that_fails_certification_is_never_reported(
     # the loop's verifier takes the plain MILP path, where every open case goes to the (blind)
     # solver; branch and bound would find the spike by itself and never let the solver decide
     monkeypatch.setattr(
-        "nnv.core.repair.Verifier",
+        "nnv.core.repair.loop.Verifier",
         lambda solver, timeout=None: Verifier(solver, timeout, strategy="milp"),
     )
     # y0 = 1 - 2 hat(x), y1 = 0, with hat a spike of height 1 and width 2e-6 at x = 1: class 0

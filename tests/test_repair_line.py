@@ -13,14 +13,15 @@ from conftest import random_network
 from test_repair import build
 
 from nnv.core import Dataset, Network, Property
-from nnv.core.falsify import violating_samples
-from nnv.core.heuristic import SoftConstraints
-from nnv.core.network import ParameterAddress
-from nnv.core.property import InputPiece, OutputConjunction
-from nnv.core.registry import default_registry
-from nnv.core.repair import Repairer, _Rounds
-from nnv.core.repair_encode import FreeParameters, PointEncoder
-from nnv.core.repair_line import LineAnswer, LineSynthesis, segments
+from nnv.core.model.network import ParameterAddress
+from nnv.core.model.property import InputPiece, OutputConjunction
+from nnv.core.plugin.heuristic import SoftConstraints
+from nnv.core.plugin.registry import default_registry
+from nnv.core.repair.free import FreeParameters
+from nnv.core.repair.loop import Repairer, _Rounds
+from nnv.core.repair.points import PointEncoder
+from nnv.core.repair.synthesis.line import LineAnswer, LineSynthesis, segments
+from nnv.core.verify.falsify import violating_samples
 
 SHAPES = [(3, 6, 5, 3), (2, 7, 6, 5, 3)]  # two and three hidden layers
 Counterexamples = list[tuple[Property, np.ndarray]]

@@ -8,9 +8,9 @@ import pytest
 from conftest import random_network
 from test_repair_line import flip_properties, kept_by_replay, moved, safe_by
 
-from nnv.core.network import ParameterAddress
-from nnv.core.repair_encode import FreeParameters, is_bilinear
-from nnv.core.repair_pair import PairSynthesis
+from nnv.core.model.network import ParameterAddress
+from nnv.core.repair.free import FreeParameters, is_bilinear
+from nnv.core.repair.synthesis.pair import PairSynthesis
 
 SOFT_MARGIN, SYNTHESIS_MARGIN = 1e-6, 1e-2
 

@@ -18,12 +18,14 @@ import pytest
 from test_repair import build, example
 
 from nnv.core import Dataset, InputError, Network, Property, Query, Solution, Solver
-from nnv.core.heuristic import SoftConstraints
-from nnv.core.network import ParameterAddress
-from nnv.core.property import InputPiece, OutputConjunction
-from nnv.core.registry import default_registry
-from nnv.core.repair import Repairer, RepairSettings, _Rounds
-from nnv.core.repair_encode import FreeParameters, PointEncoder
+from nnv.core.model.network import ParameterAddress
+from nnv.core.model.property import InputPiece, OutputConjunction
+from nnv.core.plugin.heuristic import SoftConstraints
+from nnv.core.plugin.registry import default_registry
+from nnv.core.repair.free import FreeParameters
+from nnv.core.repair.loop import Repairer, _Rounds
+from nnv.core.repair.points import PointEncoder
+from nnv.core.repair.settings import RepairSettings
 
 # No output is ever 10^6 above another here: the property holds whatever the offsets, so the
 # synthesis has no counterexample to satisfy and the grid needs no verification.

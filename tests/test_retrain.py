@@ -12,8 +12,10 @@ import pytest
 from test_run import EXAMPLE, assert_bad_input, example_args, nnv, read_rows
 
 from nnv.core import InputError, InputPiece, Property
-from nnv.core.registry import default_registry
-from nnv.core.run import REPAIRED_FILE, UNVERIFIED_FILE, RunConfig, run_repair
+from nnv.core.plugin.registry import default_registry
+from nnv.core.run.config import RunConfig
+from nnv.core.run.dispatch import run_repair
+from nnv.core.run.results import REPAIRED_FILE, UNVERIFIED_FILE
 from nnv.plugins.methods.region_points import points_near, required_class, uniform_points
 from nnv.plugins.methods.torch_training import from_torch, to_torch
 

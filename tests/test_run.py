@@ -12,9 +12,10 @@ import pytest
 from cli_helpers import assert_bad_input, nnv
 
 from nnv.core import CapabilityError, hookimpl
-from nnv.core.registry import Registry, default_registry
-from nnv.core.run import RunConfig, run_repair
-from nnv.core.search import TrialResult
+from nnv.core.plugin.registry import Registry, default_registry
+from nnv.core.repair.trial import TrialResult
+from nnv.core.run.config import RunConfig
+from nnv.core.run.dispatch import run_repair
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "xor"

@@ -15,8 +15,9 @@ import pytest
 from conftest import random_network
 
 from nnv.core import InputError, Network
-from nnv.core.registry import default_registry
-from nnv.core.search import FreeSet, TrialResult, best
+from nnv.core.plugin.registry import default_registry
+from nnv.core.plugin.search import best
+from nnv.core.repair.trial import FreeSet, TrialResult
 from nnv.plugins.search.exhaustive import ExhaustiveSearch
 from nnv.plugins.search.greedy import GreedySearch
 

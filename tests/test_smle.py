@@ -13,7 +13,7 @@ pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 
 from nnv.core import InputError  # noqa: E402
-from nnv.core.registry import default_registry  # noqa: E402
+from nnv.core.plugin.registry import default_registry
 from nnv.plugins.smle.arff import read_arff  # noqa: E402
 from nnv.plugins.smle.baselines import PostprocessTrainer, PreprocessTrainer  # noqa: E402
 from nnv.plugins.smle.certify import NotSmle, certify, read_exported, run_onnx  # noqa: E402

@@ -13,7 +13,7 @@ from cli_helpers import assert_bad_input, nnv
 
 from nnv.core import Query, QueryBuilder, Solution, Solver
 from nnv.core.errors import InputError
-from nnv.core.registry import default_registry
+from nnv.core.plugin.registry import default_registry
 
 SOLVERS = ["highs", "pyomo", "z3", "cvc5"]
 

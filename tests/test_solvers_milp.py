@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from nnv.core import CapabilityError, InputError, Query, QueryBuilder, Solver
-from nnv.core.registry import default_registry
+from nnv.core.plugin.registry import default_registry
 from nnv.plugins.solvers import highs as highs_plugin
 from nnv.plugins.solvers.highs import HighsSolver
 from nnv.plugins.solvers.pyomo import PyomoSolver

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from conftest import random_network
 
 from nnv.core import CapabilityError, InputError, Query, QueryBuilder, Solver
-from nnv.core.registry import default_registry
+from nnv.core.plugin.registry import default_registry
 from nnv.plugins.solvers.cvc5 import Cvc5Solver, smt_logic
 from nnv.plugins.solvers.z3 import Z3Solver
 

@@ -26,8 +26,8 @@ import pytest
 from scipy.optimize import OptimizeResult
 
 from nnv.core import CapabilityError, InputError, QueryBuilder
-from nnv.core.registry import Registry, default_registry
-from nnv.core.verify import Verifier
+from nnv.core.plugin.registry import Registry, default_registry
+from nnv.core.verify.verifier import Verifier
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "tests" / "plugin_example"

@@ -16,8 +16,8 @@ from cli_helpers import assert_bad_input, nnv
 from test_run import EXAMPLE, FREE, example_args, example_config, read_rows
 
 from nnv.core import Query, Solution, Solver, hookimpl
-from nnv.core.registry import Registry
-from nnv.core.run import run_repair
+from nnv.core.plugin.registry import Registry
+from nnv.core.run.dispatch import run_repair
 
 
 def _snapshot(folder: Path) -> dict[str, str]:
@@ -116,7 +116,7 @@ def test_a_malformed_row_runs_again(layer_2_run: Path, tmp_path: Path) -> None:
 
 
 def test_the_fingerprint_covers_settings_and_code() -> None:
-    from nnv.core.run import engine_version
+    from nnv.core.run.fingerprint import engine_version
 
     first = engine_version()
     assert len(first) == 64 and engine_version() == first

@@ -14,8 +14,8 @@ import pytest
 from conftest import random_network
 
 from nnv.core import Network, Property, Query, Solution, Solver
-from nnv.core.registry import default_registry
-from nnv.core.verify import Verifier, verify
+from nnv.core.plugin.registry import default_registry
+from nnv.core.verify.verifier import Verifier, verify
 
 SOLVERS = ["highs", "pyomo", "z3", "cvc5"]
 

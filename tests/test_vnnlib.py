@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nnv.core import InputError, InputPiece, OutputConjunction, Property, UnsupportedError
-from nnv.core.registry import default_registry
+from nnv.core.plugin.registry import default_registry
 from nnv.plugins.loaders.vnnlib_format import MAX_DEPTH
 from nnv.plugins.loaders.vnnlib_write import write_vnnlib
 

@@ -20,16 +20,16 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from nnv.core import InputError, hookimpl
-from nnv.core.executor import (
+from nnv.core.plugin.executor import (
     RUN_GRACE,
     Executor,
     TrialJob,
     TrialTask,
     cut_short,
     default_workers,
-    run_isolated,
 )
-from nnv.core.search import TrialResult
+from nnv.core.repair.trial import TrialResult
+from nnv.core.runtime.isolation import run_isolated
 
 _SCHEMES = ("tcp", "tls", "ws", "wss")  # the ones addressed as host:port
 PROBE_SECONDS = 10

@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from nnv.core import InputError, hookimpl
-from nnv.core.executor import (
-    Executor,
-    IsolatedTrials,
-    TrialJob,
-    TrialTask,
-    default_workers,
-)
-from nnv.core.search import TrialResult
+from nnv.core.plugin.executor import Executor, TrialJob, TrialTask, default_workers
+from nnv.core.repair.trial import TrialResult
+from nnv.core.runtime.isolation import IsolatedTrials
 
 
 class LocalExecutor(Executor):

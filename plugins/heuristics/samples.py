@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from nnv.core import Dataset, InputError, Network, hookimpl
-from nnv.core.heuristic import Heuristic, SoftConstraints
+from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
 
 SELECTIONS = ("first", "random")
 LABELS = ("original", "true")

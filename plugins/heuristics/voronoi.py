@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnv.core import Dataset, InputError, InputPiece, Network, hookimpl
-from nnv.core.heuristic import Heuristic, SoftConstraints
+from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
 
 from ._options import integer_option, margin_option
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nnv.core import InputError, Network, NetworkLoader, NetworkSaver, hookimpl
-from nnv.core.files import write_atomic
+from nnv.core.runtime.files import write_atomic
 
 FORMAT = "nnv-network"
 VERSION = 1

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from nnv.core import InputError, Network, NetworkLoader, NetworkSaver, hookimpl
-from nnv.core.files import write_atomic
+from nnv.core.runtime.files import write_atomic
 
 _HEADER_LINES = 7  # sizes, layer sizes, symmetric flag, mins, maxes, means, ranges
 _BOUND = float(np.finfo(np.float32).max)

@@ -29,7 +29,7 @@ from onnx import helper, numpy_helper
 from onnx.external_data_helper import uses_external_data
 
 from nnv.core import InputError, Network, NetworkLoader, NetworkSaver, UnsupportedError, hookimpl
-from nnv.core.files import write_atomic
+from nnv.core.runtime.files import write_atomic
 
 OPSET = 17
 IR_VERSION = 8  # the oldest IR that carries opset 17, so older runtimes read the files too

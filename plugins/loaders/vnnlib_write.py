@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from nnv.core import InputPiece, Property
-from nnv.core.files import write_atomic
+from nnv.core.runtime.files import write_atomic
 
 
 def _linear_text(coefs: np.ndarray, prefix: str) -> str:

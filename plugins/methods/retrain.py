@@ -5,7 +5,8 @@ descent until the verifier proves every property, at most ``iterations`` times:
 
 1. verify each property (``--verifier``, the unsafe set widened by ``VERIFY_MARGIN`` so that a
    network that passes also passes the certificate);
-2. if all hold, certify with core's :class:`~nnv.core.certify.Certifier` and stop: repaired;
+2. if all hold, certify with core's :class:`~nnv.core.verify.certifier.Certifier` and stop:
+   repaired;
 3. otherwise add, for each property not proved, ``region_points`` points of its region
    labelled with the class it requires (``uniform``: uniform over the region;
    ``counterexamples``: the verifier's counterexample, up to ``SAMPLED_COUNTEREXAMPLES - 1``
@@ -35,29 +36,28 @@ from typing import Any
 import numpy as np
 
 from nnv.core import InputError, Network, Property, hookimpl
-from nnv.core.certify import Certifier
-from nnv.core.falsify import violating_samples
-from nnv.core.files import write_text_atomic
-from nnv.core.method import RepairMethod, check_options
-from nnv.core.registry import Registry
-from nnv.core.repair import accuracy_report
-from nnv.core.run import (
+from nnv.core.plugin.method import RepairMethod, check_options
+from nnv.core.plugin.registry import Registry
+from nnv.core.plugin.solver import Solver
+from nnv.core.repair.metrics import accuracy_report
+from nnv.core.repair.trial import TrialResult
+from nnv.core.run.config import RunConfig
+from nnv.core.run.inputs import Inputs, load_inputs
+from nnv.core.run.results import (
     REPAIRED_FILE,
     RUN_FILE,
     STALE_FILES,
     TRIALS_FILE,
     UNVERIFIED_FILE,
-    Inputs,
-    RunConfig,
     RunOutcome,
     finite,
-    load_inputs,
     nnv_version,
     write_outputs,
 )
-from nnv.core.search import TrialResult
-from nnv.core.solver import Solver
-from nnv.core.verify import Verifier
+from nnv.core.runtime.files import write_text_atomic
+from nnv.core.verify.certifier import Certifier
+from nnv.core.verify.falsify import violating_samples
+from nnv.core.verify.verifier import Verifier
 
 from .region_points import points_near, required_class, uniform_points
 from .torch_training import TrainingSettings, fine_tune, require_torch

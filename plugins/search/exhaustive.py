@@ -26,7 +26,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from nnv.core import InputError, Network, ParameterAddress, hookimpl
-from nnv.core.search import Evaluate, FreeSet, SearchStrategy, TrialResult
+from nnv.core.plugin.search import Evaluate, SearchStrategy
+from nnv.core.repair.trial import FreeSet, TrialResult
 
 # -- option checks and helpers shared with greedy ----------------------------------------------
 

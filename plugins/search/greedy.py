@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from nnv.core import Network, hookimpl
-from nnv.core.search import Evaluate, FreeSet, SearchStrategy, TrialResult
+from nnv.core.plugin.search import Evaluate, SearchStrategy
+from nnv.core.repair.trial import FreeSet, TrialResult
 from nnv.plugins.search.exhaustive import (
     candidates,
     fraction_or_none,

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from nnv.core import InputError, Solver
-from nnv.core.registry import default_registry
+from nnv.core.plugin.registry import default_registry
 
 from .certify import sample_check
 from .exclusion import map_labels

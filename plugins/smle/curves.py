@@ -8,7 +8,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from nnv.core.files import write_atomic
+from nnv.core.runtime.files import write_atomic
 
 from .fitting import EpochRecord
 

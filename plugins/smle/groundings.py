@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nnv.core import InputError
-from nnv.core.registry import default_registry
+from nnv.core.plugin.registry import default_registry
 
 from .exclusion import ExclusionGrounding
 from .grounding import Grounding

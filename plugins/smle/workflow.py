@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from nnv.core import InputError
-from nnv.core.files import write_atomic, write_text_atomic
+from nnv.core.runtime.files import write_atomic, write_text_atomic
 
 from .curves import plot_curves
 from .data import Task, load_task

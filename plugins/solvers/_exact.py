@@ -21,8 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from nnv.core import CapabilityError, InputError, Query, Solution
-from nnv.core.query import Universal
-from nnv.core.solver import Status
+from nnv.core.plugin.solver import Status
+from nnv.core.query.form import Universal
 
 
 @dataclass

@@ -17,8 +17,8 @@ import highspy
 import numpy as np
 
 from nnv.core import InputError
-from nnv.core.quiet import stdout_to_devnull
-from nnv.core.solver_options import check_kind, option_error
+from nnv.core.plugin.solver_options import check_kind, option_error
+from nnv.core.runtime.quiet import stdout_to_devnull
 
 _KINDS: dict[Any, type] = {
     highspy.HighsOptionType.kBool: bool,

@@ -20,7 +20,7 @@ import cvc5
 import cvc5.pythonic as cp
 
 from nnv.core import InputError, Query, Solution, Solver, hookimpl
-from nnv.core.solver_options import option_error
+from nnv.core.plugin.solver_options import option_error
 
 from ._exact import (
     Compiled,

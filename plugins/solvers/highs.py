@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nnv.core import CapabilityError, InputError, Query, Solution, Solver, hookimpl
-from nnv.core.solver import Status
+from nnv.core.plugin.solver import Status
 
 from ._highs_options import check_highs_options, quiet_highs, set_highs_option
 

@@ -18,7 +18,7 @@ from typing import Any
 import z3
 
 from nnv.core import InputError, Query, Solution, Solver, hookimpl
-from nnv.core.solver_options import check_kind, option_error
+from nnv.core.plugin.solver_options import check_kind, option_error
 
 from ._exact import Compiled, Deadline, check_supported, compile_query, found, infeasible, unsolved
 

@@ -1,0 +1,1 @@
+"""The models nnv reasons about: networks, properties and labelled data."""

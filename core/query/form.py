@@ -1,0 +1,116 @@
+"""The solver-neutral constraint form.
+
+A :class:`Query` is arrays, not a tree of Python objects, so that building one is vectorised
+and compiling it into a solver library is a handful of array calls:
+
+- variables: bounds ``lb <= v <= ub`` (``-inf``/``inf`` allowed) and an integrality flag;
+- linear rows: a sparse matrix ``A`` with ``row_lb <= A v <= row_ub``;
+- ReLU pairs ``v[y] = max(0, v[x])``;
+- bilinear terms ``v[k] = v[i] * v[j]``;
+- indicator rows: ``v[z] = 1  ->  ind_lb <= ind_A v <= ind_ub`` (``v[z]`` binary);
+- an objective ``c . v`` (plus ``0.5 v' Q v`` when quadratic), to minimise or maximise;
+- soft constraints: binary variables whose sum is maximised, or held ``>= threshold``;
+- ``absolute_gap``: how far from the optimum an answer may be (a hint optimisers may use);
+- universally quantified blocks (:class:`Universal`), for solvers with quantifiers.
+
+Solvers declare which of these they take (see :mod:`nnv.core.plugin.solver`); the reductions at the
+end of this module rewrite a Query into a form a solver can take (ReLUs and indicators into
+big-M rows with binaries), using the variable bounds for the big-M values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from nnv.core.query.check import broken_constraints
+
+
+def empty_matrix(n: int) -> sp.csr_matrix:
+    return sp.csr_matrix((0, n))
+
+
+@dataclass(frozen=True)
+class Universal:
+    """``forall v[variables] . premise -> not (some forbidden conjunction holds)``.
+
+    ``premise`` is a Query over the first ``premise.n_vars`` variables of the enclosing Query
+    (the same indices); its rows, ReLU pairs and bilinear terms are the hypotheses, and its
+    bounds apply to the quantified variables only. Each forbidden conjunction is
+    ``(C, d)``: ``C v <= d`` over the same variables. With a ``guard`` binary the block is
+    a soft constraint: it must hold when the guard is 1. This is the repair paper's formula
+    ``exists free . forall x in region . property(f(x))``.
+    """
+
+    variables: np.ndarray
+    premise: Query
+    forbidden: tuple[tuple[sp.csr_matrix, np.ndarray], ...]
+    guard: int | None = None  # a binary variable: the block must hold only when it is 1
+
+
+@dataclass(frozen=True)
+class Query:
+    """One constraint problem; see the module docstring for the meaning of each field."""
+
+    lb: np.ndarray
+    ub: np.ndarray
+    integer: np.ndarray
+    A: sp.csr_matrix
+    row_lb: np.ndarray
+    row_ub: np.ndarray
+    relu: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    bilinear: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
+    ind_var: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ind_A: sp.csr_matrix | None = None
+    ind_lb: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    ind_ub: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    objective: np.ndarray | None = None
+    quadratic: sp.csr_matrix | None = None
+    maximize: bool = False
+    soft: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    soft_threshold: int | None = None
+    # An optimum within this absolute distance of the best is good enough (e.g. < 1 when the
+    # objective counts soft constraints: the count is then still exact). None: the solver's own.
+    absolute_gap: float | None = None
+    universal: tuple[Universal, ...] = ()
+
+    @property
+    def n_vars(self) -> int:
+        return int(self.lb.shape[0])
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.A.shape[0])
+
+    def features(self) -> set[str]:
+        """The capabilities a solver needs to take this Query as it is."""
+        needed = {"linear"}
+        if self.relu.shape[0]:
+            needed.add("relu")
+        if self.bilinear.shape[0]:
+            needed.add("bilinear")
+        if self.ind_var.shape[0]:
+            needed.add("indicator")
+        if self.integer.any():
+            needed.add("integer")
+        if self.quadratic is not None and self.quadratic.nnz:
+            needed.add("quadratic")
+        if self.soft.shape[0]:
+            needed.add("soft")
+        if self.universal:
+            needed.add("quantifiers")
+        return needed
+
+    def has_nan(self) -> bool:
+        """Whether a bound or coefficient is NaN (MILP back-ends would silently ignore it)."""
+        parts = [self.lb, self.ub, self.row_lb, self.row_ub, self.A.data]
+        parts += [self.objective] if self.objective is not None else []
+        parts += [self.quadratic.data] if self.quadratic is not None else []
+        return any(bool(np.isnan(part).any()) for part in parts)
+
+    def check_values(self, values: np.ndarray, tol: float = 1e-6) -> list[str]:
+        """Which constraints a candidate assignment breaks by more than ``tol`` (relative to
+        the size of their terms), and by how much: see :mod:`nnv.core.query.check`."""
+        return broken_constraints(self, values, tol)

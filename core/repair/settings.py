@@ -1,0 +1,41 @@
+"""Tolerances and limits of a repair."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from nnv.core.errors import InputError
+
+
+@dataclass
+class RepairSettings:
+    """Tolerances and limits of a repair; the defaults suit networks with outputs of order 1."""
+
+    mode: Literal["cegis", "quantified"] = "cegis"
+    # each free parameter's effect on its neuron stays within +- this (see change_limits)
+    max_change: float = 10.0
+    threshold: int | None = None  # keep at least this many soft constraints
+    threshold_search: bool = False  # quantified mode: raise the threshold while satisfiable
+    synthesis_margin: float = 1e-3
+    verify_margin: float = 1e-4
+    # A soft point counts as kept when its label leads every other output by soft_margin in
+    # float64 (the count reported). Synthesis asks for the larger soft_synthesis_margin: its
+    # optimum, with the smallest change, sits on the edge of what it keeps, and a point kept
+    # there by exactly the margin (within solver tolerances, big-M rounding and float64
+    # replay) would otherwise be lost to the recount, leaving a "proved" maximum one short.
+    soft_margin: float = 1e-6
+    soft_synthesis_margin: float = 1e-5
+    trial_timeout: float | None = None
+    max_rounds: int = 200
+    seed_counterexamples: int = 4  # violating samples of each property that start the loop
+    # one free parameter: synthesise by the exact line analysis instead of the solver
+    line_synthesis: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.verify_margin < self.synthesis_margin:
+            raise InputError("the verify margin must be positive and below the synthesis margin")
+        if not 0 <= self.soft_margin < self.soft_synthesis_margin:
+            raise InputError("the soft margin must be >= 0 and below the soft synthesis margin")
+        if self.max_change <= 0:
+            raise InputError("max_change must be positive")

@@ -1,0 +1,251 @@
+"""Exact synthesis for repair trials with one free parameter, without a solver.
+
+With a single free parameter ``p = p_original + delta``, every network output at a fixed input
+is a piecewise linear function of ``delta`` (the ExactLine idea): the changed neuron's
+pre-activation moves along a line, and each later ReLU splits that line where its input
+crosses zero. Between consecutive breakpoints every value is affine, so the set of ``delta``
+where a soft point keeps its label, or where a counterexample stays out of an unsafe set, is a
+union of closed intervals computed exactly from the values at the breakpoints. The synthesis
+problem (keep the most soft points while every counterexample is safe, then the smallest
+change) becomes a sweep over interval endpoints: the same optimum as the MILP, in milliseconds.
+
+Everything is vectorised over points: each point's breakpoints are one row of a padded array
+(padding repeats the last breakpoint, giving empty segments that change nothing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from nnv.core.model.network import Network, ParameterAddress
+from nnv.core.model.property import Property
+
+# how far a chosen offset stays inside an optimal interval of positive length (times the limit)
+_INSIDE = 1e-9
+
+
+@dataclass
+class LineAnswer:
+    """The synthesised offset (None: no offset in the limits makes every counterexample safe)
+    and the soft points it keeps, by the interval computation."""
+
+    delta: float | None
+    kept: int
+
+
+def segments(
+    network: Network, address: ParameterAddress, X: np.ndarray, limit: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The network at each row of ``X`` as a piecewise linear function of the offset ``delta``.
+
+    Returns ``breaks`` (m, K): per row the sorted breakpoints in ``[-limit, limit]``, both ends
+    included, padded with ``limit``; and ``outputs`` (m, K, n_outputs): the outputs with the
+    parameter at ``address`` moved by each breakpoint. Outputs are affine in ``delta`` between
+    consecutive breakpoints.
+    """
+    X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+    activations = network.activations(X)
+    layer = address.layer
+    reads = X if layer == 0 else np.maximum(activations[layer - 1], 0.0)
+    # the changed neuron's pre-activation is base + delta * slope; the layers before are fixed
+    slope = np.ones(X.shape[0]) if address.source is None else reads[:, address.source]
+    line = _Line(network, address, activations[layer], slope)
+    breaks = np.tile(np.array([-limit, limit], dtype=np.float64), (X.shape[0], 1))
+    # the layers from the changed one up to the last are ReLUs; each may split every segment
+    for index in range(layer, len(network.layers) - 1):
+        breaks = _split(breaks, line.pre_activations(breaks, index))
+    return breaks, line.pre_activations(breaks, len(network.layers) - 1)
+
+
+@dataclass
+class _Line:
+    """The network at fixed points with one parameter moved: the changed layer's original
+    pre-activations ``base`` (m, n) and how fast the changed neuron moves with the offset."""
+
+    network: Network
+    address: ParameterAddress
+    base: np.ndarray
+    slope: np.ndarray
+
+    def pre_activations(self, deltas: np.ndarray, upto: int) -> np.ndarray:
+        """Pre-activations of layer ``upto`` at every point and offset ``deltas`` (m, K).
+
+        A forward pass from the changed layer rather than interpolation, so that values at
+        breakpoints agree with replaying the changed network up to rounding.
+        """
+        values = np.repeat(self.base[:, None, :], deltas.shape[1], axis=1)
+        values[:, :, self.address.neuron] += deltas * self.slope[:, None]
+        for index in range(self.address.layer + 1, upto + 1):
+            layer = self.network.layers[index]
+            values = np.maximum(values, 0.0) @ layer.weight.T + layer.bias
+        return values
+
+
+def _split(breaks: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Add the offsets where some neuron's pre-activation ``z`` (m, K, n) changes sign.
+
+    ``z`` is affine between consecutive breakpoints, so a sign change inside a segment is at
+    the linear interpolation's root. A zero already at a breakpoint needs no new breakpoint.
+    """
+    z0, z1 = z[:, :-1], z[:, 1:]
+    t0, t1 = breaks[:, :-1, None], breaks[:, 1:, None]
+    crossing = ((z0 < 0) & (z1 > 0)) | ((z0 > 0) & (z1 < 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        roots = np.clip(t0 + (t1 - t0) * z0 / (z0 - z1), t0, t1)
+    found = np.where(crossing, roots, np.nan).reshape(breaks.shape[0], -1)
+    merged = np.sort(np.concatenate([breaks, found], axis=1), axis=1)  # NaN sorts last
+    width = int(np.max(np.sum(~np.isnan(merged), axis=1), initial=breaks.shape[1]))
+    merged = merged[:, :width]
+    return np.where(np.isnan(merged), breaks[:, -1:], merged)
+
+
+def at_least(
+    t0: np.ndarray, t1: np.ndarray, f0: np.ndarray, f1: np.ndarray, bound: np.ndarray | float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where an affine ``f`` on ``[t0, t1]`` (``f0`` at t0, ``f1`` at t1) is ``>= bound``.
+
+    Elementwise, a closed interval ``[lo, hi]``; an empty one is ``lo = inf, hi = -inf``. The
+    end inside the segment is the root of ``f - bound``, found from the endpoint values.
+    """
+    holds0, holds1 = f0 >= bound, f1 >= bound
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.clip(t0 + (t1 - t0) * (bound - f0) / (f1 - f0), t0, t1)
+    empty = ~holds0 & ~holds1
+    lo = np.where(empty, np.inf, np.where(holds0, t0, root))
+    hi = np.where(empty, -np.inf, np.where(holds1, t1, root))
+    return lo, hi
+
+
+def union(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``lo``/``hi`` (groups x intervals), the union of its closed intervals.
+
+    Each row's non-empty intervals must come in increasing ``lo``. Returns the components of
+    every row, flattened: disjoint within a row (touching intervals merge), so that counting
+    components that contain an offset counts each row at most once.
+    """
+    present = lo <= hi
+    reach = np.maximum.accumulate(np.where(present, hi, -np.inf), axis=1)
+    before = np.concatenate([np.full((lo.shape[0], 1), -np.inf), reach[:, :-1]], axis=1)
+    starts = (present & (lo > before)).ravel()
+    component = np.cumsum(starts) - 1  # rows flatten in order, and a row's first one starts
+    ends = np.full(int(starts.sum()), -np.inf)
+    np.maximum.at(ends, component[present.ravel()], hi.ravel()[present.ravel()])
+    return lo.ravel()[starts], ends
+
+
+def _cover(starts: np.ndarray, ends: np.ndarray, coords: np.ndarray) -> np.ndarray:
+    """How many closed intervals contain each cell of the sorted, distinct ``coords``.
+
+    Cells alternate: the point ``coords[0]``, the open gap to ``coords[1]``, the point
+    ``coords[1]``, and so on. No endpoint lies strictly inside a gap, so one count holds for
+    the whole gap. ``starts`` and ``ends`` must be sorted.
+    """
+    begun = np.searchsorted(starts, coords, side="right")
+    cells = np.empty(2 * coords.size - 1, dtype=np.int64)
+    cells[0::2] = begun - np.searchsorted(ends, coords, side="left")
+    cells[1::2] = (begun - np.searchsorted(ends, coords, side="right"))[:-1]
+    return cells
+
+
+class LineSynthesis:
+    """Synthesis for one free parameter: the offset in ``[-limit, limit]`` that keeps the most
+    soft points (margin at least ``soft_margin``) while every counterexample is safe.
+
+    The soft points' kept sets are computed once per trial; each :meth:`solve` (one per round
+    of the counterexample loop) only adds the counterexamples' safe sets and sweeps.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        address: ParameterAddress,
+        limit: float,
+        points: np.ndarray,
+        labels: np.ndarray,
+        soft_margin: float,
+    ) -> None:
+        self.network = network
+        self.address = network.resolve(address)
+        self.limit = float(limit)
+        points = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        labels = np.asarray(labels, dtype=np.int64)
+        starts, ends = self._kept_sets(points, labels, soft_margin)
+        self._starts, self._ends = np.sort(starts), np.sort(ends)
+
+    def _kept_sets(
+        self, points: np.ndarray, labels: np.ndarray, soft_margin: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Components of every soft point's kept set: ``y_label - y_k >= soft_margin`` for
+        every other class ``k``, an intersection of intervals on each segment."""
+        m = points.shape[0]
+        breaks, outputs = segments(self.network, self.address, points, self.limit)
+        own = outputs[np.arange(m), :, labels][:, :, None]
+        margins = own - outputs  # (m, K, n_outputs)
+        t0, t1 = breaks[:, :-1, None], breaks[:, 1:, None]
+        lo, hi = at_least(t0, t1, margins[:, :-1], margins[:, 1:], soft_margin)
+        is_label = np.arange(outputs.shape[2]) == labels[:, None, None]  # no condition
+        lo = np.where(is_label, t0, lo).max(axis=2)
+        hi = np.where(is_label, t1, hi).min(axis=2)
+        return union(lo, hi)
+
+    def _safe_sets(
+        self, counterexamples: Sequence[tuple[Property, np.ndarray]], margin: float
+    ) -> tuple[np.ndarray, np.ndarray, int]:
+        """Components of the safe set of every (counterexample, unsafe conjunction) pair, and
+        the number of pairs. Out of ``C y <= d`` by ``margin``: some row has
+        ``C_r y >= d_r + margin``, a union over rows and segments."""
+        if not counterexamples:
+            return np.zeros(0), np.zeros(0), 0
+        X = np.array([point for _, point in counterexamples], dtype=np.float64)
+        breaks, outputs = segments(self.network, self.address, X, self.limit)
+        starts, ends, groups = [], [], 0
+        for (prop, _), cuts, values in zip(counterexamples, breaks, outputs, strict=True):
+            for conjunction in prop.unsafe_outputs:
+                rows = values @ conjunction.C.T  # (K, rows)
+                lo, hi = at_least(
+                    cuts[:-1, None], cuts[1:, None], rows[:-1], rows[1:], conjunction.d + margin
+                )
+                order = np.argsort(lo, axis=None)
+                component_lo, component_hi = union(
+                    lo.ravel()[order][None, :], hi.ravel()[order][None, :]
+                )
+                starts.append(component_lo)
+                ends.append(component_hi)
+                groups += 1
+        return np.concatenate(starts), np.concatenate(ends), groups
+
+    def solve(
+        self, counterexamples: Sequence[tuple[Property, np.ndarray]], synthesis_margin: float
+    ) -> LineAnswer:
+        """The optimum: most soft points kept, then the smallest ``|delta|``.
+
+        Both counts are piecewise constant between interval endpoints, so it is enough to
+        look at every endpoint and every gap between them. Closed intervals make the optimal
+        set closed: a union of closed intervals, whose point nearest 0 is the answer, moved
+        slightly inside when the interval has positive length so that replay in float64
+        keeps what was counted.
+        """
+        safe_lo, safe_hi, groups = self._safe_sets(counterexamples, synthesis_margin)
+        coords = np.unique(
+            np.concatenate([[-self.limit, self.limit], self._starts, self._ends, safe_lo, safe_hi])
+        )
+        safe = _cover(np.sort(safe_lo), np.sort(safe_hi), coords) == groups
+        value = np.where(safe, _cover(self._starts, self._ends, coords), -1)
+        best = int(value.max())
+        if best < 0:
+            return LineAnswer(None, 0)
+        edges = np.diff(np.concatenate([[0], (value == best).astype(np.int8), [0]]))
+        # optimal runs of cells begin and end at points (even cells): counts of closed sets
+        # at a point are at least those of the gaps beside it
+        lows = coords[np.flatnonzero(edges == 1) // 2]
+        highs = coords[(np.flatnonzero(edges == -1) - 1) // 2]
+        nearest = np.clip(0.0, lows, highs)
+        pick = int(np.argmin(np.abs(nearest)))
+        low, high = lows[pick], highs[pick]
+        if high > low:
+            inside = min(_INSIDE * max(1.0, self.limit), (high - low) / 4)
+            return LineAnswer(float(np.clip(0.0, low + inside, high - inside)), best)
+        return LineAnswer(float(low), best)

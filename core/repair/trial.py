@@ -1,0 +1,33 @@
+"""The outcome of one repair trial: repairing with one set of free parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+FreeSet = tuple[str, ...]  # parameter addresses, e.g. ("w1.1.1", "b2.2")
+
+
+TrialStatus = Literal["repaired", "not_repaired", "timeout", "error"]
+
+
+@dataclass
+class TrialResult:
+    """The outcome of repairing with one set of free parameters."""
+
+    free: FreeSet
+    status: TrialStatus
+    seconds: float = 0.0
+    accuracy: float | None = None  # weighted accuracy of the repaired network
+    kept: int | None = None  # soft constraints kept
+    soft_total: int = 0
+    values: dict[str, float] = field(default_factory=dict)  # address -> new value
+    certified_by: str | None = None
+    rounds: int = 0  # counterexample rounds
+    message: str = ""
+    started: bool = True  # False: the run's timeout passed before the trial could start
+    cut_short: bool = False  # the run's timeout stopped it; a resumed run runs it again
+
+    @property
+    def repaired(self) -> bool:
+        return self.status == "repaired"

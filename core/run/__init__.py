@@ -1,0 +1,1 @@
+"""A whole repair run: its settings, its trials (run, recorded, resumed) and its results."""

@@ -1,0 +1,1 @@
+"""How nnv runs things: trials in child processes, atomic files, BLAS threads."""

@@ -1,0 +1,1 @@
+"""Verification: falsification, branch and bound, the exact solve, and certification."""

@@ -1,0 +1,145 @@
+"""Cheap attempts to find a violation before any solver runs.
+
+Samples (the centre, the corners of small boxes, uniform points), then projected gradient
+steps that push each candidate towards the unsafe set. Every hit is an exact float64 forward
+pass, so a returned point is a genuine counterexample.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from nnv.core.model.network import Network
+from nnv.core.model.property import InputPiece, OutputConjunction, Property
+
+MAX_CORNER_DIMENSION = 10
+
+
+def sample_piece(piece: InputPiece, count: int, rng: np.random.Generator) -> np.ndarray:
+    """The centre, the corners (in low dimension) and uniform points of a piece."""
+    center = (piece.lower + piece.upper) / 2
+    points = [center[None, :], rng.uniform(piece.lower, piece.upper, (count, piece.dimension))]
+    if piece.dimension <= MAX_CORNER_DIMENSION:
+        corners = np.array(list(itertools.product((0.0, 1.0), repeat=piece.dimension)))
+        points.append(piece.lower + corners * (piece.upper - piece.lower))
+    candidates = np.vstack(points)
+    return candidates[piece.contains(candidates)]
+
+
+def unsafe_margin(outputs: np.ndarray, conjunction: OutputConjunction) -> np.ndarray:
+    """``max_i (C y - d)_i`` per row: ``<= 0`` exactly when the output is unsafe."""
+    return np.max(outputs @ conjunction.C.T - conjunction.d, axis=1)
+
+
+def _margin_gradient(
+    network: Network, points: np.ndarray, conjunction: OutputConjunction
+) -> tuple[np.ndarray, np.ndarray]:
+    """The margin of each point, and the input gradient of the sum of its positive slacks.
+
+    A point is unsafe when every row of ``C y - d`` is <= 0; pushing down all the rows still
+    above zero at once works better than following only the worst one, which just hands the
+    lead to the next row.
+    """
+    activations = network.activations(points)
+    slack = activations[-1] @ conjunction.C.T - conjunction.d
+    above = slack > 0
+    gradient = np.where(
+        above.any(axis=1, keepdims=True), above, slack == slack.max(1, keepdims=True)
+    )
+    gradient = gradient.astype(np.float64) @ conjunction.C
+    for index in range(len(network.layers) - 1, -1, -1):
+        gradient = gradient @ network.layers[index].weight
+        if index > 0:
+            gradient = gradient * (activations[index - 1] > 0)
+    return slack.max(axis=1), gradient
+
+
+def attack(
+    network: Network,
+    conjunction: OutputConjunction,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    starts: np.ndarray,
+    steps: int = 50,
+) -> np.ndarray | None:
+    """Signed projected gradient descent from each start within its box; a violating point.
+
+    ``lower``/``upper`` are one box for all starts, or one box per start (rows).
+    """
+    points = np.clip(starts, lower, upper)
+    step = (upper - lower) / 4
+    for _ in range(steps):
+        margin, gradient = _margin_gradient(network, points, conjunction)
+        hit = np.flatnonzero(margin <= 0)
+        if hit.size:
+            return points[hit[0]]
+        points = np.clip(points - step * np.sign(gradient), lower, upper)
+        step = step * 0.9
+    margin, _ = _margin_gradient(network, points, conjunction)
+    hit = np.flatnonzero(margin <= 0)
+    return points[hit[0]] if hit.size else None
+
+
+def falsify(
+    network: Network,
+    prop: Property,
+    samples: int = 2000,
+    seed: int = 0,
+    attack_starts: int = 16,
+    restarts: int = 16,
+) -> np.ndarray | None:
+    """A point of the region with an unsafe output, or None if none was found.
+
+    Samples first; then, per unsafe disjunct, gradient steps from the ``attack_starts``
+    samples closest to it and from ``restarts`` fresh uniform points.
+    """
+    rng = np.random.default_rng(seed)
+    for piece in prop.pieces:
+        points = sample_piece(piece, samples, rng)
+        if not points.shape[0]:
+            continue
+        outputs = network.forward(points)
+        unsafe = prop.is_unsafe(outputs)
+        if unsafe.any():
+            return points[np.argmax(unsafe)]
+        if not piece.is_box:
+            continue  # gradient steps project onto boxes only
+        for conjunction in prop.unsafe_outputs:
+            margins = unsafe_margin(outputs, conjunction)
+            starts = np.vstack(
+                [
+                    points[np.argsort(margins)[:attack_starts]],
+                    rng.uniform(piece.lower, piece.upper, (restarts, piece.dimension)),
+                ]
+            )
+            found = attack(network, conjunction, piece.lower, piece.upper, starts)
+            if found is not None:
+                return found
+    return None
+
+
+def violating_samples(
+    network: Network, prop: Property, count: int, samples: int = 2000, seed: int = 0
+) -> np.ndarray:
+    """Up to ``count`` sampled points of the region with unsafe outputs, the worst first.
+
+    Repair starts its counterexample set with these, which saves rounds of the loop.
+    """
+    rng = np.random.default_rng(seed)
+    found, depth = [], []
+    for piece in prop.pieces:
+        points = sample_piece(piece, samples, rng)
+        if not points.shape[0]:
+            continue
+        outputs = network.forward(points)
+        for conjunction in prop.unsafe_outputs:
+            margins = unsafe_margin(outputs, conjunction)
+            hits = margins <= 0
+            found.append(points[hits])
+            depth.append(margins[hits])
+    if not found:
+        return np.zeros((0, prop.n_inputs))
+    points, margins = np.vstack(found), np.concatenate(depth)
+    return points[np.argsort(margins)[:count]]

@@ -1,0 +1,303 @@
+"""The verification engine: does any input of the region reach an unsafe output?
+
+Sound and complete for ReLU networks, in three stages:
+
+1. falsification (samples and gradient steps), whose hits are genuine by construction;
+2. the ``bab`` strategy (the default, for box pieces of up to ``BabSettings.max_inputs``
+   inputs and float solvers): branch and bound over the input box (:mod:`.input_bab`), with batched
+   linear-relaxation bounds per sub-box and the exact solver only for the sub-boxes where
+   splitting stops paying;
+3. the ``milp`` strategy (and every polytope piece, and every exact solver): bounds (interval,
+   then symbolic back-substitution) per (input piece, unsafe disjunct), where a disjunct whose
+   lower bound is positive somewhere cannot be reached, then one exact solve of each remaining
+   case with the chosen solver (a MILP through big-M, or SMT).
+
+Exact solvers (``"exact"`` in their capabilities) get no float-derived bounds at all, so
+their ``unsat`` is a proof in rational arithmetic.
+
+Every counterexample is replayed in float64 before it is reported: a solver's point that
+does not replay is re-solved with a small margin, and if that fails too the answer is
+``unknown``, never ``sat``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from nnv.core.bounds.symbolic import Bounds, output_lower_bounds, symbolic_bounds
+from nnv.core.errors import InputError
+from nnv.core.model.network import Network
+from nnv.core.model.property import InputPiece, OutputConjunction, Property
+from nnv.core.plugin.solver import Solver
+from nnv.core.runtime.blas import blas_threads
+from nnv.core.verify.encode import reachability_query
+from nnv.core.verify.falsify import falsify
+from nnv.core.verify.input_bab import BabOutcome, BabSettings, BranchAndBound
+
+Verdict = Literal["sat", "unsat", "timeout", "unknown"]
+
+
+STRATEGIES = ("bab", "milp")
+
+
+# A solver point that misses the unsafe set by float noise is re-solved with this margin.
+REPLAY_MARGIN = 1e-6
+
+
+@dataclass
+class VerificationResult:
+    """The verdict in VNN-LIB's sense: ``sat`` means the property is violated."""
+
+    status: Verdict
+    solver: str
+    seconds: float = 0.0
+    counterexample: np.ndarray | None = None
+    output: np.ndarray | None = None
+    found_by: str = ""  # falsification | branch-and-bound (a sub-box's candidate) | solver
+    exact: bool = False  # unsat proved in exact rational arithmetic, with no float bounds
+    subproblems: int = 0  # cases: (piece, disjunct) pairs, or the leaf boxes of branch and bound
+    proved_by_bounds: int = 0
+    proved_by_solver: int = 0
+    message: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def holds(self) -> bool:
+        return self.status == "unsat"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "solver": self.solver,
+            "seconds": round(self.seconds, 6),
+            "counterexample": None if self.counterexample is None else self.counterexample.tolist(),
+            "output": None if self.output is None else self.output.tolist(),
+            "found_by": self.found_by,
+            "exact": self.exact,
+            "subproblems": self.subproblems,
+            "proved_by_bounds": self.proved_by_bounds,
+            "proved_by_solver": self.proved_by_solver,
+            "message": self.message,
+            **self.extra,
+        }
+
+    def vnncomp_text(self) -> str:
+        """The VNN-COMP result file: the verdict, then for ``sat`` the assignment."""
+        if self.status != "sat" or self.counterexample is None or self.output is None:
+            return f"{self.status}\n"
+        pairs = [f"(X_{i} {value!r})" for i, value in enumerate(self.counterexample.tolist())]
+        pairs += [f"(Y_{i} {value!r})" for i, value in enumerate(self.output.tolist())]
+        return "sat\n(" + "\n ".join(pairs) + ")\n"
+
+
+def replay(network: Network, prop: Property, point: np.ndarray) -> np.ndarray | None:
+    """The float64 output of ``point`` if it is in the region and unsafe, else None."""
+    output = network.forward(point)
+    if prop.in_region(point)[0] and prop.is_unsafe(output)[0]:
+        return output
+    return None
+
+
+class Verifier:
+    """Configured verification (parameters in the constructor, like an estimator)."""
+
+    def __init__(
+        self,
+        solver: Solver,
+        timeout: float | None = None,
+        falsify_samples: int = 2000,  # 0 skips the falsification stage
+        seed: int = 0,
+        events: Any = None,
+        strategy: str = "bab",
+        bab: BabSettings | None = None,
+    ) -> None:
+        if strategy not in STRATEGIES:
+            raise InputError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+        self.solver = solver
+        self.timeout = timeout
+        self.falsify_samples = falsify_samples
+        self.seed = seed
+        self.events = events  # a pluggy hook caller, or None
+        self.strategy = strategy
+        self.bab = bab or BabSettings()
+
+    def verify(self, network: Network, prop: Property) -> VerificationResult:
+        prop.check_fits(network.n_inputs, network.n_outputs)
+        start = time.perf_counter()
+        result = self._run(network, prop, start)
+        result.seconds = time.perf_counter() - start
+        if self.events is not None:
+            if result.status == "sat":
+                self.events.nnv_counterexample_found(
+                    source=result.found_by, inputs=result.counterexample, outputs=result.output
+                )
+            self.events.nnv_verification_finished(result=result)
+        return result
+
+    def _remaining(self, start: float) -> float | None:
+        if self.timeout is None:
+            return None
+        return self.timeout - (time.perf_counter() - start)
+
+    def _sat(self, network: Network, point: np.ndarray, by: str) -> VerificationResult:
+        output = network.forward(point)
+        return VerificationResult(
+            "sat", self.solver.name, counterexample=point, output=output, found_by=by
+        )
+
+    def _run(self, network: Network, prop: Property, start: float) -> VerificationResult:
+        if self.falsify_samples > 0:
+            point = falsify(network, prop, self.falsify_samples, self.seed)
+            if point is not None and replay(network, prop, point) is not None:
+                return self._sat(network, point, "falsification")
+        # An exact solver gets no float-derived bounds at all, so its unsat is a proof.
+        exact = "exact" in self.solver.capabilities
+        split = self.strategy == "bab" and not exact
+        boxes = [
+            piece
+            for piece in prop.pieces
+            if split and piece.is_box and piece.dimension <= self.bab.max_inputs
+        ]
+        others = [piece for piece in prop.pieces if all(piece is not box for box in boxes)]
+        results = []
+        if boxes:
+            results.append(self._branch_and_bound(network, prop, boxes, start))
+        if others and all(result.status == "unsat" for result in results):
+            results.append(self._plain(network, prop, others, start, exact))
+        result = next((r for r in results if r.status != "unsat"), results[0])
+        result.subproblems = sum(r.subproblems for r in results)
+        result.proved_by_bounds = sum(r.proved_by_bounds for r in results)
+        result.proved_by_solver = sum(r.proved_by_solver for r in results)
+        result.exact = result.status == "unsat" and exact
+        return result
+
+    def _branch_and_bound(
+        self, network: Network, prop: Property, pieces: list[InputPiece], start: float
+    ) -> VerificationResult:
+        """Branch and bound on each box piece in turn, until one is violated or time is up."""
+        deadline = None if self.timeout is None else start + self.timeout
+
+        def solve_box(
+            box: InputPiece, disjunct: int, bounds: Bounds
+        ) -> tuple[str, np.ndarray | None, str]:
+            conjunction = prop.unsafe_outputs[disjunct]
+            return self._solve_case(network, prop, box, conjunction, bounds, self._remaining(start))
+
+        def is_violation(points: np.ndarray) -> np.ndarray:
+            return prop.violations(network.forward, points)
+
+        outcomes: list[BabOutcome] = []
+        for piece in pieces:
+            search = BranchAndBound(
+                network, piece, prop.unsafe_outputs, is_violation, solve_box, self.bab
+            )
+            with blas_threads(1):
+                outcomes.append(search.run(deadline))
+            if outcomes[-1].status in ("sat", "timeout"):
+                break
+        last = outcomes[-1]
+        if last.status == "sat" and last.point is not None:
+            result = self._sat(network, last.point, last.found_by)
+        else:
+            statuses = {outcome.status for outcome in outcomes}
+            status: Verdict = next((s for s in ("timeout", "unknown") if s in statuses), "unsat")
+            messages = [outcome.message for outcome in outcomes if outcome.message]
+            result = VerificationResult(status, self.solver.name, message="; ".join(messages))
+        result.proved_by_bounds = sum(outcome.proved_by_bounds for outcome in outcomes)
+        result.proved_by_solver = sum(outcome.proved_by_solver for outcome in outcomes)
+        result.subproblems = result.proved_by_bounds + result.proved_by_solver
+        result.extra.update(strategy="bab", boxes=sum(outcome.boxes for outcome in outcomes))
+        return result
+
+    def _plain(
+        self,
+        network: Network,
+        prop: Property,
+        pieces: list[InputPiece],
+        start: float,
+        exact: bool,
+    ) -> VerificationResult:
+        """Bounds per (piece, disjunct), then one exact solve of every case left open."""
+        open_cases: list[tuple[InputPiece, OutputConjunction, Bounds | None]] = []
+        subproblems = proved_by_bounds = 0
+        for piece in pieces:
+            bounds = None if exact else symbolic_bounds(network, piece.lower, piece.upper)
+            for conjunction in prop.unsafe_outputs:
+                subproblems += 1
+                if bounds is not None and np.any(
+                    output_lower_bounds(network, bounds, conjunction.C, piece.lower, piece.upper)
+                    > conjunction.d
+                ):
+                    proved_by_bounds += 1
+                else:
+                    open_cases.append((piece, conjunction, bounds))
+
+        outcomes: list[str] = []
+        messages: list[str] = []
+        for piece, conjunction, bounds in open_cases:
+            remaining = self._remaining(start)
+            if remaining is not None and remaining <= 0:
+                outcomes.append("timeout")
+                break
+            outcome, point, message = self._solve_case(
+                network, prop, piece, conjunction, bounds, remaining
+            )
+            if outcome == "sat" and point is not None:
+                result = self._sat(network, point, "solver")
+                result.subproblems, result.proved_by_bounds = subproblems, proved_by_bounds
+                return result
+            outcomes.append(outcome)
+            if message:
+                messages.append(message)
+        status: Verdict = "unsat"
+        if "timeout" in outcomes:
+            status = "timeout"
+        elif "unknown" in outcomes:
+            status = "unknown"
+        return VerificationResult(
+            status,
+            self.solver.name,
+            subproblems=subproblems,
+            proved_by_bounds=proved_by_bounds,
+            proved_by_solver=outcomes.count("unsat"),
+            message="; ".join(messages),
+            extra={"strategy": "milp"},
+        )
+
+    def _solve_case(
+        self,
+        network: Network,
+        prop: Property,
+        piece: InputPiece,
+        conjunction: OutputConjunction,
+        bounds: Bounds | None,
+        timeout: float | None,
+    ) -> tuple[str, np.ndarray | None, str]:
+        """Solve one (piece, disjunct); returns (sat|unsat|timeout|unknown, point, why)."""
+        for margin in (0.0, REPLAY_MARGIN):
+            query, variables = reachability_query(network, piece, conjunction, bounds, margin)
+            solution = self.solver.solve(query, timeout)
+            if solution.status == "infeasible":
+                if margin == 0.0:
+                    return "unsat", None, ""
+                return "unknown", None, "no replayable point: the violation is below the margin"
+            if solution.status == "timeout":
+                return "timeout", None, solution.message
+            if not solution.found:
+                return "unknown", None, solution.message or solution.status
+            assert solution.values is not None
+            point = np.clip(solution.values[variables.inputs], piece.lower, piece.upper)
+            if replay(network, prop, point) is not None:
+                return "sat", point, ""
+        return "unknown", None, "the solver's counterexample did not replay in float64"
+
+
+def verify(
+    network: Network, prop: Property, solver: Solver, timeout: float | None = None, **options: Any
+) -> VerificationResult:
+    """Shorthand for ``Verifier(solver, timeout, ...).verify(network, prop)``."""
+    return Verifier(solver, timeout, **options).verify(network, prop)

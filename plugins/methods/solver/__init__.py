@@ -1,0 +1,44 @@
+"""The ``solver`` method (the default): the paper's repair, as core's search engine runs it.
+
+Free a few parameters, synthesise their values with a solver so that every property holds
+while the most soft constraints are kept, certify, and search over which parameters to free
+(:func:`nnv.core.run.search_repair`). Its settings are ``RunConfig``'s own (``--free``,
+``--search``, ``--solver``, ...); it takes no method options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nnv.core import hookimpl
+from nnv.core.plugin.method import RepairMethod, check_options
+from nnv.core.plugin.registry import Registry
+from nnv.core.repair.trial import TrialResult
+from nnv.core.run.config import RunConfig
+from nnv.core.run.results import RunOutcome
+from nnv.plugins.methods.solver.method import search_repair
+
+
+class SolverMethod(RepairMethod):
+    """Free a few parameters and synthesise their values with a solver (the paper's method)."""
+
+    name = "solver"
+    description = "free a few parameters, synthesise their values with a solver (the paper's)"
+
+    def __init__(self, **options: Any) -> None:
+        check_options(self.name, options, ())
+
+    def repair(
+        self,
+        config: RunConfig,
+        registry: Registry,
+        on_step: Callable[[TrialResult], None] | None = None,
+        on_planned: Callable[[int | None], None] | None = None,
+    ) -> RunOutcome:
+        return search_repair(config, registry, on_step, on_planned)
+
+
+@hookimpl
+def nnv_repair_methods() -> dict[str, type]:
+    return {"solver": SolverMethod}
