@@ -19,8 +19,8 @@ from nnv.core.plugin.heuristic import SoftConstraints
 from nnv.core.plugin.registry import default_registry
 from nnv.core.repair.free import FreeParameters
 from nnv.core.repair.loop import Repairer, _Rounds
-from nnv.core.repair.points import PointEncoder
 from nnv.core.repair.synthesis.line import LineAnswer, LineSynthesis, segments
+from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.verify.falsify import violating_samples
 
 SHAPES = [(3, 6, 5, 3), (2, 7, 6, 5, 3)]  # two and three hidden layers
@@ -311,16 +311,15 @@ def flip_nearest(engine: Repairer) -> tuple[Property, np.ndarray]:
 
 def milp_optimum(engine: Repairer, free: FreeParameters, seeds: list[np.ndarray]) -> int | None:
     """The HiGHS synthesis MILP's optimal count (None: infeasible), triaged points included."""
-    encoder = PointEncoder(engine.network, free, engine._limits(free))
-    always, uncertain = engine._triage_points(encoder)
+    synthesis = SolverSynthesiser(engine.problem(free), engine.solver, bilinear=False)
     state = _Rounds([list(points) for points in seeds], [])
-    query, _, _ = engine._synthesis_query(encoder, uncertain, always, state, False)
+    query, _, _ = synthesis.query(state)
     solution = engine.solver.solve(query)
     if solution.status == "infeasible":
         return None
     assert solution.status == "optimal" and solution.objective is not None
     # objective = count - tie-break, with the tie-break in [0, 0.5]
-    return math.floor(solution.objective + 0.5) + always
+    return math.floor(solution.objective + 0.5) + synthesis.always
 
 
 def line_answer(engine: Repairer, free: FreeParameters, seeds: list[np.ndarray]) -> LineAnswer:
@@ -328,7 +327,7 @@ def line_answer(engine: Repairer, free: FreeParameters, seeds: list[np.ndarray])
     line = LineSynthesis(
         engine.network,
         free.addresses[0],
-        float(engine._limits(free)[0]),
+        float(engine.problem(free).limits[0]),
         soft.points,
         soft.labels,
         settings.soft_synthesis_margin,  # what the MILP synthesis keeps a soft point with
@@ -360,7 +359,7 @@ def test_line_synthesis_agrees_with_the_milp_on_xor_b(nnsynth: Path, flip: bool,
         return
     assert answer.delta is not None and answer.kept == optimum
     candidate = engine.network.with_parameters({name: free.original[0] + answer.delta})
-    assert engine._kept(candidate, []) >= answer.kept
+    assert engine.outcomes.kept(candidate, []) >= answer.kept
 
 
 @pytest.mark.shared
@@ -376,6 +375,6 @@ def test_blobs_answer_replays(nnsynth: Path) -> None:
     answer = line_answer(engine, free, seeds)
     assert answer.delta is not None and answer.kept > engine.soft.count / 2
     candidate = engine.network.with_parameters({"b1.8": free.original[0] + answer.delta})
-    assert engine._kept(candidate, []) >= answer.kept
+    assert engine.outcomes.kept(candidate, []) >= answer.kept
     pairs = [(p, c) for p, points in zip(engine.properties, seeds, strict=True) for c in points]
     assert safe_by(candidate, pairs) >= engine.settings.synthesis_margin - 1e-9

@@ -24,8 +24,8 @@ from nnv.core.plugin.heuristic import SoftConstraints
 from nnv.core.plugin.registry import default_registry
 from nnv.core.repair.free import FreeParameters
 from nnv.core.repair.loop import Repairer, _Rounds
-from nnv.core.repair.points import PointEncoder
 from nnv.core.repair.settings import RepairSettings
+from nnv.core.repair.synthesis.solver import SolverSynthesiser
 
 # No output is ever 10^6 above another here: the property holds whatever the offsets, so the
 # synthesis has no counterexample to satisfy and the grid needs no verification.
@@ -63,7 +63,7 @@ def outputs_on_grid(
 def brute_force_best(engine: Repairer, free: FreeParameters, steps: int, margin: float) -> int:
     """The most soft points any offset pair of a ``steps`` x ``steps`` grid over the limits
     keeps, a point kept when its label leads every other output by ``margin``."""
-    limits = engine._limits(free)
+    limits = engine.problem(free).limits
     first, second = np.meshgrid(*(np.linspace(-limit, limit, steps) for limit in limits))
     grid = np.column_stack([first.ravel(), second.ravel()])
     points, labels = engine.soft.points, engine.soft.labels
@@ -80,14 +80,13 @@ def brute_force_best(engine: Repairer, free: FreeParameters, steps: int, margin:
 
 def milp_count(engine: Repairer, free: FreeParameters) -> int:
     """How many soft points the first round's synthesis MILP proves it can keep."""
-    encoder = PointEncoder(engine.network, free, engine._limits(free))
-    always, uncertain = engine._triage_points(encoder)
+    synthesis = SolverSynthesiser(engine.problem(free), engine.solver, bilinear=False)
     state = _Rounds([[] for _ in engine.properties], [])
-    query, _, _ = engine._synthesis_query(encoder, uncertain, always, state, False)
+    query, _, _ = synthesis.query(state)
     solution = engine.solver.solve(query)
     assert solution.status == "optimal" and solution.objective is not None
     # objective = count - tie-break, with the tie-break in [0, 0.5]
-    return math.floor(solution.objective + 0.5) + always
+    return math.floor(solution.objective + 0.5) + synthesis.always
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -5,9 +5,15 @@ if-then-else and every free weight multiplying a quantified activation (nonlinea
 arithmetic), plus the soft constraints as ground constraints with ``AtLeast(threshold)``.
 Soft regions (grid, voronoi) become guarded quantified blocks: when a region's binary is 1,
 every x in it must get its label.
+
+One trial (:func:`quantified_trial`) is one solver call per threshold; its answer is certified
+like any other.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,10 +21,15 @@ import scipy.sparse as sp
 from nnv.core.model.network import Network
 from nnv.core.model.property import InputPiece, OutputConjunction, Property
 from nnv.core.plugin.heuristic import SoftConstraints
+from nnv.core.plugin.solver import Solution, Solver
 from nnv.core.query.builder import QueryBuilder
 from nnv.core.query.form import Query, Universal
 from nnv.core.repair.free import FreeParameters
+from nnv.core.repair.outcome import Outcomes
 from nnv.core.repair.points import PointEncoder, margin_rows
+from nnv.core.repair.settings import remaining
+from nnv.core.repair.synthesis.base import SynthesisProblem
+from nnv.core.repair.trial import TrialResult
 
 
 class _Block:
@@ -110,7 +121,7 @@ def _universal(
 def quantified_query(
     network: Network,
     free: FreeParameters,
-    properties: list[Property],
+    properties: Sequence[Property],
     soft: SoftConstraints,
     limits: np.ndarray,
     threshold: int,
@@ -148,3 +159,80 @@ def quantified_query(
         soft=np.concatenate(binaries), soft_threshold=threshold, universal=tuple(blocks)
     )
     return query, delta, np.array(guards, dtype=np.int64)
+
+
+@dataclass
+class _Answer:
+    """The last satisfiable answer of a trial: the repaired network, the new values of the
+    free parameters and the soft regions it keeps."""
+
+    candidate: Network
+    values: np.ndarray
+    regions: list[int]
+
+
+def quantified_trial(
+    problem: SynthesisProblem, solver: Solver, outcomes: Outcomes, deadline: float | None
+) -> TrialResult:
+    """The paper's formula, one solver call per threshold; the answer is certified like any
+    other.
+
+    With ``threshold_search`` (the paper's skip mechanism) a satisfiable answer that keeps
+    k soft constraints is followed by a call with threshold k + 1, until the formula is
+    unsatisfiable or time runs out; the last satisfiable answer is the trial's.
+    """
+    names = problem.free.names
+    found, solution, calls = _search_thresholds(problem, solver, outcomes, deadline)
+    if found is None:
+        if solution.status == "infeasible":
+            message = "the quantified formula is unsatisfiable"
+            return outcomes.stopped(names, "not_repaired", calls, message)
+        if solution.status == "timeout":
+            return outcomes.stopped(names, "timeout", calls, "the solver timed out")
+        return outcomes.stopped(names, "error", calls, solution.message or solution.status)
+    result = outcomes.finish(
+        names, found.candidate, found.values, found.regions, calls, remaining(deadline)
+    )
+    if problem.settings.threshold_search and result.repaired:
+        last = {"infeasible": "unsatisfiable", "timeout": "out of time"}
+        ending = last.get(solution.status, "every soft constraint kept")
+        result.message = f"threshold search: {calls} calls, ended {ending}"
+    return result
+
+
+def _search_thresholds(
+    problem: SynthesisProblem, solver: Solver, outcomes: Outcomes, deadline: float | None
+) -> tuple[_Answer | None, Solution, int]:
+    """Solve the formula at the run's threshold, then (threshold search) at one more than the
+    count kept, while satisfiable; returns the last satisfiable answer, the last solution
+    and the number of calls."""
+    settings, free, soft = problem.settings, problem.free, problem.soft
+    threshold = settings.threshold or 0
+    formula, delta, guards = quantified_query(
+        problem.network,
+        free,
+        problem.properties,
+        soft,
+        problem.limits,
+        threshold,
+        settings.soft_synthesis_margin,
+    )
+    found: _Answer | None = None
+    calls = 0
+    while True:
+        calls += 1
+        query = replace(formula, soft_threshold=threshold)  # one formula, many thresholds
+        budget = remaining(deadline)
+        if found is not None and budget is not None:
+            budget *= 0.8  # the rest certifies the answer already found
+        solution = solver.solve(query, budget)
+        if not solution.found or solution.values is None:
+            break
+        values = free.original + solution.values[delta]
+        candidate = problem.network.with_parameters(dict(zip(free.names, values, strict=True)))
+        regions = [r for r, guard in enumerate(guards) if solution.values[guard] > 0.5]
+        found = _Answer(candidate, values, regions)
+        threshold = max(threshold, outcomes.kept(candidate, regions)) + 1
+        if not settings.threshold_search or threshold > soft.count:
+            break
+    return found, solution, calls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -39,3 +40,12 @@ class RepairSettings:
             raise InputError("the soft margin must be >= 0 and below the soft synthesis margin")
         if self.max_change <= 0:
             raise InputError("max_change must be positive")
+
+    def deadline(self, start: float) -> float | None:
+        """When a trial that began at ``start`` (``time.monotonic()``) must stop, if ever."""
+        return None if self.trial_timeout is None else start + self.trial_timeout
+
+
+def remaining(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (never below 0), or None when there is none."""
+    return None if deadline is None else max(deadline - time.monotonic(), 0.0)

@@ -22,6 +22,7 @@ import numpy as np
 
 from nnv.core.model.network import Network, ParameterAddress
 from nnv.core.model.property import Property
+from nnv.core.repair.synthesis.base import Proposal, Rounds, SynthesisProblem
 
 # how far a chosen offset stays inside an optimal interval of positive length (times the limit)
 _INSIDE = 1e-9
@@ -249,3 +250,27 @@ class LineSynthesis:
             inside = min(_INSIDE * max(1.0, self.limit), (high - low) / 4)
             return LineAnswer(float(np.clip(0.0, low + inside, high - inside)), best)
         return LineAnswer(float(low), best)
+
+
+class LineSynthesiser:
+    """The loop's synthesis for one free parameter and no soft regions: each round, the
+    exact optimum of :class:`LineSynthesis` over the counterexamples found so far."""
+
+    def __init__(self, problem: SynthesisProblem) -> None:
+        self.problem = problem
+        self.line = LineSynthesis(
+            problem.network,
+            problem.free.addresses[0],
+            float(problem.limits[0]),
+            problem.soft.points,
+            problem.soft.labels,
+            problem.settings.soft_synthesis_margin,
+        )
+
+    def propose(self, state: Rounds) -> Proposal:
+        answer = self.line.solve(
+            self.problem.counterexample_points(state), self.problem.settings.synthesis_margin
+        )
+        if answer.delta is None:
+            return Proposal("infeasible")
+        return Proposal("found", np.array([answer.delta]), proved_optimal=True)

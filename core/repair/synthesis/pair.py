@@ -22,6 +22,7 @@ import numpy as np
 
 from nnv.core.model.network import Network, ParameterAddress
 from nnv.core.model.property import Property
+from nnv.core.repair.synthesis.base import Proposal, Rounds, SynthesisProblem
 from nnv.core.repair.synthesis.line import LineSynthesis
 
 
@@ -119,3 +120,33 @@ class PairSynthesis:
         offsets = [0.0, 0.0]
         offsets[self.outer], offsets[1 - self.outer] = best, inner
         return PairAnswer((offsets[0], offsets[1]), kept, len(scores))
+
+
+class PairSynthesiser:
+    """The loop's synthesis for two free parameters that multiply each other when the solver
+    takes only linear problems: each round, the best :class:`PairSynthesis` finds."""
+
+    def __init__(self, problem: SynthesisProblem) -> None:
+        self.problem = problem
+        free = problem.free
+        self.pair = PairSynthesis(
+            problem.network,
+            (free.addresses[0], free.addresses[1]),
+            problem.limits,
+            problem.soft.points,
+            problem.soft.labels,
+            problem.settings.soft_synthesis_margin,
+        )
+
+    def propose(self, state: Rounds) -> Proposal:
+        answer = self.pair.solve(
+            self.problem.counterexample_points(state), self.problem.settings.synthesis_margin
+        )
+        if answer.offsets is None:
+            return Proposal("not_found")
+        outer = self.problem.free.names[self.pair.outer]
+        return Proposal(
+            "found",
+            np.array(answer.offsets),
+            message=f"best of {answer.tried} values of {outer} (not proved optimal)",
+        )
