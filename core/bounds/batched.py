@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from nnv.core.model.network import Network
+from nnv.core.model.network import Layer, Network
 
 _WIDEN = 1e-9
 
@@ -225,59 +225,20 @@ def batch_bounds(
     """
     lower = np.asarray(lower, dtype=np.float64)
     upper = np.asarray(upper, dtype=np.float64)
-    batch, n_in = lower.shape
     boxes = _Geometry.of(lower, upper)
-    # linear functions of the input as (batch, n_in + 1, n): the last row is the constant
-    identity = np.zeros((batch, n_in + 1, n_in))
-    identity[:, np.arange(n_in), np.arange(n_in)] = 1.0
-    low_fn, high_fn = identity, identity
-    a_low, a_high = lower, upper
-    lows: list[np.ndarray] = []
-    highs: list[np.ndarray] = []
-    relaxations: list[Relaxation] = []
-    shares: list[np.ndarray] = []
-    last = len(network.layers) - 1
-    for index, layer in enumerate(network.layers):
-        w_pos, w_neg = np.maximum(layer.weight, 0.0).T, np.minimum(layer.weight, 0.0).T
-        z_low_fn = _times(low_fn, w_pos) + _times(high_fn, w_neg)
-        z_high_fn = _times(high_fn, w_pos) + _times(low_fn, w_neg)
-        z_low_fn[:, -1, :] += layer.bias
-        z_high_fn[:, -1, :] += layer.bias
-        z_low, z_high = _forward_bounds(z_low_fn, z_high_fn, boxes)
-        interval_error = _WIDEN * (
-            1.0
-            + np.maximum(np.abs(a_low), np.abs(a_high)) @ np.abs(layer.weight.T)
-            + np.abs(layer.bias)
-        )
-        z_low = np.maximum(z_low, a_low @ w_pos + a_high @ w_neg + layer.bias - interval_error)
-        z_high = np.minimum(z_high, a_high @ w_pos + a_low @ w_neg + layer.bias + interval_error)
-        if prior is not None:
-            z_low = np.maximum(z_low, prior.lower[index])
-            z_high = np.minimum(z_high, prior.upper[index])
-        if 0 < index < last:
-            _refine(network, index, relaxations, z_low, z_high, boxes)
-        lows.append(z_low)
-        highs.append(z_high)
-        if index == last:
-            break
-        relaxation = _relaxation(z_low, z_high)
-        relaxations.append(relaxation)
-        shares.append(_shares(z_low_fn, z_high_fn, boxes.radius))
-        s_up, t_up, s_low = relaxation
-        high_fn = z_high_fn * s_up[:, None, :]
-        high_fn[:, -1, :] += t_up
-        low_fn = z_low_fn * s_low[:, None, :]
-        a_low, a_high = np.maximum(z_low, 0.0), np.maximum(z_high, 0.0)
+    layers = _Layers.of(network, lower, upper, boxes, prior)
     output = network.layers[-1]
     m = C.shape[0]
+    batch = lower.shape[0]
     lam = np.broadcast_to(C @ output.weight, (batch, m, output.n_in))
     constant = np.broadcast_to(C @ output.bias - d, (batch, m))
     rows, slopes, blame = _back_substitute(
-        network, relaxations, lam, constant, boxes, shares=shares
+        network, layers.relaxations, lam, constant, boxes, shares=layers.shares
     )
     assert blame is not None
     centre = rows + np.einsum("bmd,bd->bm", np.abs(slopes), boxes.radius)
     # the bounds of the outputs give a second bound of each row; keep the better one
+    lows, highs = layers.lows, layers.highs
     c_pos, c_neg = np.maximum(C, 0.0), np.minimum(C, 0.0)
     interval = lows[-1] @ c_pos.T + highs[-1] @ c_neg.T - d
     interval -= _WIDEN * (
@@ -287,6 +248,86 @@ def batch_bounds(
     if prior is not None:
         best = np.maximum(best, prior.rows)
     return BatchBounds(tuple(lows), tuple(highs), best, slopes, centre, blame)
+
+
+@dataclass
+class _Layers:
+    """Every layer's pre-activation bounds over each box, and the ReLU relaxations and input
+    shares (see :func:`_shares`) of the hidden layers, from one forward pass."""
+
+    lows: list[np.ndarray]
+    highs: list[np.ndarray]
+    relaxations: list[Relaxation]
+    shares: list[np.ndarray]
+
+    @classmethod
+    def of(
+        cls,
+        network: Network,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        boxes: _Geometry,
+        prior: BatchBounds | None,
+    ) -> _Layers:
+        """Forward symbolic propagation, intersected with interval arithmetic and ``prior``;
+        the unstable neurons of the middle layers refined by back-substitution."""
+        batch, n_in = lower.shape
+        # linear functions of the input as (batch, n_in + 1, n): the last row is the constant
+        identity = np.zeros((batch, n_in + 1, n_in))
+        identity[:, np.arange(n_in), np.arange(n_in)] = 1.0
+        low_fn, high_fn = identity, identity
+        a_low, a_high = lower, upper
+        layers = cls([], [], [], [])
+        last = len(network.layers) - 1
+        for index, layer in enumerate(network.layers):
+            z_low_fn, z_high_fn, z_low, z_high = _pre_activations(
+                layer, low_fn, high_fn, a_low, a_high, boxes
+            )
+            if prior is not None:
+                z_low = np.maximum(z_low, prior.lower[index])
+                z_high = np.minimum(z_high, prior.upper[index])
+            if 0 < index < last:
+                _refine(network, index, layers.relaxations, z_low, z_high, boxes)
+            layers.lows.append(z_low)
+            layers.highs.append(z_high)
+            if index == last:
+                break
+            relaxation = _relaxation(z_low, z_high)
+            layers.relaxations.append(relaxation)
+            layers.shares.append(_shares(z_low_fn, z_high_fn, boxes.radius))
+            s_up, t_up, s_low = relaxation
+            high_fn = z_high_fn * s_up[:, None, :]
+            high_fn[:, -1, :] += t_up
+            low_fn = z_low_fn * s_low[:, None, :]
+            a_low, a_high = np.maximum(z_low, 0.0), np.maximum(z_high, 0.0)
+        return layers
+
+
+def _pre_activations(
+    layer: Layer,
+    low_fn: np.ndarray,
+    high_fn: np.ndarray,
+    a_low: np.ndarray,
+    a_high: np.ndarray,
+    boxes: _Geometry,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``layer``'s pre-activations as lower and upper linear functions of the input, and
+    their bounds over each box: the functions concretised, intersected with interval
+    arithmetic on the activations' bounds ``a_low``/``a_high``."""
+    w_pos, w_neg = np.maximum(layer.weight, 0.0).T, np.minimum(layer.weight, 0.0).T
+    z_low_fn = _times(low_fn, w_pos) + _times(high_fn, w_neg)
+    z_high_fn = _times(high_fn, w_pos) + _times(low_fn, w_neg)
+    z_low_fn[:, -1, :] += layer.bias
+    z_high_fn[:, -1, :] += layer.bias
+    z_low, z_high = _forward_bounds(z_low_fn, z_high_fn, boxes)
+    interval_error = _WIDEN * (
+        1.0
+        + np.maximum(np.abs(a_low), np.abs(a_high)) @ np.abs(layer.weight.T)
+        + np.abs(layer.bias)
+    )
+    z_low = np.maximum(z_low, a_low @ w_pos + a_high @ w_neg + layer.bias - interval_error)
+    z_high = np.minimum(z_high, a_high @ w_pos + a_low @ w_neg + layer.bias + interval_error)
+    return z_low_fn, z_high_fn, z_low, z_high
 
 
 def _shares(low_fn: np.ndarray, high_fn: np.ndarray, radius: np.ndarray) -> np.ndarray:
