@@ -6,16 +6,20 @@ inputs per property. Each round it
 1. *synthesises* offsets for the free parameters that classify every counterexample right
    with ``synthesis_margin`` to spare and keep the maximum number of soft constraints, each
    with ``soft_synthesis_margin`` to spare, so that the float64 recount (``soft_margin``, the
-   count reported) keeps every one of them (an exact optimum: for one free parameter and
-   soft points, the one-dimensional parametric analysis of
-   :mod:`nnv.core.repair.synthesis.line`, no solver needed; otherwise a MILP when the free
-   parameters do not multiply each other, else QF_NRA for SMT solvers), then
+   count reported) keeps every one of them. A :class:`~.synthesis.base.Synthesiser` chosen
+   once per trial (:meth:`Repairer.synthesiser`) answers with a typed
+   :class:`~.synthesis.base.Proposal`: for one free parameter and soft points the exact
+   one-dimensional analysis of :mod:`.synthesis.line`, no solver needed; otherwise a MILP when
+   the free parameters do not multiply each other, else QF_NRA for SMT solvers
+   (:mod:`.synthesis.solver`), or the pair search of :mod:`.synthesis.pair` where those do not
+   apply or time out; then
 2. *verifies* the candidate over each whole region with the verify engine, with the unsafe
    set widened by ``verify_margin`` (smaller than the synthesis margin, so a counterexample
    once fixed is never found again), adding any new counterexample and repeating.
 
 A candidate that passes is *certified* independently (see :mod:`nnv.core.verify.certifier`)
-before it is reported as repaired; one that fails certification never is.
+before it is reported as repaired (:mod:`.outcome`); one that fails certification never is.
+The ``quantified`` mode solves the paper's formula instead (:mod:`.quantified`).
 """
 
 from __future__ import annotations
