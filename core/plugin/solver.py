@@ -26,7 +26,7 @@ import abc
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, final
+from typing import Any, ClassVar, final
 
 import numpy as np
 
@@ -34,9 +34,7 @@ from nnv.core.errors import CapabilityError, InputError
 from nnv.core.plugin.solver_options import typed_options
 from nnv.core.query.form import Query
 from nnv.core.query.reductions import indicators_to_big_m, relu_to_big_m, soft_to_objective
-
-Status = Literal["optimal", "feasible", "infeasible", "timeout", "unknown", "error"]
-
+from nnv.core.status import SolveStatus
 
 # How far (relative to the size of the terms) a solver's point may break the Query it was
 # given: float solvers meet their tolerances (1e-9 for highs) on scaled, reduced problems.
@@ -47,7 +45,7 @@ CHECK_TOLERANCE = 1e-6
 class Solution:
     """A solver's answer. ``values`` is set for ``optimal`` and ``feasible``."""
 
-    status: Status
+    status: SolveStatus
     values: np.ndarray | None = None
     objective: float | None = None
     seconds: float = 0.0
@@ -137,7 +135,7 @@ def _checked(name: str, query: Query, prepared: Query, solution: Solution) -> So
     return dataclasses.replace(solution, values=values)
 
 
-def replace_status(solution: Solution, status: Status, message: str) -> Solution:
+def replace_status(solution: Solution, status: SolveStatus, message: str) -> Solution:
     """The same answer demoted to ``status``: no values, no objective, no exactness."""
     return dataclasses.replace(
         solution, status=status, values=None, objective=None, exact=False, message=message

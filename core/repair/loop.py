@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,6 +44,7 @@ from nnv.core.repair.settings import RepairSettings
 from nnv.core.repair.synthesis.line import LineSynthesis
 from nnv.core.repair.synthesis.pair import PairSynthesis
 from nnv.core.repair.trial import TrialResult
+from nnv.core.status import TrialStatus
 from nnv.core.verify.certifier import Certifier
 from nnv.core.verify.falsify import violating_samples
 from nnv.core.verify.verifier import Verifier
@@ -57,6 +58,10 @@ class _Rounds:
     region_points: list[list[np.ndarray]]  # per soft region
     rounds: int = 0
     notes: list[str] = field(default_factory=list)
+
+
+# how a candidate fared in the loop's verification
+CandidateCheck = Literal["verified", "new counterexample", "timeout", "error"]
 
 
 # one round's synthesis: (status, offsets of the free parameters or None, soft regions chosen)
@@ -185,7 +190,7 @@ class Repairer:
                     result.message = f"synthesis: {status}"
                 return result
             if outcome != "new counterexample":
-                return self._stopped(names, outcome, state, "; ".join(state.notes))  # type: ignore[arg-type]
+                return self._stopped(names, outcome, state, "; ".join(state.notes))
         return self._stopped(names, "timeout", state, f"no repair after {state.rounds} rounds")
 
     def _on_a_line(self, free: FreeParameters) -> bool:
@@ -490,7 +495,7 @@ class Repairer:
 
     def _check_candidate(
         self, candidate: Network, regions: list[int], state: _Rounds, deadline: float | None
-    ) -> str:
+    ) -> CandidateCheck:
         """``verified``, ``new counterexample``, or why it could not be decided."""
         found = False
         checks: list[tuple[Property, list[np.ndarray]]] = [
@@ -577,7 +582,7 @@ class Repairer:
         ]
 
     def _stopped(
-        self, names: tuple[str, ...], status: Any, state: _Rounds, message: str
+        self, names: tuple[str, ...], status: TrialStatus, state: _Rounds, message: str
     ) -> TrialResult:
         return TrialResult(
             free=names,

@@ -28,7 +28,7 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -36,13 +36,11 @@ from nnv.core.bounds.batched import _WIDEN, BatchBounds, batch_bounds
 from nnv.core.bounds.symbolic import Bounds
 from nnv.core.model.network import Network
 from nnv.core.model.property import InputPiece, OutputConjunction
+from nnv.core.status import Verdict
 from nnv.core.verify.falsify import attack
 
-Outcome = Literal["sat", "unsat", "timeout", "unknown"]
-
-
-# (box, disjunct index, bounds on the box) -> (outcome, counterexample or None, message)
-SolveBox = Callable[[InputPiece, int, Bounds], tuple[str, np.ndarray | None, str]]
+# (box, disjunct index, bounds on the box) -> (verdict, counterexample or None, message)
+SolveBox = Callable[[InputPiece, int, Bounds], tuple[Verdict, np.ndarray | None, str]]
 
 
 # rows of points -> which are genuine counterexamples (in the region, unsafe in float64)
@@ -64,7 +62,7 @@ class BabSettings:
 class BabOutcome:
     """What the search concluded, with counts for the report."""
 
-    status: Outcome
+    status: Verdict
     point: np.ndarray | None = None
     found_by: str = ""  # "branch-and-bound" (a box's candidate point) or "solver"
     boxes: int = 0  # boxes whose bounds were computed

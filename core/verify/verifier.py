@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -34,12 +34,10 @@ from nnv.core.model.network import Network
 from nnv.core.model.property import InputPiece, OutputConjunction, Property
 from nnv.core.plugin.solver import Solver
 from nnv.core.runtime.blas import blas_threads
+from nnv.core.status import Verdict
 from nnv.core.verify.encode import reachability_query
 from nnv.core.verify.falsify import falsify
 from nnv.core.verify.input_bab import BabOutcome, BabSettings, BranchAndBound
-
-Verdict = Literal["sat", "unsat", "timeout", "unknown"]
-
 
 STRATEGIES = ("bab", "milp")
 
@@ -183,7 +181,7 @@ class Verifier:
 
         def solve_box(
             box: InputPiece, disjunct: int, bounds: Bounds
-        ) -> tuple[str, np.ndarray | None, str]:
+        ) -> tuple[Verdict, np.ndarray | None, str]:
             conjunction = prop.unsafe_outputs[disjunct]
             return self._solve_case(network, prop, box, conjunction, bounds, self._remaining(start))
 
@@ -236,7 +234,7 @@ class Verifier:
                 else:
                     open_cases.append((piece, conjunction, bounds))
 
-        outcomes: list[str] = []
+        outcomes: list[Verdict] = []
         messages: list[str] = []
         for piece, conjunction, bounds in open_cases:
             remaining = self._remaining(start)
@@ -276,8 +274,8 @@ class Verifier:
         conjunction: OutputConjunction,
         bounds: Bounds | None,
         timeout: float | None,
-    ) -> tuple[str, np.ndarray | None, str]:
-        """Solve one (piece, disjunct); returns (sat|unsat|timeout|unknown, point, why)."""
+    ) -> tuple[Verdict, np.ndarray | None, str]:
+        """Solve one (piece, disjunct): its verdict, the counterexample for ``sat``, and why."""
         for margin in (0.0, REPLAY_MARGIN):
             query, variables = reachability_query(network, piece, conjunction, bounds, margin)
             solution = self.solver.solve(query, timeout)

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nnv.core import CapabilityError, InputError, Query, Solution, Solver, hookimpl
-from nnv.core.plugin.solver import Status
+from nnv.core.status import SolveStatus
 
 from ._highs_options import check_highs_options, quiet_highs
 
@@ -242,7 +242,7 @@ def _answer(
     if termination in _ERRORS:
         return Solution("error", message=f"pyomo: {termination} ({results.solver.message})")
     if len(results.solution):
-        status: Status = "optimal" if termination in _OPTIMAL else "feasible"
+        status: SolveStatus = "optimal" if termination in _OPTIMAL else "feasible"
         return _found(model, query, results, status, "" if status == "optimal" else termination)
     if termination == "maxTimeLimit":
         return Solution("timeout", message=termination)
@@ -250,7 +250,11 @@ def _answer(
 
 
 def _found(
-    model: pyo.ConcreteModel, query: Query, results: SolverResults, status: Status, message: str
+    model: pyo.ConcreteModel,
+    query: Query,
+    results: SolverResults,
+    status: SolveStatus,
+    message: str,
 ) -> Solution:
     import pyomo.environ as pyo
     from pyomo.common.log import LoggingIntercept
