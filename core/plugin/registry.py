@@ -21,6 +21,7 @@ from nnv.core.model.property import Property
 from nnv.core.plugin import hookspecs
 from nnv.core.plugin.formats import NetworkLoader, NetworkSaver, PropertyLoader
 from nnv.core.plugin.solver import Solver
+from nnv.core.query.capabilities import as_capabilities
 
 ENTRY_POINT_GROUP = "nnv"
 
@@ -50,9 +51,11 @@ class PluginInfo:
 
     @property
     def capabilities(self) -> tuple[str, ...]:
+        """What ``nnv plugins`` lists: a solver's :class:`Capability` values, sorted; a loader's
+        or saver's file suffixes."""
         found = getattr(self.factory, "capabilities", None)
         if found is not None:
-            return tuple(sorted(found))
+            return tuple(sorted(member.value for member in as_capabilities(found, self.name)))
         return tuple(getattr(self.factory, "suffixes", ()))
 
     @property

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from nnv.core.query.capabilities import Capability
+
 
 def empty_matrix(n: int) -> sp.csr_matrix:
     return sp.csr_matrix((0, n))
@@ -83,24 +85,20 @@ class Query:
     def n_rows(self) -> int:
         return int(self.A.shape[0])
 
-    def features(self) -> set[str]:
-        """The capabilities a solver needs to take this Query as it is."""
-        needed = {"linear"}
-        if self.relu.shape[0]:
-            needed.add("relu")
-        if self.bilinear.shape[0]:
-            needed.add("bilinear")
-        if self.ind_var.shape[0]:
-            needed.add("indicator")
-        if self.integer.any():
-            needed.add("integer")
-        if self.quadratic is not None and self.quadratic.nnz:
-            needed.add("quadratic")
-        if self.soft.shape[0]:
-            needed.add("soft")
-        if self.universal:
-            needed.add("quantifiers")
-        return needed
+    def features(self) -> frozenset[Capability]:
+        """The capabilities a solver needs to take this Query as it is (an objective needs
+        ``optimize``: see :func:`nnv.core.plugin.solver.prepare`)."""
+        present = {
+            Capability.LINEAR: True,
+            Capability.RELU: self.relu.shape[0] > 0,
+            Capability.BILINEAR: self.bilinear.shape[0] > 0,
+            Capability.INDICATOR: self.ind_var.shape[0] > 0,
+            Capability.INTEGER: bool(self.integer.any()),
+            Capability.QUADRATIC: self.quadratic is not None and self.quadratic.nnz > 0,
+            Capability.SOFT: self.soft.shape[0] > 0,
+            Capability.QUANTIFIERS: bool(self.universal),
+        }
+        return frozenset(capability for capability, needed in present.items() if needed)
 
     def has_nan(self) -> bool:
         """Whether a bound or coefficient is NaN (MILP back-ends would silently ignore it)."""

@@ -35,6 +35,7 @@ from nnv.core.model.property import Property
 from nnv.core.plugin.heuristic import SoftConstraints
 from nnv.core.plugin.solver import Solver
 from nnv.core.query.builder import QueryBuilder
+from nnv.core.query.capabilities import Capability
 from nnv.core.query.form import Query
 from nnv.core.repair.free import FreeParameters, change_limits, is_bilinear
 from nnv.core.repair.metrics import accuracy_report
@@ -104,7 +105,7 @@ class Repairer:
         solver cannot take the synthesis problem. Solves nothing."""
         free = FreeParameters.of(self.network, tuple(names))
         if self.settings.mode == "quantified":
-            missing = {"quantifiers", "bilinear"} - set(self.solver.capabilities)
+            missing = {Capability.QUANTIFIERS, Capability.BILINEAR} - self.solver.capabilities
             if missing:
                 raise CapabilityError(
                     f"quantified mode needs a solver with {' and '.join(sorted(missing))}; "
@@ -112,7 +113,8 @@ class Repairer:
                 )
             return free
         bilinear = is_bilinear(self.network, free)
-        if bilinear and "bilinear" not in self.solver.capabilities and not self._on_a_plane(free):
+        linear_only = Capability.BILINEAR not in self.solver.capabilities
+        if bilinear and linear_only and not self._on_a_plane(free):
             raise CapabilityError(
                 f"free parameters {', '.join(free.names)} multiply each other (a free weight "
                 f"reads an activation another one changes): synthesis is nonlinear and solver "
@@ -142,7 +144,7 @@ class Repairer:
     def _cegis(self, free: FreeParameters, bilinear: bool, deadline: float | None) -> TrialResult:
         if self._on_a_line(free):
             synthesise = self._line_synthesis(free)
-        elif bilinear and "bilinear" not in self.solver.capabilities:
+        elif bilinear and Capability.BILINEAR not in self.solver.capabilities:
             synthesise = self._pair_synthesis(free)
         elif self._on_a_plane(free) and not bilinear and deadline is not None:
             synthesise = self._solver_then_pair(free, deadline)
@@ -395,7 +397,7 @@ class Repairer:
                 self._add_safe_point(builder, encoder, delta, prop, point)
         binaries = np.concatenate(soft_vars)
         threshold = None if self.settings.threshold is None else self.settings.threshold - always
-        use_objective = "optimize" in self.solver.capabilities and not bilinear
+        use_objective = Capability.OPTIMIZE in self.solver.capabilities and not bilinear
         if use_objective:
             query = self._with_objective(builder, delta, encoder.limits, binaries, threshold)
             return query, delta, region_vars

@@ -12,7 +12,7 @@ Sound and complete for ReLU networks, in three stages:
    lower bound is positive somewhere cannot be reached, then one exact solve of each remaining
    case with the chosen solver (a MILP through big-M, or SMT).
 
-Exact solvers (``"exact"`` in their capabilities) get no float-derived bounds at all, so
+Exact solvers (``Capability.EXACT`` in their capabilities) get no float-derived bounds at all, so
 their ``unsat`` is a proof in rational arithmetic.
 
 Every counterexample is replayed in float64 before it is reported: a solver's point that
@@ -33,6 +33,7 @@ from nnv.core.errors import InputError
 from nnv.core.model.network import Network
 from nnv.core.model.property import InputPiece, OutputConjunction, Property
 from nnv.core.plugin.solver import Solver
+from nnv.core.query.capabilities import Capability
 from nnv.core.runtime.blas import blas_threads
 from nnv.core.status import Verdict
 from nnv.core.verify.encode import reachability_query
@@ -153,7 +154,7 @@ class Verifier:
             if point is not None and replay(network, prop, point) is not None:
                 return self._sat(network, point, "falsification")
         # An exact solver gets no float-derived bounds at all, so its unsat is a proof.
-        exact = "exact" in self.solver.capabilities
+        exact = Capability.EXACT in self.solver.capabilities
         split = self.strategy == "bab" and not exact
         boxes = [
             piece

@@ -14,7 +14,15 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from nnv.core import CapabilityError, InputError, Query, Solution, Solver, hookimpl
+from nnv.core import (
+    Capability,
+    CapabilityError,
+    InputError,
+    Query,
+    Solution,
+    Solver,
+    hookimpl,
+)
 from nnv.core.status import SolveStatus
 
 from ._highs_options import check_highs_options, quiet_highs, set_highs_option
@@ -44,7 +52,9 @@ class HighsSolver(Solver):
     """LP, MILP and convex QP with HiGHS; options are HiGHS option names."""
 
     name = "highs"
-    capabilities = frozenset({"linear", "integer", "optimize", "quadratic"})
+    capabilities = frozenset(
+        {Capability.LINEAR, Capability.INTEGER, Capability.OPTIMIZE, Capability.QUADRATIC}
+    )
     description = "HiGHS (highspy): LP, MILP and convex QP through its array API"
 
     # Tighter than HiGHS's own defaults: big-M rows turn integrality slack into false
