@@ -11,7 +11,7 @@ import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -99,9 +99,10 @@ class Registry:
             self._origins[id(plugin)] = origin
 
     @property
-    def hook(self) -> Any:
-        """The hook caller, for firing events: ``registry.hook.nnv_counterexample_found(...)``."""
-        return self.manager.hook
+    def hook(self) -> hookspecs.Events:
+        """The hook caller, for firing events: ``registry.hook.nnv_trial_finished(result=r)``
+        (pluggy's caller, typed by the event specs)."""
+        return cast(hookspecs.Events, self.manager.hook)
 
     def _origin(self, plugin: object) -> str:
         return self._origins.get(id(plugin), getattr(plugin, "__name__", repr(plugin)))

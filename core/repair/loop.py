@@ -48,7 +48,7 @@ from nnv.core.repair.trial import TrialResult
 from nnv.core.status import TrialStatus
 from nnv.core.verify.certifier import Certifier
 from nnv.core.verify.falsify import violating_samples
-from nnv.core.verify.verifier import Verifier
+from nnv.core.verify.verifier import CounterexampleEvents, Verifier
 
 
 @dataclass
@@ -82,6 +82,7 @@ class Repairer:
         verifier: Solver,
         certifier: Certifier,
         settings: RepairSettings | None = None,
+        events: CounterexampleEvents | None = None,
     ) -> None:
         if not properties:
             raise InputError("repair needs at least one property")
@@ -95,6 +96,7 @@ class Repairer:
         self.verifier = verifier
         self.certifier = certifier
         self.settings = settings or RepairSettings()
+        self.events = events  # hears of each counterexample the loop's verification finds
         self.accuracy_before = accuracy_report(network, data)
 
     # -- one trial -------------------------------------------------------------------------
@@ -511,6 +513,10 @@ class Repairer:
             if result.status == "sat" and result.counterexample is not None:
                 points.append(result.counterexample)
                 found = True
+                if self.events is not None and result.output is not None:
+                    self.events.nnv_counterexample_found(
+                        source="repair", inputs=result.counterexample, outputs=result.output
+                    )
             elif result.status != "unsat":
                 state.notes.append(
                     f"verifying {prop.name}: {result.status} {result.message}".strip()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -93,6 +93,21 @@ class VerificationResult:
         return "sat\n(" + "\n ".join(pairs) + ")\n"
 
 
+class CounterexampleEvents(Protocol):
+    """Where a counterexample is announced: the registry's hook caller
+    (:class:`nnv.core.plugin.hookspecs.Events`), or any object with this method."""
+
+    def nnv_counterexample_found(
+        self, *, source: str, inputs: np.ndarray, outputs: np.ndarray
+    ) -> object: ...
+
+
+class VerificationEvents(CounterexampleEvents, Protocol):
+    """The events a :class:`Verifier` fires."""
+
+    def nnv_verification_finished(self, *, result: VerificationResult) -> object: ...
+
+
 def replay(network: Network, prop: Property, point: np.ndarray) -> np.ndarray | None:
     """The float64 output of ``point`` if it is in the region and unsafe, else None."""
     output = network.forward(point)
@@ -110,7 +125,7 @@ class Verifier:
         timeout: float | None = None,
         falsify_samples: int = 2000,  # 0 skips the falsification stage
         seed: int = 0,
-        events: Any = None,
+        events: VerificationEvents | None = None,
         strategy: str = "bab",
         bab: BabSettings | None = None,
     ) -> None:
@@ -120,7 +135,7 @@ class Verifier:
         self.timeout = timeout
         self.falsify_samples = falsify_samples
         self.seed = seed
-        self.events = events  # a pluggy hook caller, or None
+        self.events = events
         self.strategy = strategy
         self.bab = bab or BabSettings()
 
@@ -130,9 +145,10 @@ class Verifier:
         result = self._run(network, prop, start)
         result.seconds = time.perf_counter() - start
         if self.events is not None:
-            if result.status == "sat":
+            point, output = result.counterexample, result.output
+            if result.status == "sat" and point is not None and output is not None:
                 self.events.nnv_counterexample_found(
-                    source=result.found_by, inputs=result.counterexample, outputs=result.output
+                    source=result.found_by, inputs=point, outputs=output
                 )
             self.events.nnv_verification_finished(result=result)
         return result

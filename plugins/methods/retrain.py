@@ -213,8 +213,8 @@ class _Loop:
             raise InputError("--method retrain needs properties with distinct names")
         if options.train_points and "train" not in inputs.data.splits:
             raise InputError("--method retrain draws from the data's train split, and it has none")
-        self.verifier: Solver = registry.solver(config.verifier)
-        self.certifier = Certifier(registry.solver("highs"), registry.solver("z3"))
+        self.verifier: Solver = registry.solver(config.verifier_name(registry.names("solver")))
+        self.certifier = Certifier.from_registry(registry, events=registry.hook)
         self.deadline = None if config.timeout is None else start + config.timeout
         self.rng = np.random.default_rng(config.seed)
         self.X = np.zeros((0, inputs.network.n_inputs))

@@ -187,5 +187,5 @@ def _approximate(number: cvc5.Term, solver: cvc5.Solver) -> Fraction:
 
 
 @hookimpl
-def nnv_solvers() -> dict[str, type]:
+def nnv_solvers() -> dict[str, type[Solver]]:
     return {"cvc5": Cvc5Solver}

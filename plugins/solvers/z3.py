@@ -165,5 +165,5 @@ def _fraction(value: z3.ArithRef) -> Fraction:
 
 
 @hookimpl
-def nnv_solvers() -> dict[str, type]:
+def nnv_solvers() -> dict[str, type[Solver]]:
     return {"z3": Z3Solver}
