@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from nnv.core.bounds.batched import _WIDEN, BatchBounds, batch_bounds
+from nnv.core.bounds.batched import BatchBounds, batch_bounds
+from nnv.core.bounds.relaxation import rounding_margin
 from nnv.core.bounds.symbolic import Bounds
 from nnv.core.model.network import Network
 from nnv.core.model.property import InputPiece, OutputConjunction
@@ -329,4 +330,4 @@ def pair_bound(bounds: BatchBounds, first: int, second: int, radius: np.ndarray)
     centre = (1 - t) * m_a[:, None] + t * m_b[:, None]
     spread = np.einsum("btd,bd->bt", np.abs(mix), radius)
     size = (1 - t) * np.abs(m_a)[:, None] + t * np.abs(m_b)[:, None]
-    return np.max(centre - spread - _WIDEN * (1.0 + size + spread), axis=1)
+    return np.max(centre - spread - rounding_margin(size, spread), axis=1)
