@@ -86,7 +86,12 @@ def run(
     solver: Annotated[str | None, typer.Option(help="Synthesis solver (default highs).")] = None,
     verifier: Annotated[
         str | None,
-        typer.Option(help="Solver that verifies candidates in the loop (default highs)."),
+        typer.Option(
+            help=(
+                "Solver that verifies candidates in the loop (default highs; the synthesis "
+                "solver when highs is not installed)."
+            )
+        ),
     ] = None,
     mode: Annotated[str | None, typer.Option(help="cegis (default) or quantified.")] = None,
     threshold: Annotated[

@@ -26,10 +26,12 @@ from nnv.core.plugin.method import RepairMethod
 from nnv.core.plugin.search import SearchStrategy
 from nnv.core.plugin.solver import Solution, Solver
 from nnv.core.query.builder import QueryBuilder
+from nnv.core.query.capabilities import Capability
 from nnv.core.query.form import Query
 from nnv.core.repair.trial import TrialResult
 
 __all__ = [
+    "Capability",
     "CapabilityError",
     "Dataset",
     "Executor",

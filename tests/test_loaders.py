@@ -277,7 +277,7 @@ def test_truncated_nnet_is_an_input_error(tmp_path: Path) -> None:
 
 def test_torch_round_trip() -> None:
     torch = pytest.importorskip("torch")
-    from nnv.plugins.loaders.torch_format import from_sequential, to_sequential
+    from nnv.core.model.torch_bridge import from_sequential, to_sequential
 
     rng = np.random.default_rng(9)
     network = random_network(rng, (3, 8, 8, 2))
@@ -291,7 +291,7 @@ def test_torch_round_trip() -> None:
 
 def test_torch_models_outside_the_subset_are_refused() -> None:
     torch = pytest.importorskip("torch")
-    from nnv.plugins.loaders.torch_format import from_sequential
+    from nnv.core.model.torch_bridge import from_sequential
 
     nn = torch.nn
     ends_with_relu = from_sequential(nn.Sequential(nn.Flatten(), nn.Linear(2, 3), nn.ReLU()))

@@ -12,12 +12,12 @@ import pytest
 from test_run import EXAMPLE, assert_bad_input, example_args, nnv, read_rows
 
 from nnv.core import InputError, InputPiece, Property
+from nnv.core.model.torch_bridge import from_sequential, to_sequential
 from nnv.core.plugin.registry import default_registry
 from nnv.core.run.config import RunConfig
 from nnv.core.run.dispatch import run_repair
 from nnv.core.run.results import REPAIRED_FILE, UNVERIFIED_FILE
 from nnv.plugins.methods.region_points import points_near, required_class, uniform_points
-from nnv.plugins.methods.torch_training import from_torch, to_torch
 
 VIOLATED = EXAMPLE / "robust_violated.vnnlib"  # class 0 required; violated
 HOLDS = EXAMPLE / "robust_holds.vnnlib"  # class 1 required; holds
@@ -174,8 +174,8 @@ def test_region_points_stay_in_the_region() -> None:
 
 def test_torch_round_trip_keeps_the_weights() -> None:
     network = default_registry().load_network(EXAMPLE / "network.onnx")
-    model = to_torch(network)
-    assert from_torch(model) == network
+    model = to_sequential(network)
+    assert from_sequential(model) == network
     X = np.random.default_rng(0).normal(size=(20, 2))
     import torch
 

@@ -15,7 +15,7 @@ layer for the whole batch is what makes that fast in Python. Per box and layer:
 ReLUs are relaxed by the chord above and a line of slope 0 or 1 below (CROWN's adaptive
 choice: 1 when the neuron is more often positive). Every concretised bound is widened outward
 by a margin proportional to the magnitude of the terms summed, so float rounding can never make
-a bound cut off a reachable value.
+a bound cut off a reachable value. Both are :mod:`nnv.core.bounds.relaxation`'s.
 """
 
 from __future__ import annotations
@@ -26,13 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from nnv.core.bounds.relaxation import Relaxation, relu_relaxation, rounding_margin
 from nnv.core.model.network import Layer, Network
-
-_WIDEN = 1e-9
-
-
-# (s_up, t_up, s_low) of one layer: s_low z <= relu(z) <= s_up z + t_up, each (batch, n)
-Relaxation = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -113,24 +108,13 @@ class _Geometry:
         middle = constant + np.einsum("rd,rd->r", coefficients, self.center[owner])
         spread = np.einsum("rd,rd->r", absolute, self.radius[owner])
         scale = np.einsum("rd,rd->r", absolute, self.magnitude[owner])
-        return middle - spread - _WIDEN * (1.0 + size + np.abs(constant) + scale)
+        return middle - spread - rounding_margin(size, np.abs(constant), scale)
 
 
 def _times(stacked: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """``stacked @ matrix`` for a ``(batch, r, n)`` stack as one matrix product (one BLAS call)."""
     batch, rows, n = stacked.shape
     return (stacked.reshape(batch * rows, n) @ matrix).reshape(batch, rows, matrix.shape[1])
-
-
-def _relaxation(lower: np.ndarray, upper: np.ndarray) -> Relaxation:
-    """The ReLU relaxation for ``lower <= z <= upper`` (elementwise)."""
-    active = lower >= 0
-    unstable = (lower < 0) & (upper > 0)
-    span = np.where(unstable, upper - lower, 1.0)
-    s_up = np.where(active, 1.0, np.where(unstable, upper / span, 0.0))
-    t_up = np.where(unstable, -s_up * lower, 0.0)
-    s_low = np.where(active | (unstable & (upper > -lower)), 1.0, 0.0)
-    return s_up, t_up, s_low
 
 
 def _back_substitute(
@@ -179,7 +163,7 @@ def _back_substitute(
     middle = constant + np.einsum("bmd,bd->bm", lam, boxes.center)
     spread = np.einsum("bmd,bd->bm", absolute, boxes.radius)
     scale = np.einsum("bmd,bd->bm", absolute, boxes.magnitude)
-    return middle - spread - _WIDEN * (1.0 + size + np.abs(constant) + scale), lam, blame
+    return middle - spread - rounding_margin(size, np.abs(constant), scale), lam, blame
 
 
 def _refine(
@@ -241,8 +225,8 @@ def batch_bounds(
     lows, highs = layers.lows, layers.highs
     c_pos, c_neg = np.maximum(C, 0.0), np.minimum(C, 0.0)
     interval = lows[-1] @ c_pos.T + highs[-1] @ c_neg.T - d
-    interval -= _WIDEN * (
-        1.0 + np.maximum(np.abs(lows[-1]), np.abs(highs[-1])) @ np.abs(C.T) + np.abs(d)
+    interval -= rounding_margin(
+        np.maximum(np.abs(lows[-1]), np.abs(highs[-1])) @ np.abs(C.T), np.abs(d)
     )
     best = np.maximum(rows, interval)
     if prior is not None:
@@ -292,7 +276,7 @@ class _Layers:
             layers.highs.append(z_high)
             if index == last:
                 break
-            relaxation = _relaxation(z_low, z_high)
+            relaxation = relu_relaxation(z_low, z_high)
             layers.relaxations.append(relaxation)
             layers.shares.append(_shares(z_low_fn, z_high_fn, boxes.radius))
             s_up, t_up, s_low = relaxation
@@ -320,10 +304,9 @@ def _pre_activations(
     z_low_fn[:, -1, :] += layer.bias
     z_high_fn[:, -1, :] += layer.bias
     z_low, z_high = _forward_bounds(z_low_fn, z_high_fn, boxes)
-    interval_error = _WIDEN * (
-        1.0
-        + np.maximum(np.abs(a_low), np.abs(a_high)) @ np.abs(layer.weight.T)
-        + np.abs(layer.bias)
+    interval_error = rounding_margin(
+        np.maximum(np.abs(a_low), np.abs(a_high)) @ np.abs(layer.weight.T),
+        np.abs(layer.bias),
     )
     z_low = np.maximum(z_low, a_low @ w_pos + a_high @ w_neg + layer.bias - interval_error)
     z_high = np.minimum(z_high, a_high @ w_pos + a_low @ w_neg + layer.bias + interval_error)
@@ -352,4 +335,4 @@ def _box_minimum(coefficients: np.ndarray, constant: np.ndarray, boxes: _Geometr
     middle = constant + np.einsum("bdn,bd->bn", coefficients, boxes.center)
     spread = np.einsum("bdn,bd->bn", absolute, boxes.radius)
     scale = np.einsum("bdn,bd->bn", absolute, boxes.magnitude)
-    return middle - spread - _WIDEN * (1.0 + np.abs(constant) + scale)
+    return middle - spread - rounding_margin(np.abs(constant), scale)

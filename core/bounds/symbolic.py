@@ -6,7 +6,8 @@ function of a layer is pushed back through the network to the input box, where i
 exactly. The result is intersected with interval bounds, so it is never looser than either.
 
 Every bound is widened outward by a tiny relative amount, so that float rounding can never
-make a bound cut off a real value: exact solvers rely on these bounds too.
+make a bound cut off a real value: exact solvers rely on these bounds too. The relaxation and
+the widening are :mod:`nnv.core.bounds.relaxation`'s, shared with the batched bounds.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnv.core.bounds.relaxation import relu_relaxation, rounding_margin, widen
 from nnv.core.model.network import Network
-
-_WIDEN = 1e-9
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,6 @@ class Bounds:
         return self.upper[-1]
 
 
-def _widen(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return lower - _WIDEN * (1 + np.abs(lower)), upper + _WIDEN * (1 + np.abs(upper))
-
-
 def _affine_interval(
     weight: np.ndarray, bias: np.ndarray, lower: np.ndarray, upper: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -55,22 +51,11 @@ def interval_bounds(network: Network, lower: np.ndarray, upper: np.ndarray) -> B
     lows, highs = [], []
     a_low, a_high = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
     for layer in network.layers:
-        z_low, z_high = _widen(*_affine_interval(layer.weight, layer.bias, a_low, a_high))
+        z_low, z_high = widen(*_affine_interval(layer.weight, layer.bias, a_low, a_high))
         lows.append(z_low)
         highs.append(z_high)
         a_low, a_high = np.maximum(z_low, 0.0), np.maximum(z_high, 0.0)
     return Bounds(tuple(lows), tuple(highs))
-
-
-def _relaxation(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Slopes and offset of the ReLU relaxation: ``s_low z <= relu(z) <= s_up z + t_up``."""
-    active = lower >= 0
-    unstable = (lower < 0) & (upper > 0)
-    span = np.where(unstable, upper - lower, 1.0)
-    s_up = np.where(active, 1.0, np.where(unstable, upper / span, 0.0))
-    t_up = np.where(unstable, -s_up * lower, 0.0)
-    s_low = np.where(active, 1.0, np.where(unstable, (upper > -lower).astype(np.float64), 0.0))
-    return s_up, t_up, s_low
 
 
 def back_substitute_lower(
@@ -91,7 +76,7 @@ def back_substitute_lower(
     constant = lam @ layers[layer_index].bias
     lam = lam @ layers[layer_index].weight
     for j in range(layer_index - 1, -1, -1):
-        s_up, t_up, s_low = _relaxation(hidden_lower[j], hidden_upper[j])
+        s_up, t_up, s_low = relu_relaxation(hidden_lower[j], hidden_upper[j])
         positive, negative = np.maximum(lam, 0.0), np.minimum(lam, 0.0)
         constant = constant + negative @ t_up
         lam = positive * s_low + negative * s_up
@@ -112,7 +97,7 @@ def symbolic_bounds(network: Network, lower: np.ndarray, upper: np.ndarray) -> B
         sym_low = back_substitute_lower(network, index, identity, lows, highs, lower, upper)
         sym_high = -back_substitute_lower(network, index, -identity, lows, highs, lower, upper)
         int_low, int_high = _affine_interval(layer.weight, layer.bias, a_low, a_high)
-        z_low, z_high = _widen(np.maximum(sym_low, int_low), np.minimum(sym_high, int_high))
+        z_low, z_high = widen(np.maximum(sym_low, int_low), np.minimum(sym_high, int_high))
         lows.append(z_low)
         highs.append(z_high)
         a_low, a_high = np.maximum(z_low, 0.0), np.maximum(z_high, 0.0)
@@ -133,4 +118,4 @@ def output_lower_bounds(
     positive, negative = np.maximum(C, 0.0), np.minimum(C, 0.0)
     interval = positive @ bounds.output_lower + negative @ bounds.output_upper
     low = np.maximum(symbolic, interval)
-    return low - _WIDEN * (1 + np.abs(low))
+    return low - rounding_margin(np.abs(low))

@@ -89,13 +89,6 @@ class Property:
     # -- constructors -------------------------------------------------------------------------
 
     @classmethod
-    def from_vnnlib(cls, path: str) -> Property:
-        """Load a VNN-LIB file through the property loader plugins."""
-        from nnv.core.plugin.registry import default_registry
-
-        return default_registry().load_property(path)
-
-    @classmethod
     def robustness(
         cls,
         center: Sequence[float],

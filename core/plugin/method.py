@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from nnv.core.errors import InputError
-
-if TYPE_CHECKING:
-    from nnv.core.plugin.registry import Registry
-    from nnv.core.repair.trial import TrialResult
-    from nnv.core.run.config import RunConfig
-    from nnv.core.run.results import RunOutcome
+from nnv.core.plugin.registry import Registry
+from nnv.core.repair.trial import TrialResult
+from nnv.core.run.config import RunConfig
+from nnv.core.run.results import RunOutcome
 
 
 class RepairMethod(abc.ABC):

@@ -11,7 +11,7 @@ import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -21,6 +21,7 @@ from nnv.core.model.property import Property
 from nnv.core.plugin import hookspecs
 from nnv.core.plugin.formats import NetworkLoader, NetworkSaver, PropertyLoader
 from nnv.core.plugin.solver import Solver
+from nnv.core.query.capabilities import as_capabilities
 
 ENTRY_POINT_GROUP = "nnv"
 
@@ -50,9 +51,11 @@ class PluginInfo:
 
     @property
     def capabilities(self) -> tuple[str, ...]:
+        """What ``nnv plugins`` lists: a solver's :class:`Capability` values, sorted; a loader's
+        or saver's file suffixes."""
         found = getattr(self.factory, "capabilities", None)
         if found is not None:
-            return tuple(sorted(found))
+            return tuple(sorted(member.value for member in as_capabilities(found, self.name)))
         return tuple(getattr(self.factory, "suffixes", ()))
 
     @property
@@ -96,9 +99,10 @@ class Registry:
             self._origins[id(plugin)] = origin
 
     @property
-    def hook(self) -> Any:
-        """The hook caller, for firing events: ``registry.hook.nnv_counterexample_found(...)``."""
-        return self.manager.hook
+    def hook(self) -> hookspecs.Events:
+        """The hook caller, for firing events: ``registry.hook.nnv_trial_finished(result=r)``
+        (pluggy's caller, typed by the event specs)."""
+        return cast(hookspecs.Events, self.manager.hook)
 
     def _origin(self, plugin: object) -> str:
         return self._origins.get(id(plugin), getattr(plugin, "__name__", repr(plugin)))

@@ -6,18 +6,8 @@ against the Query it was given before anyone trusts it (as CVXPY's solvers sit b
 reductions). No caller can reach a plugin's ``_solve`` with a feature it did not declare, and
 no point that breaks the original Query comes back as ``optimal`` or ``feasible``.
 
-Capabilities (the strings a solver lists in ``capabilities``):
-
-- ``linear``: linear rows and variable bounds (every solver);
-- ``integer``: integer and binary variables;
-- ``relu``: ReLU pairs natively (SMT solvers); without it ReLUs become big-M rows;
-- ``indicator``: indicator rows natively; without it they become big-M rows;
-- ``bilinear``: products of two variables (nonlinear real arithmetic);
-- ``quadratic``: a convex quadratic objective (a QP);
-- ``soft``: soft constraints natively (maximise how many hold, or at least a threshold);
-- ``optimize``: a linear objective;
-- ``quantifiers``: universally quantified blocks;
-- ``exact``: rational arithmetic, so ``infeasible`` is a proof rather than a float verdict.
+What a solver takes is a set of :class:`~nnv.core.query.capabilities.Capability` members (its
+``capabilities``); the enum says what each means. Strings name them as well (``"linear"``).
 """
 
 from __future__ import annotations
@@ -26,17 +16,16 @@ import abc
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, final
+from typing import Any, ClassVar, final
 
 import numpy as np
 
 from nnv.core.errors import CapabilityError, InputError
 from nnv.core.plugin.solver_options import typed_options
+from nnv.core.query.capabilities import Capability, as_capabilities
 from nnv.core.query.form import Query
-from nnv.core.query.reductions import indicators_to_big_m, relu_to_big_m, soft_to_objective
-
-Status = Literal["optimal", "feasible", "infeasible", "timeout", "unknown", "error"]
-
+from nnv.core.query.reductions import REDUCTIONS
+from nnv.core.status import SolveStatus
 
 # How far (relative to the size of the terms) a solver's point may break the Query it was
 # given: float solvers meet their tolerances (1e-9 for highs) on scaled, reduced problems.
@@ -47,7 +36,7 @@ CHECK_TOLERANCE = 1e-6
 class Solution:
     """A solver's answer. ``values`` is set for ``optimal`` and ``feasible``."""
 
-    status: Status
+    status: SolveStatus
     values: np.ndarray | None = None
     objective: float | None = None
     seconds: float = 0.0
@@ -71,7 +60,9 @@ class Solver(abc.ABC):
     """
 
     name: ClassVar[str]
-    capabilities: ClassVar[frozenset[str]]
+    # What the solver takes, set on the class (what ``nnv plugins`` lists); an instance whose
+    # options decide it (pyomo's backend) may narrow it in its constructor.
+    capabilities: frozenset[Capability]
     description: ClassVar[str] = ""
     # The options this solver takes: a dataclass whose fields name them, with their types
     # and defaults. A solver whose library knows its own options overrides check_options.
@@ -84,6 +75,8 @@ class Solver(abc.ABC):
                 f"{cls.__name__} overrides Solver.solve, which reduces and checks every Query; "
                 "implement _solve(query, timeout) instead"
             )
+        if "capabilities" in cls.__dict__:  # strings become members; a typo fails right here
+            cls.capabilities = as_capabilities(cls.__dict__["capabilities"], cls.__name__)
 
     def __init__(self, **options: Any) -> None:
         self.options: dict[str, Any] = self.check_options(dict(options))
@@ -137,41 +130,40 @@ def _checked(name: str, query: Query, prepared: Query, solution: Solution) -> So
     return dataclasses.replace(solution, values=values)
 
 
-def replace_status(solution: Solution, status: Status, message: str) -> Solution:
+def replace_status(solution: Solution, status: SolveStatus, message: str) -> Solution:
     """The same answer demoted to ``status``: no values, no objective, no exactness."""
     return dataclasses.replace(
         solution, status=status, values=None, objective=None, exact=False, message=message
     )
 
 
-def prepare(query: Query, capabilities: frozenset[str] | set[str], solver_name: str) -> Query:
+# why a feature no reduction removes is refused, where a hint helps
+_HINTS = {
+    Capability.BILINEAR: "free parameters that multiply each other need z3 or cvc5",
+    Capability.QUADRATIC: "a quadratic objective needs a QP solver such as highs",
+}
+
+
+def prepare(
+    query: Query, capabilities: frozenset[Capability] | set[Capability], solver_name: str
+) -> Query:
     """Rewrite ``query`` with the reductions needed for a solver with ``capabilities``.
 
-    Raises :class:`CapabilityError` naming the missing capability when no reduction exists.
+    Each reduction of :data:`~nnv.core.query.reductions.REDUCTIONS` whose feature the Query
+    has and the solver lacks is applied in turn, if the solver takes what it needs. Raises
+    :class:`CapabilityError` naming the missing capability when no reduction fits.
     """
-    needed = query.features()
-    if "soft" in needed and "soft" not in capabilities:
-        query = soft_to_objective(query)
-        needed = query.features()
-        if query.objective is not None and "optimize" not in capabilities:
-            raise CapabilityError(f"solver {solver_name!r} cannot optimise soft constraints")
-    if "relu" in needed and "relu" not in capabilities:
-        if "integer" not in capabilities:
-            raise CapabilityError(f"solver {solver_name!r} takes neither ReLUs nor integers")
-        query = relu_to_big_m(query)
-    if "indicator" in needed and "indicator" not in capabilities:
-        if "integer" not in capabilities:
-            raise CapabilityError(f"solver {solver_name!r} takes neither indicators nor integers")
-        query = indicators_to_big_m(query)
-    missing = query.features() - set(capabilities)
-    if query.objective is not None and "optimize" not in capabilities:
-        missing.add("optimize")
+    for reduction in REDUCTIONS:
+        if reduction.removes in capabilities or not reduction.accepts(query):
+            continue
+        if reduction.needs(query) - set(capabilities):
+            raise CapabilityError(f"solver {solver_name!r} {reduction.refusal}")
+        query = reduction.apply(query)
+    missing = set(query.features()) - set(capabilities)
+    if query.objective is not None and Capability.OPTIMIZE not in capabilities:
+        missing.add(Capability.OPTIMIZE)
     if missing:
-        hint = {
-            "bilinear": "free parameters that multiply each other need z3 or cvc5",
-            "quadratic": "a quadratic objective needs a QP solver such as highs",
-        }
-        reasons = "; ".join(hint.get(item, item) for item in sorted(missing))
+        reasons = "; ".join(_HINTS.get(item, item) for item in sorted(missing))
         raise CapabilityError(
             f"solver {solver_name!r} cannot take this problem (needs {', '.join(sorted(missing))}"
             f"): {reasons}"

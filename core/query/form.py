@@ -13,9 +13,10 @@ and compiling it into a solver library is a handful of array calls:
 - ``absolute_gap``: how far from the optimum an answer may be (a hint optimisers may use);
 - universally quantified blocks (:class:`Universal`), for solvers with quantifiers.
 
-Solvers declare which of these they take (see :mod:`nnv.core.plugin.solver`); the reductions at the
-end of this module rewrite a Query into a form a solver can take (ReLUs and indicators into
-big-M rows with binaries), using the variable bounds for the big-M values.
+Solvers declare which of these they take (see :mod:`nnv.core.plugin.solver`); the reductions
+of :mod:`nnv.core.query.reductions` rewrite a Query into a form a solver can take (ReLUs and
+indicators into big-M rows with binaries), using the variable bounds for the big-M values.
+:func:`broken_constraints` (at the end) says whether an assignment satisfies a Query.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from nnv.core.query.check import broken_constraints
+from nnv.core.query.capabilities import Capability
 
 
 def empty_matrix(n: int) -> sp.csr_matrix:
@@ -84,24 +85,20 @@ class Query:
     def n_rows(self) -> int:
         return int(self.A.shape[0])
 
-    def features(self) -> set[str]:
-        """The capabilities a solver needs to take this Query as it is."""
-        needed = {"linear"}
-        if self.relu.shape[0]:
-            needed.add("relu")
-        if self.bilinear.shape[0]:
-            needed.add("bilinear")
-        if self.ind_var.shape[0]:
-            needed.add("indicator")
-        if self.integer.any():
-            needed.add("integer")
-        if self.quadratic is not None and self.quadratic.nnz:
-            needed.add("quadratic")
-        if self.soft.shape[0]:
-            needed.add("soft")
-        if self.universal:
-            needed.add("quantifiers")
-        return needed
+    def features(self) -> frozenset[Capability]:
+        """The capabilities a solver needs to take this Query as it is (an objective needs
+        ``optimize``: see :func:`nnv.core.plugin.solver.prepare`)."""
+        present = {
+            Capability.LINEAR: True,
+            Capability.RELU: self.relu.shape[0] > 0,
+            Capability.BILINEAR: self.bilinear.shape[0] > 0,
+            Capability.INDICATOR: self.ind_var.shape[0] > 0,
+            Capability.INTEGER: bool(self.integer.any()),
+            Capability.QUADRATIC: self.quadratic is not None and self.quadratic.nnz > 0,
+            Capability.SOFT: self.soft.shape[0] > 0,
+            Capability.QUANTIFIERS: bool(self.universal),
+        }
+        return frozenset(capability for capability, needed in present.items() if needed)
 
     def has_nan(self) -> bool:
         """Whether a bound or coefficient is NaN (MILP back-ends would silently ignore it)."""
@@ -112,5 +109,56 @@ class Query:
 
     def check_values(self, values: np.ndarray, tol: float = 1e-6) -> list[str]:
         """Which constraints a candidate assignment breaks by more than ``tol`` (relative to
-        the size of their terms), and by how much: see :mod:`nnv.core.query.check`."""
+        the size of their terms), and by how much: see :func:`broken_constraints`."""
         return broken_constraints(self, values, tol)
+
+
+def broken_constraints(query: Query, values: np.ndarray, tol: float = 1e-6) -> list[str]:
+    """The kinds of constraint ``values`` breaks, each with by how much at worst.
+
+    The check a solver's point passes before it is trusted (:meth:`nnv.core.Solver.solve`), and
+    the replay tests use. Each kind of constraint is allowed ``tol`` times the size of its
+    terms, plus ``tol``: float solvers meet their tolerances on scaled and reduced problems
+    (big-M rows, say), so a row whose terms are of order 1000 may be off by a thousand times
+    more than one of order 1. Universally quantified blocks are not checked here: that is a
+    verification problem itself.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.shape != (query.n_vars,):
+        return [f"{v.size} values for {query.n_vars} variables"]
+    if not np.isfinite(v).all():
+        return ["values that are not finite"]
+    worst: dict[str, float] = {}
+
+    def note(kind: str, excess: np.ndarray, size: np.ndarray) -> None:
+        over = excess > tol * (1.0 + size)
+        if np.any(over):
+            worst[kind] = float(np.max(excess[over]))
+
+    note("variable bounds", np.maximum(query.lb - v, v - query.ub), np.abs(v))
+    integral = np.flatnonzero(query.integer)
+    note("integrality", np.abs(v[integral] - np.round(v[integral])), np.zeros(integral.size))
+    note("linear rows", *_row_excess(query.A, query.row_lb, query.row_ub, v))
+    if query.ind_A is not None and query.ind_var.size:
+        on = v[query.ind_var] > 0.5
+        excess, size = _row_excess(query.ind_A, query.ind_lb, query.ind_ub, v)
+        note("indicator rows", excess[on], size[on])
+    if query.relu.shape[0]:
+        y, x = v[query.relu[:, 0]], v[query.relu[:, 1]]
+        note("relu", np.abs(y - np.maximum(x, 0.0)), np.abs(x) + np.abs(y))
+    if query.bilinear.shape[0]:
+        k, i, j = (v[query.bilinear[:, c]] for c in range(3))
+        note("bilinear", np.abs(k - i * j), np.abs(k) + np.abs(i * j))
+    if query.soft_threshold is not None and query.soft.size:
+        kept = np.round(v[query.soft]).sum()
+        note("soft threshold", np.array([query.soft_threshold - kept]), np.zeros(1))
+    return [f"{kind} (off by {amount:.3g})" for kind, amount in worst.items()]
+
+
+def _row_excess(
+    A: sp.csr_matrix, lower: np.ndarray, upper: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """How far each row ``lower <= A v <= upper`` is outside its range, and its terms' size."""
+    activity = A @ v
+    size = abs(A) @ np.abs(v)
+    return np.maximum(lower - activity, activity - upper), size

@@ -2,18 +2,94 @@
 
 ReLU pairs and indicator rows become big-M rows with binaries (using the variable bounds for
 the big-M values), and soft constraints an objective that counts them.
+
+Each reduction is an object that says what it removes from a Query and what the solver must
+take instead (as CVXPY's reductions say what they accept); :data:`REDUCTIONS` is the order in
+which :func:`nnv.core.plugin.solver.prepare` tries them.
 """
 
 from __future__ import annotations
 
+import abc
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from nnv.core.errors import CapabilityError
+from nnv.core.query.capabilities import Capability
 from nnv.core.query.form import Query, empty_matrix
+
+
+class Reduction(abc.ABC):
+    """Removes one feature (``removes``) from a Query, for a solver that lacks it."""
+
+    removes: ClassVar[Capability]
+    # why a solver without ``needs(query)`` cannot take the Query, after "solver 'NAME' "
+    refusal: ClassVar[str]
+
+    def accepts(self, query: Query) -> bool:
+        """Whether ``query`` has the feature this reduction removes."""
+        return self.removes in query.features()
+
+    @abc.abstractmethod
+    def needs(self, query: Query) -> frozenset[Capability]:
+        """What the solver must take for the rewritten ``query``."""
+
+    @abc.abstractmethod
+    def apply(self, query: Query) -> Query:
+        """``query`` without the feature; a ``CapabilityError`` when it has no such form."""
+
+
+class SoftToObjective(Reduction):
+    """Soft constraints become an objective that counts them, or a row ``sum >= threshold``."""
+
+    removes = Capability.SOFT
+    refusal = "cannot optimise soft constraints"
+
+    def needs(self, query: Query) -> frozenset[Capability]:
+        # a threshold becomes a row: only an objective already there needs optimising; an
+        # objective besides counted soft constraints is refused by apply whatever the solver
+        counted = query.soft_threshold is None
+        if counted and query.objective is not None and np.any(query.objective):
+            return frozenset()
+        if counted or query.objective is not None:
+            return frozenset({Capability.OPTIMIZE})
+        return frozenset()
+
+    def apply(self, query: Query) -> Query:
+        return soft_to_objective(query)
+
+
+class ReluToBigM(Reduction):
+    """ReLU pairs become big-M rows with a binary per unstable ReLU."""
+
+    removes = Capability.RELU
+    refusal = "takes neither ReLUs nor integers"
+
+    def needs(self, query: Query) -> frozenset[Capability]:
+        return frozenset({Capability.INTEGER})
+
+    def apply(self, query: Query) -> Query:
+        return relu_to_big_m(query)
+
+
+class IndicatorsToBigM(Reduction):
+    """Indicator rows become big-M rows on their binaries."""
+
+    removes = Capability.INDICATOR
+    refusal = "takes neither indicators nor integers"
+
+    def needs(self, query: Query) -> frozenset[Capability]:
+        return frozenset({Capability.INTEGER})
+
+    def apply(self, query: Query) -> Query:
+        return indicators_to_big_m(query)
+
+
+# soft constraints first: counting them adds no ReLUs or indicators, but may add an objective
+REDUCTIONS: tuple[Reduction, ...] = (SoftToObjective(), ReluToBigM(), IndicatorsToBigM())
 
 
 def relu_to_big_m(query: Query) -> Query:
@@ -33,61 +109,68 @@ def relu_to_big_m(query: Query) -> Query:
     inactive = high <= 0
     unstable = ~(active | inactive)
     k = int(unstable.sum())
-    d = np.arange(n, n + k)
     n_new = n + k
 
     lb = np.concatenate([query.lb, np.zeros(k)])
     ub = np.concatenate([query.ub, np.ones(k)])
     integer = np.concatenate([query.integer, np.ones(k, dtype=bool)])
-    # y >= 0 always; y <= max(u, 0)
+    # y >= 0 always; y <= max(u, 0); y = 0 where the ReLU is always off
     lb[y] = np.maximum(lb[y], 0.0)
     ub[y] = np.minimum(ub[y], np.maximum(high, 0.0))
+    ub[y[inactive]] = 0.0
 
-    rows, cols, vals, rlb, rub = [], [], [], [], []
-    row = 0
-
-    def emit(count: int, entries: list[tuple[np.ndarray, Any]], lo: Any, hi: Any) -> None:
-        nonlocal row
-        index = np.arange(row, row + count)
-        for columns, coefficients in entries:
-            rows.append(index)
-            cols.append(columns)
-            vals.append(np.broadcast_to(coefficients, (count,)))
-        rlb.append(np.broadcast_to(lo, (count,)))
-        rub.append(np.broadcast_to(hi, (count,)))
-        row += count
-
+    rows = _Rows()
     if active.any():  # y - x = 0
-        emit(int(active.sum()), [(y[active], 1.0), (x[active], -1.0)], 0.0, 0.0)
-    if inactive.any():  # y = 0
-        ub[y[inactive]] = 0.0
+        rows.emit(int(active.sum()), [(y[active], 1.0), (x[active], -1.0)], 0.0, 0.0)
     if k:
+        d = np.arange(n, n_new)
         yu, xu, lu, hu = y[unstable], x[unstable], low[unstable], high[unstable]
-        emit(k, [(yu, 1.0), (xu, -1.0)], 0.0, np.inf)  # y - x >= 0
-        emit(k, [(yu, 1.0), (xu, -1.0), (d, -lu)], -np.inf, -lu)  # y - x - l d <= -l
-        emit(k, [(yu, 1.0), (d, -hu)], -np.inf, 0.0)  # y - u d <= 0
-    extra = (
-        sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(row, n_new),
-        )
-        if row
-        else empty_matrix(n_new)
-    )
-    A = sp.vstack([_resize(query.A, n_new), extra], format="csr")
+        rows.emit(k, [(yu, 1.0), (xu, -1.0)], 0.0, np.inf)  # y - x >= 0
+        rows.emit(k, [(yu, 1.0), (xu, -1.0), (d, -lu)], -np.inf, -lu)  # y - x - l d <= -l
+        rows.emit(k, [(yu, 1.0), (d, -hu)], -np.inf, 0.0)  # y - u d <= 0
     return replace(
         query,
         lb=lb,
         ub=ub,
         integer=integer,
-        A=A,
-        row_lb=np.concatenate([query.row_lb, *rlb]) if rlb else query.row_lb,
-        row_ub=np.concatenate([query.row_ub, *rub]) if rub else query.row_ub,
+        A=sp.vstack([_resize(query.A, n_new), rows.matrix(n_new)], format="csr"),
+        row_lb=np.concatenate([query.row_lb, *rows.lower]) if rows.lower else query.row_lb,
+        row_ub=np.concatenate([query.row_ub, *rows.upper]) if rows.upper else query.row_ub,
         relu=np.zeros((0, 2), dtype=np.int64),
         ind_A=None if query.ind_A is None else _resize(query.ind_A, n_new),
         objective=None if query.objective is None else _pad(query.objective, n_new),
         quadratic=None if query.quadratic is None else _resize_square(query.quadratic, n_new),
     )
+
+
+class _Rows:
+    """Blocks of sparse rows, each a sum of (columns, coefficients) terms, with their ranges."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+
+    def emit(self, count: int, entries: list[tuple[np.ndarray, Any]], lo: Any, hi: Any) -> None:
+        """``count`` rows ``lo <= sum of coefficients * v[columns] <= hi``."""
+        index = np.arange(self.count, self.count + count)
+        for columns, coefficients in entries:
+            self.rows.append(index)
+            self.cols.append(columns)
+            self.vals.append(np.broadcast_to(coefficients, (count,)))
+        self.lower.append(np.broadcast_to(lo, (count,)))
+        self.upper.append(np.broadcast_to(hi, (count,)))
+        self.count += count
+
+    def matrix(self, n: int) -> sp.csr_matrix:
+        if not self.count:
+            return empty_matrix(n)
+        values = np.concatenate(self.vals)
+        where = (np.concatenate(self.rows), np.concatenate(self.cols))
+        return sp.csr_matrix((values, where), shape=(self.count, n))
 
 
 def indicators_to_big_m(query: Query) -> Query:

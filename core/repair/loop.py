@@ -37,6 +37,7 @@ from nnv.core.model.network import Network
 from nnv.core.model.property import Property
 from nnv.core.plugin.heuristic import SoftConstraints
 from nnv.core.plugin.solver import Solver
+from nnv.core.query.capabilities import Capability
 from nnv.core.repair.free import FreeParameters, change_limits, is_bilinear
 from nnv.core.repair.metrics import accuracy_report
 from nnv.core.repair.outcome import Outcomes, region_property
@@ -50,10 +51,10 @@ from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.repair.trial import FreeSet, TrialResult
 from nnv.core.verify.certifier import Certifier
 from nnv.core.verify.falsify import violating_samples
-from nnv.core.verify.verifier import Verifier
+from nnv.core.verify.verifier import CounterexampleEvents, Verifier
 
-# what verifying a candidate over every region found
-_Check = Literal["verified", "new counterexample", "timeout", "error"]
+# how a candidate fared in the loop's verification
+CandidateCheck = Literal["verified", "new counterexample", "timeout", "error"]
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Repairer:
         verifier: Solver,
         certifier: Certifier,
         settings: RepairSettings | None = None,
+        events: CounterexampleEvents | None = None,
     ) -> None:
         if not properties:
             raise InputError("repair needs at least one property")
@@ -92,6 +94,7 @@ class Repairer:
         self.verifier = verifier
         self.certifier = certifier
         self.settings = settings or RepairSettings()
+        self.events = events  # hears of each counterexample the loop's verification finds
         self.accuracy_before = accuracy_report(network, data)
         self.outcomes = Outcomes(
             network, self.properties, soft, data, verifier, certifier, self.settings
@@ -105,7 +108,7 @@ class Repairer:
         solver cannot take the synthesis problem. Solves nothing."""
         free = FreeParameters.of(self.network, tuple(names))
         if self.settings.mode == "quantified":
-            missing = {"quantifiers", "bilinear"} - set(self.solver.capabilities)
+            missing = {Capability.QUANTIFIERS, Capability.BILINEAR} - self.solver.capabilities
             if missing:
                 raise CapabilityError(
                     f"quantified mode needs a solver with {' and '.join(sorted(missing))}; "
@@ -113,7 +116,8 @@ class Repairer:
                 )
             return free
         bilinear = is_bilinear(self.network, free)
-        if bilinear and "bilinear" not in self.solver.capabilities and not self._on_a_plane(free):
+        linear_only = Capability.BILINEAR not in self.solver.capabilities
+        if bilinear and linear_only and not self._on_a_plane(free):
             raise CapabilityError(
                 f"free parameters {', '.join(free.names)} multiply each other (a free weight "
                 f"reads an activation another one changes): synthesis is nonlinear and solver "
@@ -154,7 +158,7 @@ class Repairer:
         bilinear = is_bilinear(self.network, free)
         if self._on_a_line(free):
             return LineSynthesiser(problem)
-        if bilinear and "bilinear" not in self.solver.capabilities:
+        if bilinear and Capability.BILINEAR not in self.solver.capabilities:
             return PairSynthesiser(problem)
         if self._on_a_plane(free) and not bilinear and deadline is not None:
             return FallbackSynthesiser(problem, self.solver, deadline)
@@ -242,7 +246,7 @@ class Repairer:
 
     def _check_candidate(
         self, candidate: Network, regions: list[int], state: _Rounds, deadline: float | None
-    ) -> _Check:
+    ) -> CandidateCheck:
         """``verified``, ``new counterexample``, or why it could not be decided."""
         found = False
         checks: list[tuple[Property, list[np.ndarray]]] = [
@@ -258,6 +262,10 @@ class Repairer:
             if result.status == "sat" and result.counterexample is not None:
                 points.append(result.counterexample)
                 found = True
+                if self.events is not None and result.output is not None:
+                    self.events.nnv_counterexample_found(
+                        source="repair", inputs=result.counterexample, outputs=result.output
+                    )
             elif result.status != "unsat":
                 state.notes.append(
                     f"verifying {prop.name}: {result.status} {result.message}".strip()

@@ -19,7 +19,8 @@ from nnv.core.plugin.heuristic import SoftConstraints
 from nnv.core.plugin.solver import Solver
 from nnv.core.repair.metrics import accuracy_report
 from nnv.core.repair.settings import RepairSettings
-from nnv.core.repair.trial import FreeSet, TrialResult, TrialStatus
+from nnv.core.repair.trial import FreeSet, TrialResult
+from nnv.core.status import TrialStatus
 from nnv.core.verify.certifier import Certifier
 from nnv.core.verify.verifier import Verifier
 

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from nnv.core.bounds.relaxation import widen
 from nnv.core.model.network import Network, ParameterAddress
 from nnv.core.query.builder import QueryBuilder
 from nnv.core.repair.free import FreeParameters, affected_neurons
-
-_WIDEN = 1e-9
 
 
 @dataclass
@@ -80,7 +79,7 @@ class PointEncoder:
         fixed = ~self.affected[index]
         z_low[:, fixed] = activations[index][:, fixed]
         z_high[:, fixed] = activations[index][:, fixed]
-        return z_low - _WIDEN * (1 + np.abs(z_low)), z_high + _WIDEN * (1 + np.abs(z_high))
+        return widen(z_low, z_high)
 
     # -- the encoding ----------------------------------------------------------------------
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+
+from nnv.core.status import TrialStatus
 
 FreeSet = tuple[str, ...]  # parameter addresses, e.g. ("w1.1.1", "b2.2")
-
-
-TrialStatus = Literal["repaired", "not_repaired", "timeout", "error"]
 
 
 @dataclass

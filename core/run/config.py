@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +11,10 @@ from typing import Any, Literal
 from nnv.core.errors import InputError
 
 MODES = ("cegis", "quantified")
+
+
+# the verifier when none is named and it is installed (else the synthesis solver verifies)
+DEFAULT_VERIFIER = "highs"
 
 
 @dataclass
@@ -31,7 +35,7 @@ class RunConfig:
     heuristic: str = "samples"
     heuristic_options: dict[str, Any] = field(default_factory=dict)
     solver: str = "highs"  # synthesis
-    verifier: str = "highs"  # verifies candidates inside the loop
+    verifier: str | None = None  # verifies candidates inside the loop: see verifier_name
     mode: Literal["cegis", "quantified"] = "cegis"
     threshold: int | None = None
     threshold_search: bool = False  # quantified mode: raise the threshold while satisfiable
@@ -77,6 +81,14 @@ class RunConfig:
             for f in fields(self)
         }
         return [name for name in names if getattr(self, name) != defaults[name]]
+
+    def verifier_name(self, installed: Collection[str]) -> str:
+        """The solver that verifies candidates: ``verifier`` when named, else highs when it is
+        among the ``installed`` solvers, else the synthesis solver (so that a run without the
+        highs plugin still works with ``--solver z3``)."""
+        if self.verifier is not None:
+            return self.verifier
+        return DEFAULT_VERIFIER if DEFAULT_VERIFIER in installed else self.solver
 
     def given_sets(self) -> list[list[str]] | None:
         """The free sets named outright (``free`` or ``free_sets``), or None to search."""

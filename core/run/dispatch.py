@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from nnv.core.errors import InputError
 from nnv.core.plugin.method import RepairMethod
@@ -23,8 +24,10 @@ def run_repair(
     ``on_planned`` hears how many steps (trials of the search) are known to come (None while
     unknown) whenever that changes; ``on_trial`` hears each finished step, resumed ones
     included. Bad input, an unknown method or a method's bad option raises an ``NnvError``
-    before anything is written.
+    before anything is written. A config that names no verifier gets the default one here
+    (:meth:`RunConfig.verifier_name`), so the method and its results name the one it used.
     """
+    config = replace(config, verifier=config.verifier_name(registry.names("solver")))
     factory = registry.get("repair-method", config.method).factory
     try:
         method: RepairMethod = factory(**config.method_options)

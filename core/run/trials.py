@@ -22,10 +22,11 @@ from nnv.core.errors import InputError
 from nnv.core.model.network import Network
 from nnv.core.plugin.executor import Executor, TrialJob, TrialTask, not_started
 from nnv.core.plugin.registry import Registry
-from nnv.core.repair.trial import FreeSet, TrialResult, TrialStatus
+from nnv.core.repair.trial import FreeSet, TrialResult
 from nnv.core.run.config import RunConfig
 from nnv.core.run.results import RUN_FILE, STALE_FILES, TRIALS_FILE
 from nnv.core.runtime.files import write_text_atomic
+from nnv.core.status import TrialStatus
 
 TRIAL_COLUMNS = (
     "free", "status", "accuracy", "kept", "soft_total", "seconds", "rounds", "certified_by",

@@ -20,7 +20,8 @@ from multiprocessing.process import BaseProcess
 from typing import Any, cast
 
 from nnv.core.plugin.executor import RUN_GRACE, TrialJob, TrialTask, cut_short, not_started
-from nnv.core.repair.trial import TrialResult, TrialStatus
+from nnv.core.repair.trial import TrialResult
+from nnv.core.status import TrialStatus
 
 _FORK = multiprocessing.get_context("fork")
 

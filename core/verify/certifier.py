@@ -1,20 +1,30 @@
 """Independent certification of a repaired network before it is reported.
 
 Exact first: where the network is small enough, every property is verified again by an exact
-solver (z3 or cvc5, rational arithmetic, no float-derived bounds), so the certificate is a
-proof. Otherwise, or if the exact check runs out of time, a MILP verifies each property with
-its unsafe set widened by a positive margin, at tight tolerances.
+solver (one with the ``exact`` capability, such as z3 or cvc5: rational arithmetic, no
+float-derived bounds), so the certificate is a proof. Otherwise, or if the exact check runs out
+of time, a MILP verifies each property with its unsafe set widened by a positive margin, at
+tight tolerances. :meth:`Certifier.from_registry` picks both solvers by capability from what is
+installed, so no plugin is named here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from nnv.core.errors import InputError, PluginError
 from nnv.core.model.network import Network
 from nnv.core.model.property import Property
+from nnv.core.plugin.registry import Registry
 from nnv.core.plugin.solver import Solver
-from nnv.core.verify.verifier import Verifier
+from nnv.core.query.capabilities import Capability
+from nnv.core.verify.verifier import CounterexampleEvents, Verifier
+
+# the solvers certificates have always come from, first among those that qualify, so that
+# results stay what they were wherever these are installed
+PREFERRED_EXACT = "z3"
+PREFERRED_MILP = "highs"
 
 
 @dataclass(frozen=True)
@@ -34,12 +44,28 @@ class Certifier:
         exact_limit: int = 64,
         margin: float = 1e-6,
         timeout: float = 120.0,
+        events: CounterexampleEvents | None = None,
     ) -> None:
         self.milp = milp
         self.exact = exact
         self.exact_limit = exact_limit  # hidden neurons up to which the exact check is tried
         self.margin = margin
         self.timeout = timeout
+        self.events = events  # hears of each counterexample that refuses a certificate
+
+    @classmethod
+    def from_registry(
+        cls, registry: Registry, events: CounterexampleEvents | None = None
+    ) -> Certifier:
+        """A certifier with the installed solvers: an ``exact`` one for the exact check (z3
+        when installed; none at all is allowed), and a float MILP solver (``integer``, not
+        ``exact``; highs when installed, else an exact solver does the margin check too).
+        A ``PluginError`` when no installed solver can certify at all."""
+        exact = _first(registry, PREFERRED_EXACT, _is_exact)
+        milp = _first(registry, PREFERRED_MILP, _is_float_milp) or exact
+        if milp is None:
+            raise PluginError("no installed solver can certify a repair (one with integers)")
+        return cls(milp, exact, events=events)
 
     def describe(self) -> dict[str, object]:
         """The settings a certificate depends on (for a run's fingerprint)."""
@@ -80,8 +106,41 @@ class Certifier:
         for prop in properties:
             result = verifier.verify(network, prop.expanded(margin) if margin else prop)
             if result.status == "sat" and result.counterexample is not None:
+                if self.events is not None and result.output is not None:
+                    self.events.nnv_counterexample_found(
+                        source="certification", inputs=result.counterexample, outputs=result.output
+                    )
                 where = result.counterexample.tolist()
                 return Certificate(False, label, f"{prop.name} is violated at {where}")
             if result.status != "unsat" or (margin == 0 and not result.exact):
                 return None
         return Certificate(True, label)
+
+
+def _is_exact(capabilities: frozenset[Capability]) -> bool:
+    """Takes a verification Query (ReLUs natively or as big-M rows) in rational arithmetic."""
+    takes_relu = bool({Capability.RELU, Capability.INTEGER} & capabilities)
+    return Capability.EXACT in capabilities and takes_relu
+
+
+def _is_float_milp(capabilities: frozenset[Capability]) -> bool:
+    return Capability.INTEGER in capabilities and Capability.EXACT not in capabilities
+
+
+def _first(
+    registry: Registry, preferred: str, qualifies: Callable[[frozenset[Capability]], bool]
+) -> Solver | None:
+    """The preferred solver if it qualifies, else the first other one by name that does and
+    can be made with its default options (a backend that is not available cannot)."""
+    names = registry.names("solver")
+    order = ([preferred] if preferred in names else []) + [n for n in names if n != preferred]
+    for name in order:
+        if not qualifies(
+            getattr(registry.get("solver", name).factory, "capabilities", frozenset())
+        ):
+            continue
+        try:
+            return registry.solver(name)
+        except InputError:  # e.g. a Pyomo backend that is not installed
+            continue
+    return None

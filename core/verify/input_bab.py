@@ -28,21 +28,20 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from nnv.core.bounds.batched import _WIDEN, BatchBounds, batch_bounds
+from nnv.core.bounds.batched import BatchBounds, batch_bounds
+from nnv.core.bounds.relaxation import rounding_margin
 from nnv.core.bounds.symbolic import Bounds
 from nnv.core.model.network import Network
 from nnv.core.model.property import InputPiece, OutputConjunction
+from nnv.core.status import Verdict
 from nnv.core.verify.falsify import attack
 
-Outcome = Literal["sat", "unsat", "timeout", "unknown"]
-
-
-# (box, disjunct index, bounds on the box) -> (outcome, counterexample or None, message)
-SolveBox = Callable[[InputPiece, int, Bounds], tuple[str, np.ndarray | None, str]]
+# (box, disjunct index, bounds on the box) -> (verdict, counterexample or None, message)
+SolveBox = Callable[[InputPiece, int, Bounds], tuple[Verdict, np.ndarray | None, str]]
 
 
 # rows of points -> which are genuine counterexamples (in the region, unsafe in float64)
@@ -64,7 +63,7 @@ class BabSettings:
 class BabOutcome:
     """What the search concluded, with counts for the report."""
 
-    status: Outcome
+    status: Verdict
     point: np.ndarray | None = None
     found_by: str = ""  # "branch-and-bound" (a box's candidate point) or "solver"
     boxes: int = 0  # boxes whose bounds were computed
@@ -331,4 +330,4 @@ def pair_bound(bounds: BatchBounds, first: int, second: int, radius: np.ndarray)
     centre = (1 - t) * m_a[:, None] + t * m_b[:, None]
     spread = np.einsum("btd,bd->bt", np.abs(mix), radius)
     size = (1 - t) * np.abs(m_a)[:, None] + t * np.abs(m_b)[:, None]
-    return np.max(centre - spread - _WIDEN * (1.0 + size + spread), axis=1)
+    return np.max(centre - spread - rounding_margin(size, spread), axis=1)

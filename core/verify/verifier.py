@@ -12,7 +12,7 @@ Sound and complete for ReLU networks, in three stages:
    lower bound is positive somewhere cannot be reached, then one exact solve of each remaining
    case with the chosen solver (a MILP through big-M, or SMT).
 
-Exact solvers (``"exact"`` in their capabilities) get no float-derived bounds at all, so
+Exact solvers (``Capability.EXACT`` in their capabilities) get no float-derived bounds at all, so
 their ``unsat`` is a proof in rational arithmetic.
 
 Every counterexample is replayed in float64 before it is reported: a solver's point that
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,13 +33,12 @@ from nnv.core.errors import InputError
 from nnv.core.model.network import Network
 from nnv.core.model.property import InputPiece, OutputConjunction, Property
 from nnv.core.plugin.solver import Solver
+from nnv.core.query.capabilities import Capability
 from nnv.core.runtime.blas import blas_threads
+from nnv.core.status import Verdict
 from nnv.core.verify.encode import reachability_query
 from nnv.core.verify.falsify import falsify
 from nnv.core.verify.input_bab import BabOutcome, BabSettings, BranchAndBound
-
-Verdict = Literal["sat", "unsat", "timeout", "unknown"]
-
 
 STRATEGIES = ("bab", "milp")
 
@@ -94,6 +93,21 @@ class VerificationResult:
         return "sat\n(" + "\n ".join(pairs) + ")\n"
 
 
+class CounterexampleEvents(Protocol):
+    """Where a counterexample is announced: the registry's hook caller
+    (:class:`nnv.core.plugin.hookspecs.Events`), or any object with this method."""
+
+    def nnv_counterexample_found(
+        self, *, source: str, inputs: np.ndarray, outputs: np.ndarray
+    ) -> object: ...
+
+
+class VerificationEvents(CounterexampleEvents, Protocol):
+    """The events a :class:`Verifier` fires."""
+
+    def nnv_verification_finished(self, *, result: VerificationResult) -> object: ...
+
+
 def replay(network: Network, prop: Property, point: np.ndarray) -> np.ndarray | None:
     """The float64 output of ``point`` if it is in the region and unsafe, else None."""
     output = network.forward(point)
@@ -111,7 +125,7 @@ class Verifier:
         timeout: float | None = None,
         falsify_samples: int = 2000,  # 0 skips the falsification stage
         seed: int = 0,
-        events: Any = None,
+        events: VerificationEvents | None = None,
         strategy: str = "bab",
         bab: BabSettings | None = None,
     ) -> None:
@@ -121,7 +135,7 @@ class Verifier:
         self.timeout = timeout
         self.falsify_samples = falsify_samples
         self.seed = seed
-        self.events = events  # a pluggy hook caller, or None
+        self.events = events
         self.strategy = strategy
         self.bab = bab or BabSettings()
 
@@ -131,9 +145,10 @@ class Verifier:
         result = self._run(network, prop, start)
         result.seconds = time.perf_counter() - start
         if self.events is not None:
-            if result.status == "sat":
+            point, output = result.counterexample, result.output
+            if result.status == "sat" and point is not None and output is not None:
                 self.events.nnv_counterexample_found(
-                    source=result.found_by, inputs=result.counterexample, outputs=result.output
+                    source=result.found_by, inputs=point, outputs=output
                 )
             self.events.nnv_verification_finished(result=result)
         return result
@@ -155,7 +170,7 @@ class Verifier:
             if point is not None and replay(network, prop, point) is not None:
                 return self._sat(network, point, "falsification")
         # An exact solver gets no float-derived bounds at all, so its unsat is a proof.
-        exact = "exact" in self.solver.capabilities
+        exact = Capability.EXACT in self.solver.capabilities
         split = self.strategy == "bab" and not exact
         boxes = [
             piece
@@ -183,7 +198,7 @@ class Verifier:
 
         def solve_box(
             box: InputPiece, disjunct: int, bounds: Bounds
-        ) -> tuple[str, np.ndarray | None, str]:
+        ) -> tuple[Verdict, np.ndarray | None, str]:
             conjunction = prop.unsafe_outputs[disjunct]
             return self._solve_case(network, prop, box, conjunction, bounds, self._remaining(start))
 
@@ -236,7 +251,7 @@ class Verifier:
                 else:
                     open_cases.append((piece, conjunction, bounds))
 
-        outcomes: list[str] = []
+        outcomes: list[Verdict] = []
         messages: list[str] = []
         for piece, conjunction, bounds in open_cases:
             remaining = self._remaining(start)
@@ -276,8 +291,8 @@ class Verifier:
         conjunction: OutputConjunction,
         bounds: Bounds | None,
         timeout: float | None,
-    ) -> tuple[str, np.ndarray | None, str]:
-        """Solve one (piece, disjunct); returns (sat|unsat|timeout|unknown, point, why)."""
+    ) -> tuple[Verdict, np.ndarray | None, str]:
+        """Solve one (piece, disjunct): its verdict, the counterexample for ``sat``, and why."""
         for margin in (0.0, REPLAY_MARGIN):
             query, variables = reachability_query(network, piece, conjunction, bounds, margin)
             solution = self.solver.solve(query, timeout)

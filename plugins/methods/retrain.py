@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -55,6 +55,7 @@ from nnv.core.run.results import (
     write_outputs,
 )
 from nnv.core.runtime.files import write_text_atomic
+from nnv.core.status import RunStatus
 from nnv.core.verify.certifier import Certifier
 from nnv.core.verify.falsify import violating_samples
 from nnv.core.verify.verifier import Verifier
@@ -63,6 +64,8 @@ from .region_points import points_near, required_class, uniform_points
 from .torch_training import TrainingSettings, fine_tune, require_torch
 
 SAMPLINGS = ("uniform", "counterexamples")
+# a row of trials.csv: certified, a counterexample found, or neither proved nor refuted
+StepStatus = Literal["repaired", "violated", "undecided"]
 VERIFY_MARGIN = 1e-4  # the loop's widening of the unsafe set; the certificate's is 1e-6
 SAMPLED_COUNTEREXAMPLES = 10  # counterexamples mode: seeds of the jitter per property
 COLUMNS = (
@@ -131,7 +134,7 @@ class Step:
     message: str = ""
 
     @property
-    def status(self) -> str:
+    def status(self) -> StepStatus:
         if self.certified_by is not None:
             return "repaired"
         return "violated" if self.counterexamples else "undecided"
@@ -210,8 +213,8 @@ class _Loop:
             raise InputError("--method retrain needs properties with distinct names")
         if options.train_points and "train" not in inputs.data.splits:
             raise InputError("--method retrain draws from the data's train split, and it has none")
-        self.verifier: Solver = registry.solver(config.verifier)
-        self.certifier = Certifier(registry.solver("highs"), registry.solver("z3"))
+        self.verifier: Solver = registry.solver(config.verifier_name(registry.names("solver")))
+        self.certifier = Certifier.from_registry(registry, events=registry.hook)
         self.deadline = None if config.timeout is None else start + config.timeout
         self.rng = np.random.default_rng(config.seed)
         self.X = np.zeros((0, inputs.network.n_inputs))
@@ -372,6 +375,7 @@ def _result(
     """The content of result.json."""
     last = steps[-1]
     trained = last.iteration
+    status: RunStatus
     if repaired is not None:
         status = "repaired"
         message = (

@@ -1,8 +1,9 @@
-"""Fine-tuning a :class:`Network` with PyTorch: the conversion both ways and the training loop.
+"""Fine-tuning a :class:`Network` with PyTorch: the training loop.
 
-The network becomes an ``nn.Sequential`` of ``Linear`` and ``ReLU`` in float64, so the weights
-go both ways bit for bit and the trained weights are the very ones that are then verified.
-PyTorch is optional (``pip install 'nnv[torch]'``) and imported only when training starts.
+The network becomes an ``nn.Sequential`` of ``Linear`` and ``ReLU`` in float64 and back
+(:mod:`nnv.core.model.torch_bridge`), so the trained weights are the very ones that are then
+verified. PyTorch is optional (``pip install 'nnv[torch]'``) and imported only when training
+starts.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from nnv.core import InputError, Network
+from nnv.core.model.torch_bridge import from_sequential, to_sequential
 
 
 def require_torch() -> ModuleType:
@@ -34,30 +36,6 @@ class TrainingSettings:
     batch_size: int
 
 
-def to_torch(network: Network) -> Any:
-    """An ``nn.Sequential`` (float64) with ``network``'s weights, bit for bit."""
-    torch = require_torch()
-    modules: list[Any] = []
-    for index, layer in enumerate(network.layers):
-        linear = torch.nn.Linear(layer.n_in, layer.n_out, dtype=torch.float64)
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(np.array(layer.weight)))
-            linear.bias.copy_(torch.from_numpy(np.array(layer.bias)))
-        modules.append(linear)
-        if index < len(network.layers) - 1:
-            modules.append(torch.nn.ReLU())
-    return torch.nn.Sequential(*modules)
-
-
-def from_torch(model: Any) -> Network:
-    """The trained weights back as a :class:`Network`."""
-    torch = require_torch()
-    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
-    return Network(
-        [(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in linears]
-    )
-
-
 def fine_tune(
     network: Network, X: np.ndarray, y: np.ndarray, settings: TrainingSettings, seed: int
 ) -> tuple[Network, float | None]:
@@ -72,11 +50,11 @@ def fine_tune(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        model = to_torch(network)
+        model = to_sequential(network)
         loss = _train(torch, model, X, y, settings, seed)
     finally:
         torch.set_num_threads(threads)
-    return from_torch(model), loss
+    return from_sequential(model), loss
 
 
 def _train(

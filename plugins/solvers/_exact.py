@@ -21,8 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from nnv.core import CapabilityError, InputError, Query, Solution
-from nnv.core.plugin.solver import Status
 from nnv.core.query.form import Universal
+from nnv.core.status import SolveStatus
 
 
 @dataclass
@@ -284,7 +284,7 @@ def _conjunction(api: ModuleType, constraints: list[Any]) -> Any:
 # -- results ---------------------------------------------------------------------------------
 
 
-def unknown_status(reason: str, clock: Deadline) -> Status:
+def unknown_status(reason: str, clock: Deadline) -> SolveStatus:
     """A solver's "unknown" is a timeout when it says so or when the budget is spent."""
     lowered = reason.lower()
     if "timeout" in lowered or "canceled" in lowered or clock.expired():
@@ -302,7 +302,7 @@ def infeasible(clock: Deadline) -> Solution:
 
 def found(
     query: Query,
-    status: Status,
+    status: SolveStatus,
     exact: list[Fraction],
     irrational: list[int],
     clock: Deadline,

@@ -19,7 +19,7 @@ from typing import Any
 import cvc5
 import cvc5.pythonic as cp
 
-from nnv.core import InputError, Query, Solution, Solver, hookimpl
+from nnv.core import Capability, InputError, Query, Solution, Solver, hookimpl
 from nnv.core.plugin.solver_options import option_error
 
 from ._exact import (
@@ -44,7 +44,16 @@ class Cvc5Solver(Solver):
 
     name = "cvc5"
     capabilities = frozenset(
-        {"linear", "integer", "relu", "indicator", "bilinear", "soft", "exact", "quantifiers"}
+        {
+            Capability.LINEAR,
+            Capability.INTEGER,
+            Capability.RELU,
+            Capability.INDICATOR,
+            Capability.BILINEAR,
+            Capability.SOFT,
+            Capability.EXACT,
+            Capability.QUANTIFIERS,
+        }
     )
     description = "cvc5 SMT solver (exact rationals; LRA, LIA, NRA; soft maximum by counting)"
 
@@ -178,5 +187,5 @@ def _approximate(number: cvc5.Term, solver: cvc5.Solver) -> Fraction:
 
 
 @hookimpl
-def nnv_solvers() -> dict[str, type]:
+def nnv_solvers() -> dict[str, type[Solver]]:
     return {"cvc5": Cvc5Solver}

@@ -14,8 +14,16 @@ import highspy
 import numpy as np
 import scipy.sparse as sp
 
-from nnv.core import CapabilityError, InputError, Query, Solution, Solver, hookimpl
-from nnv.core.plugin.solver import Status
+from nnv.core import (
+    Capability,
+    CapabilityError,
+    InputError,
+    Query,
+    Solution,
+    Solver,
+    hookimpl,
+)
+from nnv.core.status import SolveStatus
 
 from ._highs_options import check_highs_options, quiet_highs, set_highs_option
 
@@ -44,7 +52,9 @@ class HighsSolver(Solver):
     """LP, MILP and convex QP with HiGHS; options are HiGHS option names."""
 
     name = "highs"
-    capabilities = frozenset({"linear", "integer", "optimize", "quadratic"})
+    capabilities = frozenset(
+        {Capability.LINEAR, Capability.INTEGER, Capability.OPTIMIZE, Capability.QUADRATIC}
+    )
     description = "HiGHS (highspy): LP, MILP and convex QP through its array API"
 
     # Tighter than HiGHS's own defaults: big-M rows turn integrality slack into false
@@ -197,7 +207,7 @@ def _answer(highs: highspy.Highs, query: Query, status: highspy.HighsModelStatus
     return Solution("error", message=f"HiGHS: {text}")
 
 
-def _found(highs: highspy.Highs, query: Query, status: Status, message: str) -> Solution:
+def _found(highs: highspy.Highs, query: Query, status: SolveStatus, message: str) -> Solution:
     values = np.asarray(highs.getSolution().col_value, dtype=np.float64)
     # HiGHS returns integers within mip_feasibility_tolerance; callers expect exact ones.
     values = np.where(query.integer, np.round(values), values)

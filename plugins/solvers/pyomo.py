@@ -4,9 +4,13 @@ Pyomo builds one Python expression per row, so this is slower to compile than th
 plugin; its worth is reach (Gurobi, CPLEX, CBC, GLPK, ... through one option). Pyomo is
 imported on first use, so listing plugins does not pay for it.
 
-Backends and what they take (Pyomo 6.10): ``appsi_highs`` and ``highs`` (the newer
-``pyomo.contrib.solver`` interface) both run HiGHS; only ``highs`` accepts a quadratic
-objective. Other backends are assumed linear unless listed in ``QUADRATIC_BACKENDS``.
+Backends and what they take (Pyomo 6.10): every one takes linear rows, integers and a linear
+objective. ``appsi_highs`` and ``highs`` (the newer ``pyomo.contrib.solver`` interface) both run
+HiGHS, but only ``highs`` accepts a quadratic objective (``appsi_highs`` raises a DegreeError),
+and HiGHS has no MIQP; Gurobi's and CPLEX's interfaces take one too. Other backends (CBC, GLPK,
+...) are taken to be linear. A solver's ``capabilities`` are its backend's
+(:func:`backend_capabilities`); the class lists the default backend's, which ``nnv plugins``
+shows.
 """
 
 from __future__ import annotations
@@ -18,8 +22,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from nnv.core import CapabilityError, InputError, Query, Solution, Solver, hookimpl
-from nnv.core.plugin.solver import Status
+from nnv.core import (
+    Capability,
+    CapabilityError,
+    InputError,
+    Query,
+    Solution,
+    Solver,
+    hookimpl,
+)
+from nnv.core.status import SolveStatus
 
 from ._highs_options import check_highs_options, quiet_highs
 
@@ -39,23 +51,29 @@ QUADRATIC_BACKENDS = frozenset(
     }
 )
 HIGHS_BACKENDS = frozenset({"highs", "appsi_highs"})
+DEFAULT_BACKEND = "appsi_highs"
+
+
+def backend_capabilities(backend: str) -> frozenset[Capability]:
+    """What the Pyomo solver ``backend`` takes: a MILP, and a quadratic objective for some."""
+    milp = frozenset({Capability.LINEAR, Capability.INTEGER, Capability.OPTIMIZE})
+    return milp | {Capability.QUADRATIC} if backend in QUADRATIC_BACKENDS else milp
 
 
 class PyomoSolver(Solver):
     """A Query solved by any Pyomo solver; options other than ``solver`` go to the backend."""
 
     name = "pyomo"
-    capabilities = frozenset({"linear", "integer", "optimize", "quadratic"})
+    capabilities = backend_capabilities(DEFAULT_BACKEND)
     description = "any Pyomo solver (appsi_highs by default); QP with highs, gurobi or cplex"
 
-    def __init__(self, solver: str = "appsi_highs", **options: Any) -> None:
+    def __init__(self, solver: str = DEFAULT_BACKEND, **options: Any) -> None:
         if not isinstance(solver, str):
             raise InputError(f"solver 'pyomo': option 'solver' takes a string, not {solver!r}")
         self.backend = solver
         _factory(solver)  # fail at configuration, not in the middle of a search
         super().__init__(**options)
-        if solver not in QUADRATIC_BACKENDS:
-            self.capabilities = type(self).capabilities - {"quadratic"}  # type: ignore[misc]
+        self.capabilities = backend_capabilities(solver)
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """A HiGHS backend's options are HiGHS's, checked now; other backends' options go to
@@ -80,7 +98,7 @@ class PyomoSolver(Solver):
 
     def _check(self, query: Query) -> None:
         quadratic = _has_quadratic(query)
-        if quadratic and "quadratic" not in self.capabilities:
+        if quadratic and Capability.QUADRATIC not in self.capabilities:
             raise CapabilityError(f"pyomo solver {self.backend!r} takes no quadratic objective")
         if quadratic and query.integer.any() and self.backend in HIGHS_BACKENDS:
             raise CapabilityError("HiGHS has no MIQP: a quadratic objective needs no integers")
@@ -242,7 +260,7 @@ def _answer(
     if termination in _ERRORS:
         return Solution("error", message=f"pyomo: {termination} ({results.solver.message})")
     if len(results.solution):
-        status: Status = "optimal" if termination in _OPTIMAL else "feasible"
+        status: SolveStatus = "optimal" if termination in _OPTIMAL else "feasible"
         return _found(model, query, results, status, "" if status == "optimal" else termination)
     if termination == "maxTimeLimit":
         return Solution("timeout", message=termination)
@@ -250,7 +268,11 @@ def _answer(
 
 
 def _found(
-    model: pyo.ConcreteModel, query: Query, results: SolverResults, status: Status, message: str
+    model: pyo.ConcreteModel,
+    query: Query,
+    results: SolverResults,
+    status: SolveStatus,
+    message: str,
 ) -> Solution:
     import pyomo.environ as pyo
     from pyomo.common.log import LoggingIntercept

@@ -17,7 +17,7 @@ from typing import Any
 
 import z3
 
-from nnv.core import InputError, Query, Solution, Solver, hookimpl
+from nnv.core import Capability, InputError, Query, Solution, Solver, hookimpl
 from nnv.core.plugin.solver_options import check_kind, option_error
 
 from ._exact import Compiled, Deadline, check_supported, compile_query, found, infeasible, unsolved
@@ -29,15 +29,15 @@ class Z3Solver(Solver):
     name = "z3"
     capabilities = frozenset(
         {
-            "linear",
-            "integer",
-            "relu",
-            "indicator",
-            "bilinear",
-            "soft",
-            "optimize",
-            "exact",
-            "quantifiers",
+            Capability.LINEAR,
+            Capability.INTEGER,
+            Capability.RELU,
+            Capability.INDICATOR,
+            Capability.BILINEAR,
+            Capability.SOFT,
+            Capability.OPTIMIZE,
+            Capability.EXACT,
+            Capability.QUANTIFIERS,
         }
     )
     description = "Z3 SMT solver (exact rationals; LRA, LIA, NRA; MaxSMT and optimisation)"
@@ -165,5 +165,5 @@ def _fraction(value: z3.ArithRef) -> Fraction:
 
 
 @hookimpl
-def nnv_solvers() -> dict[str, type]:
+def nnv_solvers() -> dict[str, type[Solver]]:
     return {"z3": Z3Solver}

@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from nnv.core.model.property import Property
 from nnv.core.plugin.solver import Solver
 from nnv.core.query.builder import QueryBuilder
+from nnv.core.query.capabilities import Capability
 from nnv.core.query.form import Query
 from nnv.core.repair.points import PointEncoder, margin_rows, output_rows
 from nnv.core.repair.settings import remaining
@@ -75,7 +76,7 @@ class SolverSynthesiser:
         binaries = np.concatenate(soft_vars)
         wanted = self.problem.settings.threshold
         threshold = None if wanted is None else wanted - self.always
-        use_objective = "optimize" in self.solver.capabilities and not self.bilinear
+        use_objective = Capability.OPTIMIZE in self.solver.capabilities and not self.bilinear
         if use_objective:
             query = _with_objective(builder, delta, encoder.limits, binaries, threshold)
             return query, delta, region_vars

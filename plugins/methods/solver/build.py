@@ -60,7 +60,8 @@ def _repairer(
         soft,
         inputs.data,
         solver=registry.solver(config.solver),
-        verifier=registry.solver(config.verifier),
-        certifier=Certifier(registry.solver("highs"), registry.solver("z3")),
+        verifier=registry.solver(config.verifier_name(registry.names("solver"))),
+        certifier=Certifier.from_registry(registry, events=registry.hook),
         settings=settings,
+        events=registry.hook,
     )

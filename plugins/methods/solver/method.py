@@ -36,6 +36,7 @@ from nnv.core.run.fingerprint import fingerprint
 from nnv.core.run.inputs import Inputs
 from nnv.core.run.results import REPAIRED_FILE, RunOutcome, finite, nnv_version, write_outputs
 from nnv.core.run.trials import TrialTable
+from nnv.core.status import RunStatus
 from nnv.plugins.methods.solver.build import build_run, takes_option
 from nnv.plugins.methods.solver.job import RepairJob
 
@@ -152,7 +153,7 @@ def _repaired_network(network: Network, chosen: TrialResult | None) -> Network |
     return network.with_parameters(values)
 
 
-def _status(trials: TrialTable, chosen: TrialResult | None) -> str:
+def _status(trials: TrialTable, chosen: TrialResult | None) -> RunStatus:
     """repaired; else timeout if time ran out anywhere; error if every trial failed so."""
     statuses = [r.status for r in trials.done]
     if chosen is not None:

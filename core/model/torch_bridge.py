@@ -1,8 +1,12 @@
-"""PyTorch ``nn.Sequential`` models to and from :class:`Network`, in memory only.
+"""PyTorch ``nn.Sequential`` models to and from :class:`Network`, in memory only: the one place
+nnv converts between the two (the retrain method fine-tunes through it, users bring their
+trained models through it).
 
-There is deliberately no file loader: PyTorch files are pickles, and nnv never unpickles a
-user's file. Train in PyTorch, convert here, and save as ONNX or JSON. PyTorch is optional
-(``pip install 'nnv[torch]'``), so it is imported only when a function here is called.
+The conversion is float64 both ways, so the weights go across bit for bit and a trained
+network is the very one then verified. There is deliberately no file loader: PyTorch files
+are pickles, and nnv never unpickles a user's file. Train in PyTorch, convert here, and save
+as ONNX or JSON. PyTorch is optional (``pip install 'nnv[torch]'``), so it is imported only when
+a function here is called, and core imports without it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from nnv.core import InputError, Network, UnsupportedError
+from nnv.core.errors import InputError, UnsupportedError
+from nnv.core.model.network import Network
 
 
 def _torch() -> ModuleType:

@@ -1,0 +1,26 @@
+"""Every status vocabulary of nnv, each in one place, as a ``Literal`` a type checker enforces.
+
+The strings are what files and users see (result.json, trials.csv, ``nnv verify``'s verdict),
+so they are plain strings, not enum members; ``typing.get_args`` lists a vocabulary's words.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+# A solver's answer to a Query (:class:`nnv.core.plugin.solver.Solution`). ``optimal`` and
+# ``feasible`` carry values that were checked against the Query; ``infeasible`` is a proof only
+# from a solver with the ``exact`` capability whose Solution says ``exact``.
+SolveStatus = Literal["optimal", "feasible", "infeasible", "timeout", "unknown", "error"]
+
+# A verification's verdict in VNN-LIB's sense: ``sat`` means the property is violated (a
+# counterexample, replayed in float64), ``unsat`` that it holds. The same words serve every
+# stage: one (piece, disjunct) case, a branch-and-bound search, the whole property.
+Verdict = Literal["sat", "unsat", "timeout", "unknown"]
+
+# One repair trial (:class:`nnv.core.repair.trial.TrialResult`, a row of trials.csv).
+TrialStatus = Literal["repaired", "not_repaired", "timeout", "error"]
+
+# A whole repair run (result.json's ``status``), whatever the method: ``repaired`` only with a
+# certified network; ``error`` when every trial failed so.
+RunStatus = Literal["repaired", "not_repaired", "timeout", "error"]
