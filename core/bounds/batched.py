@@ -116,8 +116,9 @@ class _Geometry:
         return middle - spread - _WIDEN * (1.0 + size + np.abs(constant) + scale)
 
 
-def _times(stacked: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``stacked @ matrix`` for a ``(batch, r, n)`` stack as one matrix product (one BLAS call)."""
+def _times(stacked: np.ndarray, matrix: Any) -> np.ndarray:
+    """``stacked @ matrix`` for a ``(batch, r, n)`` stack as one matrix product (one BLAS call);
+    ``matrix`` may be sparse."""
     batch, rows, n = stacked.shape
     return (stacked.reshape(batch * rows, n) @ matrix).reshape(batch, rows, matrix.shape[1])
 
@@ -168,11 +169,7 @@ def _back_substitute(
         bias = network.layers[j].bias
         constant += offset + lam @ bias
         size += np.abs(offset) + np.abs(lam) @ np.abs(bias)
-        lam = (
-            _times(lam, network.layers[j].weight)
-            if lam.ndim == 3
-            else lam @ network.layers[j].weight
-        )
+        lam = network.layers[j].pull_back(lam)
     if owner is not None:
         return boxes.minimum(lam, constant, size, owner), lam, blame
     absolute = np.abs(lam)
@@ -195,7 +192,7 @@ def _refine(
     if not owner.size:
         return
     layer = network.layers[index]
-    rows = layer.weight[neuron]
+    rows = layer.rows(neuron)
     low, _, _ = _back_substitute(
         network,
         relaxations,
@@ -238,7 +235,8 @@ def batch_bounds(
     shares: list[np.ndarray] = []
     last = len(network.layers) - 1
     for index, layer in enumerate(network.layers):
-        w_pos, w_neg = np.maximum(layer.weight, 0.0).T, np.minimum(layer.weight, 0.0).T
+        positive, negative = layer.signed()
+        w_pos, w_neg = positive.T, negative.T
         z_low_fn = _times(low_fn, w_pos) + _times(high_fn, w_neg)
         z_high_fn = _times(high_fn, w_pos) + _times(low_fn, w_neg)
         z_low_fn[:, -1, :] += layer.bias
@@ -246,7 +244,7 @@ def batch_bounds(
         z_low, z_high = _forward_bounds(z_low_fn, z_high_fn, boxes)
         interval_error = _WIDEN * (
             1.0
-            + np.maximum(np.abs(a_low), np.abs(a_high)) @ np.abs(layer.weight.T)
+            + np.maximum(np.abs(a_low), np.abs(a_high)) @ layer.absolute().T
             + np.abs(layer.bias)
         )
         z_low = np.maximum(z_low, a_low @ w_pos + a_high @ w_neg + layer.bias - interval_error)
@@ -270,7 +268,7 @@ def batch_bounds(
         a_low, a_high = np.maximum(z_low, 0.0), np.maximum(z_high, 0.0)
     output = network.layers[-1]
     m = C.shape[0]
-    lam = np.broadcast_to(C @ output.weight, (batch, m, output.n_in))
+    lam = np.broadcast_to(output.pull_back(C), (batch, m, output.n_in))
     constant = np.broadcast_to(C @ output.bias - d, (batch, m))
     rows, slopes, blame = _back_substitute(
         network, relaxations, lam, constant, boxes, shares=shares

@@ -299,6 +299,7 @@ def _read_model(path: Path) -> onnx.ModelProto:
 
 def network_to_model(network: Network, dtype: type = np.float64) -> onnx.ModelProto:
     """Gemm(transB=1) + Relu layers, input ``X`` [1, n], output ``Y`` [1, m]."""
+    network = network.as_dense("the ONNX saver")
     element = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     nodes, initializers, tensor = [], [], "X"
     last = len(network.layers) - 1

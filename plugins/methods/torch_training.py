@@ -37,6 +37,7 @@ class TrainingSettings:
 def to_torch(network: Network) -> Any:
     """An ``nn.Sequential`` (float64) with ``network``'s weights, bit for bit."""
     torch = require_torch()
+    network = network.as_dense("training")
     modules: list[Any] = []
     for index, layer in enumerate(network.layers):
         linear = torch.nn.Linear(layer.n_in, layer.n_out, dtype=torch.float64)
