@@ -60,7 +60,7 @@ def selection(index: np.ndarray, columns: int) -> sp.csr_array:
 def layer_weights(matrix: Matrix) -> Matrix:
     """How a layer stores a map: sparse only when it is large and mostly zeros."""
     if not sp.issparse(matrix):
-        return matrix
+        return np.ascontiguousarray(matrix)  # products with sparse maps come out transposed
     size = matrix.shape[0] * matrix.shape[1]
     if size <= SMALL or matrix.nnz > DENSE_FROM * size:
         return matrix.toarray()
