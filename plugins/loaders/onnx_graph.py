@@ -239,8 +239,3 @@ def _handlers() -> dict[str, Handler]:
 
 
 HANDLERS: dict[str, Handler] = _handlers()
-
-
-def supported_operators() -> list[str]:
-    """Every operator with a lowering (nodes of constants are evaluated whatever they are)."""
-    return sorted(HANDLERS)
