@@ -183,20 +183,20 @@ def test_affine_operators_are_folded_exactly_as_onnxruntime_computes(tmp_path: P
 
 
 def _single_node_model(tmp_path: Path, op: str) -> Path:
-    node = helper.make_node(op, ["X", "W"] if op == "Conv" else ["X"], ["Y"], name=f"my{op}")
+    node = helper.make_node(op, ["X", "W"] if op == "PRelu" else ["X"], ["Y"], name=f"my{op}")
     graph = helper.make_graph(
         [node],
         "g",
         [helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 2])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 2])],
-        [numpy_helper.from_array(np.ones((2, 2, 1), dtype=np.float32), "W")],
+        [numpy_helper.from_array(np.ones(2, dtype=np.float32), "W")],
     )
     path = tmp_path / f"{op}.onnx"
     onnx.save(helper.make_model(graph), path)
     return path
 
 
-@pytest.mark.parametrize("op", ["Conv", "Sigmoid"])
+@pytest.mark.parametrize("op", ["PRelu", "Sigmoid"])
 def test_unsupported_operator_is_named(tmp_path: Path, op: str) -> None:
     with pytest.raises(UnsupportedError, match=f"unsupported ONNX operator '{op}' .*'my{op}'"):
         default_registry().load_network(_single_node_model(tmp_path, op))

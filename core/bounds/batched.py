@@ -111,8 +111,9 @@ class _Geometry:
         return middle - spread - rounding_margin(size, np.abs(constant), scale)
 
 
-def _times(stacked: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """``stacked @ matrix`` for a ``(batch, r, n)`` stack as one matrix product (one BLAS call)."""
+def _times(stacked: np.ndarray, matrix: Any) -> np.ndarray:
+    """``stacked @ matrix`` for a ``(batch, r, n)`` stack as one matrix product (one BLAS call);
+    ``matrix`` may be sparse."""
     batch, rows, n = stacked.shape
     return (stacked.reshape(batch * rows, n) @ matrix).reshape(batch, rows, matrix.shape[1])
 
@@ -152,11 +153,7 @@ def _back_substitute(
         bias = network.layers[j].bias
         constant += offset + lam @ bias
         size += np.abs(offset) + np.abs(lam) @ np.abs(bias)
-        lam = (
-            _times(lam, network.layers[j].weight)
-            if lam.ndim == 3
-            else lam @ network.layers[j].weight
-        )
+        lam = network.layers[j].pull_back(lam)
     if owner is not None:
         return boxes.minimum(lam, constant, size, owner), lam, blame
     absolute = np.abs(lam)
@@ -179,7 +176,7 @@ def _refine(
     if not owner.size:
         return
     layer = network.layers[index]
-    rows = layer.weight[neuron]
+    rows = layer.rows(neuron)
     low, _, _ = _back_substitute(
         network,
         relaxations,
@@ -214,7 +211,7 @@ def batch_bounds(
     output = network.layers[-1]
     m = C.shape[0]
     batch = lower.shape[0]
-    lam = np.broadcast_to(C @ output.weight, (batch, m, output.n_in))
+    lam = np.broadcast_to(output.pull_back(C), (batch, m, output.n_in))
     constant = np.broadcast_to(C @ output.bias - d, (batch, m))
     rows, slopes, blame = _back_substitute(
         network, layers.relaxations, lam, constant, boxes, shares=layers.shares
@@ -298,14 +295,15 @@ def _pre_activations(
     """``layer``'s pre-activations as lower and upper linear functions of the input, and
     their bounds over each box: the functions concretised, intersected with interval
     arithmetic on the activations' bounds ``a_low``/``a_high``."""
-    w_pos, w_neg = np.maximum(layer.weight, 0.0).T, np.minimum(layer.weight, 0.0).T
+    positive, negative = layer.signed()
+    w_pos, w_neg = positive.T, negative.T
     z_low_fn = _times(low_fn, w_pos) + _times(high_fn, w_neg)
     z_high_fn = _times(high_fn, w_pos) + _times(low_fn, w_neg)
     z_low_fn[:, -1, :] += layer.bias
     z_high_fn[:, -1, :] += layer.bias
     z_low, z_high = _forward_bounds(z_low_fn, z_high_fn, boxes)
     interval_error = rounding_margin(
-        np.maximum(np.abs(a_low), np.abs(a_high)) @ np.abs(layer.weight.T),
+        np.maximum(np.abs(a_low), np.abs(a_high)) @ layer.absolute().T,
         np.abs(layer.bias),
     )
     z_low = np.maximum(z_low, a_low @ w_pos + a_high @ w_neg + layer.bias - interval_error)

@@ -8,17 +8,25 @@ exactly. The result is intersected with interval bounds, so it is never looser t
 Every bound is widened outward by a tiny relative amount, so that float rounding can never
 make a bound cut off a real value: exact solvers rely on these bounds too. The relaxation and
 the widening are :mod:`nnv.core.bounds.relaxation`'s, shared with the batched bounds.
+
+Sparse layers (convolutions, pooling) are back-substituted with sparse coefficients, which
+stay sparse while each neuron depends on a small window of the layer below; they turn dense
+once that stops paying.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from nnv.core.bounds.relaxation import relu_relaxation, rounding_margin, widen
-from nnv.core.model.network import Network
+from nnv.core.model.network import Layer, Network
 
+# Sparse coefficients denser than this are cheaper to carry as a dense array.
+_DENSE_FROM = 0.25
 
 @dataclass(frozen=True)
 class Bounds:
@@ -37,12 +45,12 @@ class Bounds:
 
 
 def _affine_interval(
-    weight: np.ndarray, bias: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    layer: Layer, lower: np.ndarray, upper: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    positive, negative = np.maximum(weight, 0.0), np.minimum(weight, 0.0)
+    positive, negative = layer.signed()
     return (
-        positive @ lower + negative @ upper + bias,
-        positive @ upper + negative @ lower + bias,
+        positive @ lower + negative @ upper + layer.bias,
+        positive @ upper + negative @ lower + layer.bias,
     )
 
 
@@ -51,7 +59,7 @@ def interval_bounds(network: Network, lower: np.ndarray, upper: np.ndarray) -> B
     lows, highs = [], []
     a_low, a_high = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
     for layer in network.layers:
-        z_low, z_high = widen(*_affine_interval(layer.weight, layer.bias, a_low, a_high))
+        z_low, z_high = widen(*_affine_interval(layer, a_low, a_high))
         lows.append(z_low)
         highs.append(z_high)
         a_low, a_high = np.maximum(z_low, 0.0), np.maximum(z_high, 0.0)
@@ -72,17 +80,36 @@ def back_substitute_lower(
     ``hidden_lower/upper[j]`` bound the pre-activations of layers ``j < layer_index``.
     """
     layers = network.layers
-    lam = np.asarray(coefficients, dtype=np.float64)
+    lam = coefficients if sp.issparse(coefficients) else np.asarray(coefficients, np.float64)
     constant = lam @ layers[layer_index].bias
-    lam = lam @ layers[layer_index].weight
+    lam = _compact(layers[layer_index].pull_back(lam))
     for j in range(layer_index - 1, -1, -1):
         s_up, t_up, s_low = relu_relaxation(hidden_lower[j], hidden_upper[j])
-        positive, negative = np.maximum(lam, 0.0), np.minimum(lam, 0.0)
+        positive, negative = _signed(lam)
         constant = constant + negative @ t_up
-        lam = positive * s_low + negative * s_up
+        lam = _scale_columns(positive, s_low) + _scale_columns(negative, s_up)
         constant = constant + lam @ layers[j].bias
-        lam = lam @ layers[j].weight
-    return constant + np.maximum(lam, 0.0) @ lower + np.minimum(lam, 0.0) @ upper
+        lam = _compact(layers[j].pull_back(lam))
+    positive, negative = _signed(lam)
+    return constant + positive @ lower + negative @ upper
+
+
+def _signed(lam: Any) -> tuple[Any, Any]:
+    """The positive and negative parts of dense or sparse coefficients."""
+    if sp.issparse(lam):
+        return lam.maximum(0.0), lam.minimum(0.0)
+    return np.maximum(lam, 0.0), np.minimum(lam, 0.0)
+
+
+def _scale_columns(lam: Any, scale: np.ndarray) -> Any:
+    return sp.csr_array(lam.multiply(scale[None, :])) if sp.issparse(lam) else lam * scale
+
+
+def _compact(lam: Any) -> Any:
+    """Sparse coefficients that have filled in become dense."""
+    if sp.issparse(lam) and lam.nnz > _DENSE_FROM * lam.shape[0] * lam.shape[1]:
+        return lam.toarray()
+    return lam
 
 
 def symbolic_bounds(network: Network, lower: np.ndarray, upper: np.ndarray) -> Bounds:
@@ -93,10 +120,11 @@ def symbolic_bounds(network: Network, lower: np.ndarray, upper: np.ndarray) -> B
     highs: list[np.ndarray] = []
     a_low, a_high = lower, upper
     for index, layer in enumerate(network.layers):
-        identity = np.eye(layer.n_out)
+        n = layer.n_out
+        identity = sp.identity(n, format="csr") if layer.is_sparse else np.eye(n)
         sym_low = back_substitute_lower(network, index, identity, lows, highs, lower, upper)
         sym_high = -back_substitute_lower(network, index, -identity, lows, highs, lower, upper)
-        int_low, int_high = _affine_interval(layer.weight, layer.bias, a_low, a_high)
+        int_low, int_high = _affine_interval(layer, a_low, a_high)
         z_low, z_high = widen(np.maximum(sym_low, int_low), np.minimum(sym_high, int_high))
         lows.append(z_low)
         highs.append(z_high)

@@ -1,4 +1,9 @@
-"""Feed-forward ReLU networks: dense layers in float64, ReLU on every layer but the last.
+"""Feed-forward ReLU networks: affine layers in float64, ReLU on every layer but the last.
+
+A layer's weights are a dense array or a scipy.sparse CSR array: convolutions and pooling
+lowered to affine maps are mostly zeros, and the larger ones cannot be held densely at all.
+Engines go through :class:`Layer`'s methods (``apply``, ``pull_back``, ``signed``...), which
+work for both, and call ``dense()`` only where a dense matrix is truly needed.
 
 Parameters are addressed as in the repair paper, 1-based: ``w<L>.<N>.<I>`` is the weight
 from input I into neuron N of layer L, ``b<L>.<N>`` the bias of neuron N of layer L.
@@ -7,12 +12,25 @@ from input I into neuron N of layer L, ``b<L>.<N>`` the bias of neuron N of laye
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+import scipy.sparse as sp
 
-from nnv.core.errors import InputError
+from nnv.core.errors import InputError, UnsupportedError
+
+if TYPE_CHECKING:
+    import torch
+
+# A layer's weights: a dense np.ndarray or a scipy.sparse.csr_array (scipy has no type stubs,
+# so the alias cannot say more than Any).
+Weights: TypeAlias = Any
+
+# The most entries a sparse layer may have to be turned into a dense one (128 MiB in float64).
+DENSE_LIMIT = 2**24
 
 _ADDRESS = re.compile(r"^(?:w(\d+)\.(\d+)\.(\d+)|b(\d+)\.(\d+))$")
 
@@ -52,9 +70,9 @@ class ParameterAddress:
 
 @dataclass(frozen=True)
 class Layer:
-    """A dense layer ``z = W a + b``; ``W`` has shape (outputs, inputs)."""
+    """An affine layer ``z = W a + b``; ``W`` has shape (outputs, inputs), dense or CSR."""
 
-    weight: np.ndarray
+    weight: Weights
     bias: np.ndarray
 
     @property
@@ -64,6 +82,100 @@ class Layer:
     @property
     def n_out(self) -> int:
         return int(self.weight.shape[0])
+
+    @property
+    def is_sparse(self) -> bool:
+        return sp.issparse(self.weight)
+
+    def dense(self) -> np.ndarray:
+        """The weights as a dense array (a copy when they are sparse)."""
+        return self.weight.toarray() if self.is_sparse else self.weight
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """``W a + b`` for each row ``a`` of ``values`` (or for one vector)."""
+        if self.is_sparse and values.ndim == 2:
+            return (self.weight @ values.T).T + self.bias
+        return values @ self.weight.T + self.bias
+
+    def pull_back(self, coefficients: Any) -> Any:
+        """``coefficients @ W``: linear functions of ``z`` as functions of ``a``.
+
+        ``coefficients`` is ``(n_out,)``, ``(r, n_out)`` (dense or sparse) or a stack
+        ``(batch, r, n_out)``; the result has the same leading shape with ``n_in`` last. A
+        sparse ``coefficients`` stays sparse when the weights are sparse too.
+        """
+        if isinstance(coefficients, np.ndarray) and coefficients.ndim == 3:
+            batch, rows, n = coefficients.shape
+            flat = self.pull_back(coefficients.reshape(batch * rows, n))
+            return flat.reshape(batch, rows, self.n_in)
+        if self.is_sparse and isinstance(coefficients, np.ndarray) and coefficients.ndim == 2:
+            return (self.weight.T @ coefficients.T).T
+        return coefficients @ self.weight
+
+    def signed(self) -> tuple[Weights, Weights]:
+        """The positive and the negative part of the weights, each stored as the weights are."""
+        if self.is_sparse:
+            return self.weight.maximum(0.0), self.weight.minimum(0.0)
+        return np.maximum(self.weight, 0.0), np.minimum(self.weight, 0.0)
+
+    def absolute(self) -> Weights:
+        return abs(self.weight) if self.is_sparse else np.abs(self.weight)
+
+    def rows(self, index: np.ndarray) -> np.ndarray:
+        """Rows of the weights as a dense ``(len(index), n_in)`` array."""
+        return self.weight[index].toarray() if self.is_sparse else self.weight[index]
+
+    def to_torch(
+        self, dtype: torch.dtype | None = None, device: Any = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weights (a ``torch.sparse_csr`` tensor when sparse) and the bias, copied.
+
+        ``dtype`` defaults to float64, the precision the network is stored in.
+        """
+        import torch  # only the engines that run in torch pay for importing it
+
+        dtype = torch.float64 if dtype is None else dtype
+        bias = torch.tensor(self.bias, dtype=dtype, device=device)
+        if not self.is_sparse:
+            return torch.tensor(self.weight, dtype=dtype, device=device), bias
+        with warnings.catch_warnings():  # torch says its sparse CSR support is in beta
+            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
+            weight = torch.sparse_csr_tensor(
+                torch.tensor(self.weight.indptr, dtype=torch.int64),
+                torch.tensor(self.weight.indices, dtype=torch.int64),
+                torch.tensor(self.weight.data),
+                size=self.weight.shape,
+                dtype=dtype,
+                device=device,
+                check_invariants=True,
+            )
+        return weight, bias
+
+
+def _weights(raw: Any) -> Weights:
+    """A float64 read-only copy of dense or sparse weights (sparse ones in canonical CSR)."""
+    if not sp.issparse(raw):
+        weight = np.array(raw, dtype=np.float64)
+        weight.setflags(write=False)
+        return weight
+    weight = sp.csr_array(raw, dtype=np.float64, copy=True)
+    weight.sum_duplicates()  # canonical: later operations never reorder the arrays in place
+    for part in (weight.data, weight.indices, weight.indptr):
+        part.setflags(write=False)
+    return weight
+
+
+def _finite(weight: Weights) -> bool:
+    return bool(np.isfinite(weight.data if sp.issparse(weight) else weight).all())
+
+
+def _same(first: Weights, second: Weights) -> bool:
+    """Equal shapes and values, however each is stored."""
+    if first.shape != second.shape:
+        return False
+    if not (sp.issparse(first) or sp.issparse(second)):
+        return bool(np.array_equal(first, second))
+    return (sp.csr_array(first) != sp.csr_array(second)).nnz == 0
 
 
 class Network:
@@ -75,7 +187,7 @@ class Network:
             raw_weight, raw_bias = (
                 (item.weight, item.bias) if isinstance(item, Layer) else tuple(item)  # type: ignore[arg-type]
             )
-            weight = np.array(raw_weight, dtype=np.float64)
+            weight = _weights(raw_weight)
             bias = np.array(raw_bias, dtype=np.float64).reshape(-1)
             if weight.ndim != 2 or bias.shape[0] != weight.shape[0]:
                 raise InputError(
@@ -86,9 +198,8 @@ class Network:
                     f"layer {index + 1} takes {weight.shape[1]} inputs but layer {index} "
                     f"gives {built[-1].n_out}"
                 )
-            if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
+            if not (_finite(weight) and np.isfinite(bias).all()):
                 raise InputError(f"layer {index + 1} has NaN or infinite parameters")
-            weight.setflags(write=False)
             bias.setflags(write=False)
             built.append(Layer(weight, bias))
         if not built:
@@ -113,7 +224,26 @@ class Network:
 
     @property
     def n_parameters(self) -> int:
-        return sum(layer.weight.size + layer.bias.size for layer in self._layers)
+        return sum(layer.n_out * (layer.n_in + 1) for layer in self._layers)
+
+    @property
+    def is_sparse(self) -> bool:
+        """Whether some layer keeps its weights sparse."""
+        return any(layer.is_sparse for layer in self._layers)
+
+    def as_dense(self, purpose: str, limit: int = DENSE_LIMIT) -> Network:
+        """This network with dense weights only, for ``purpose`` (a saver, repair) that needs
+        them; a sparse layer of more than ``limit`` entries is refused, not densified."""
+        if not self.is_sparse:
+            return self
+        for index, layer in enumerate(self._layers):
+            if layer.is_sparse and layer.n_out * layer.n_in > limit:
+                raise UnsupportedError(
+                    f"{purpose} needs dense weights, and layer {index + 1} is a sparse "
+                    f"{layer.n_out} x {layer.n_in} map (from a convolution or pooling), too "
+                    f"large to make dense (the limit is {limit} entries)"
+                )
+        return Network([(layer.dense(), layer.bias) for layer in self._layers])
 
     def forward(self, inputs: np.ndarray) -> np.ndarray:
         """Outputs for a batch ``(m, n_inputs)`` or a single input ``(n_inputs,)``."""
@@ -123,7 +253,7 @@ class Network:
         if values.shape[1] != self.n_inputs:
             raise InputError(f"the network takes {self.n_inputs} inputs, got {values.shape[1]}")
         for index, layer in enumerate(self._layers):
-            values = values @ layer.weight.T + layer.bias
+            values = layer.apply(values)
             if index < len(self._layers) - 1:
                 values = np.maximum(values, 0.0)
         return values[0] if single else values
@@ -133,7 +263,7 @@ class Network:
         values = np.atleast_2d(np.asarray(inputs, dtype=np.float64))
         result = []
         for index, layer in enumerate(self._layers):
-            values = values @ layer.weight.T + layer.bias
+            values = layer.apply(values)
             result.append(values)
             if index < len(self._layers) - 1:
                 values = np.maximum(values, 0.0)
@@ -186,7 +316,10 @@ class Network:
 
     def with_parameters(self, values: Mapping[str | ParameterAddress, float]) -> Network:
         """A new network with the given parameters replaced."""
-        weights = [layer.weight.copy() for layer in self._layers]
+        weights = [
+            layer.weight.tolil() if layer.is_sparse else layer.weight.copy()
+            for layer in self._layers
+        ]
         biases = [layer.bias.copy() for layer in self._layers]
         for address, value in values.items():
             parsed = self.resolve(address)
@@ -200,7 +333,7 @@ class Network:
         if not isinstance(other, Network) or len(other.layers) != len(self._layers):
             return False
         return all(
-            np.array_equal(a.weight, b.weight) and np.array_equal(a.bias, b.bias)
+            _same(a.weight, b.weight) and np.array_equal(a.bias, b.bias)
             for a, b in zip(self._layers, other.layers, strict=True)
         )
 

@@ -73,6 +73,7 @@ def from_sequential(module: Any) -> Network:
 def to_sequential(network: Network) -> Any:
     """An ``nn.Sequential`` of float64 Linear and ReLU layers computing ``network``."""
     torch = _torch()
+    network = network.as_dense("a torch nn.Linear model")
     modules = []
     for index, layer in enumerate(network.layers):
         linear = torch.nn.Linear(layer.n_in, layer.n_out, dtype=torch.float64)

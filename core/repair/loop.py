@@ -86,7 +86,7 @@ class Repairer:
             raise InputError("repair needs at least one property")
         for prop in properties:
             prop.check_fits(network.n_inputs, network.n_outputs)
-        self.network = network
+        self.network = network.as_dense("repair")  # the encoders read dense weights
         self.properties = list(properties)
         self.soft = soft
         self.data = data

@@ -50,7 +50,7 @@ def _margin_gradient(
     )
     gradient = gradient.astype(np.float64) @ conjunction.C
     for index in range(len(network.layers) - 1, -1, -1):
-        gradient = gradient @ network.layers[index].weight
+        gradient = network.layers[index].pull_back(gradient)
         if index > 0:
             gradient = gradient * (activations[index - 1] > 0)
     return slack.max(axis=1), gradient

@@ -60,6 +60,7 @@ def network_from_document(document: Any) -> Network:
 
 def network_to_text(network: Network) -> str:
     """The JSON text of ``network``, one layer per line."""
+    network = network.as_dense("the JSON saver")
     layers = ",\n".join(
         "    "
         + json.dumps(

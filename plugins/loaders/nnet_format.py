@@ -74,6 +74,7 @@ def _line(values: np.ndarray | list[float]) -> str:
 
 def network_to_text(network: Network) -> str:
     """``.nnet`` text for ``network`` with neutral normalisation."""
+    network = network.as_dense("the .nnet saver")
     sizes = list(network.shape)
     n_in, n_out = network.n_inputs, network.n_outputs
     lines = [
