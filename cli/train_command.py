@@ -12,8 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nnv.core.errors import InputError
+from nnv.core.plugin.options import parse_pairs
 from nnv.core.plugin.registry import default_registry
-from nnv.core.plugin.solver import parse_options
 
 from .errors import refuse_nan, user_errors
 
@@ -128,11 +128,11 @@ def train(
                 "max_rounds": max_rounds,
                 "seed": seed,
                 "solver": solver,
-                "solver_options": dict(parse_options(solver_option or [])) or None,
+                "solver_options": dict(parse_pairs(solver_option or [], "solver")) or None,
             }.items()
             if value is not None
         }
-        trainer = default_registry().get("trainer", method).factory(**options)
+        trainer = default_registry().create("trainer", method, options)
         request: dict[str, Any] = {
             "data": data,
             "out": out,

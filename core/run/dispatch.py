@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nnv.core.errors import InputError
 from nnv.core.plugin.method import RepairMethod
 from nnv.core.plugin.registry import Registry
 from nnv.core.repair.trial import TrialResult
@@ -25,9 +24,5 @@ def run_repair(
     included. Bad input, an unknown method or a method's bad option raises an ``NnvError``
     before anything is written.
     """
-    factory = registry.get("repair-method", config.method).factory
-    try:
-        method: RepairMethod = factory(**config.method_options)
-    except TypeError as error:
-        raise InputError(f"method {config.method!r}: bad options ({error})") from None
+    method: RepairMethod = registry.create("repair-method", config.method, config.method_options)
     return method.repair(config, registry, on_trial, on_planned)
