@@ -43,20 +43,6 @@ STATIC = [
             bool, typer.Option("--json", help="Print result.json instead of the summary table.")
         ],
     ),
-    inspect.Parameter(
-        "option",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
-            list[str] | None,
-            typer.Option(
-                "--option",
-                "-o",
-                help="A plugin's option KIND.KEY=VALUE (repeatable); KIND: solver, verifier, "
-                "heuristic, search, method or executor.",
-            ),
-        ],
-    ),
 ]
 
 
@@ -65,7 +51,23 @@ def run_parameters(catalogue: Mapping[str, Setting]) -> list[click.Parameter]:
     then each method's flags under a heading of its own."""
     common = [_parameter(s) for s in catalogue.values() if not s.methods and info(s.field).cli]
     methods = [_parameter(s) for s in catalogue.values() if s.methods and info(s.field).cli]
-    return _typer_parameters([STATIC[0], *common, *STATIC[1:], *methods])
+    return _typer_parameters([STATIC[0], *common, *STATIC[1:], _o(catalogue), *methods])
+
+
+def _o(catalogue: Mapping[str, Setting]) -> inspect.Parameter:
+    """``-o KIND.KEY=VALUE``, for the kinds whose options a setting holds."""
+    kinds = sorted({kind for s in catalogue.values() if (kind := info(s.field).kind)})
+    flag = typer.Option(
+        "--option",
+        "-o",
+        help=f"A plugin's option KIND.KEY=VALUE (repeatable); KIND: {', '.join(kinds)}.",
+    )
+    return inspect.Parameter(
+        "option",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[list[str] | None, flag],
+    )
 
 
 def _typer_parameters(parameters: list[inspect.Parameter]) -> list[click.Parameter]:

@@ -322,31 +322,10 @@ def _result(
 ) -> RunResult:
     """result.json."""
     last = steps[-1]
-    trained = last.iteration
-    if repaired is not None:
-        status = "repaired"
-        message = (
-            "every property already holds: the network is unchanged (0 fine-tuning iterations)"
-            if trained == 0
-            else f"every property proved after {trained} fine-tuning iteration(s)"
-        )
-    else:
-        status = "timeout" if loop.timed_out else "not_repaired"
-        why = (
-            f"the run's timeout passed after {trained} fine-tuning iteration(s)"
-            if loop.timed_out
-            else f"no network proved within {options.iterations} fine-tuning iteration(s)"
-        )
-        kept = (
-            ""
-            if unverified is None
-            else f"; the best it trained (iteration {unverified.iteration}) is in "
-            f"{UNVERIFIED_FILE}, not a repair"
-        )
-        message = f"{why}: {', '.join(last.not_proved)} not proved{kept}"
+    status, message = _outcome(options, loop, last, repaired, unverified)
     details = RetrainDetails(
         sampling=options.sampling,
-        iterations=trained,
+        iterations=last.iteration,
         max_iterations=options.iterations,
         required_classes=loop.classes,
         unverified_network=(
@@ -374,6 +353,39 @@ def _result(
         seconds=round(time.monotonic() - start, 3),
         details=details,
     )
+
+
+def _outcome(
+    options: RetrainOptions,
+    loop: _Loop,
+    last: Step,
+    repaired: Network | None,
+    unverified: Step | None,
+) -> tuple[str, str]:
+    """The run's status and message."""
+    trained = last.iteration
+    if repaired is not None:
+        status = "repaired"
+        message = (
+            "every property already holds: the network is unchanged (0 fine-tuning iterations)"
+            if trained == 0
+            else f"every property proved after {trained} fine-tuning iteration(s)"
+        )
+    else:
+        status = "timeout" if loop.timed_out else "not_repaired"
+        why = (
+            f"the run's timeout passed after {trained} fine-tuning iteration(s)"
+            if loop.timed_out
+            else f"no network proved within {options.iterations} fine-tuning iteration(s)"
+        )
+        kept = (
+            ""
+            if unverified is None
+            else f"; the best it trained (iteration {unverified.iteration}) is in "
+            f"{UNVERIFIED_FILE}, not a repair"
+        )
+        message = f"{why}: {', '.join(last.not_proved)} not proved{kept}"
+    return status, message
 
 
 @hookimpl
