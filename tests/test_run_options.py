@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from cli_helpers import nnv
 from test_run import EXAMPLE, FREE, example_args
 from typer.testing import CliRunner
 
@@ -164,16 +165,20 @@ def test_method_flags_are_made_only_for_nnv_run(monkeypatch: pytest.MonkeyPatch)
 # -- any plugin's options --------------------------------------------------------------------
 
 
+# Runs that reach the trials go through the real entry point in a subprocess, like the other
+# CLI tests: a trial is a forked child, and this process may hold threads by now (torch).
+
+
 def test_o_reaches_the_heuristic(tmp_path: Path) -> None:
-    done = invoke(*example_args(tmp_path), "-o", "heuristic.count=5", "--json")
-    assert done.exit_code == 0, done.stderr
+    done = nnv("run", *example_args(tmp_path), "-o", "heuristic.count=5", "--json")
+    assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["heuristic_options"]["count"] == 5 and result["soft_total"] == 5
 
 
 def test_solver_option_reaches_the_synthesis_solver(tmp_path: Path) -> None:
-    done = invoke(*example_args(tmp_path), "--solver-option", "mip_rel_gap=1e-7", "--json")
-    assert done.exit_code == 0, done.stderr
+    done = nnv("run", *example_args(tmp_path), "--solver-option", "mip_rel_gap=1e-7", "--json")
+    assert done.returncode == 0, done.stderr
     settings = json.loads((tmp_path / "run.json").read_text())
     assert settings["solver_options"] == {"mip_rel_gap": 1e-7}
     assert settings["verifier_options"] == {}  # the verifier is another solver
@@ -197,8 +202,8 @@ def test_free_and_free_sets_together_are_refused(tmp_path: Path) -> None:
 
 
 def test_result_json_keeps_its_keys_in_order(tmp_path: Path) -> None:
-    done = invoke(*example_args(tmp_path, "--free", FREE), "--json")
-    assert done.exit_code == 0, done.stderr
+    done = nnv("run", *example_args(tmp_path, "--free", FREE), "--json")
+    assert done.returncode == 0, done.stderr
     text = (tmp_path / "result.json").read_text()
     result = json.loads(text)
     assert list(result) == SOLVER_KEYS
