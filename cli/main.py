@@ -8,7 +8,7 @@ import typer
 
 from .errors import BAD_INPUT
 from .plugins_command import plugins
-from .run_command import run
+from .run_command import RunCommand, run
 from .train_command import train
 from .verify_command import verify
 
@@ -21,7 +21,7 @@ app = typer.Typer(
 )
 app.command()(verify)
 app.command()(plugins)
-app.command()(run)
+app.command(cls=RunCommand)(run)
 app.command()(train)
 
 

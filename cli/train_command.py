@@ -12,8 +12,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nnv.core.errors import InputError
+from nnv.core.plugin.options import parse_pairs
 from nnv.core.plugin.registry import default_registry
-from nnv.core.plugin.solver import parse_options
 
 from .errors import refuse_nan, user_errors
 
@@ -58,8 +58,7 @@ def train(
         bool | None,
         typer.Option(
             "--level/--no-level",
-            help="Forecasting data: predict relative to each window's last input (default) "
-            "or not.",
+            help="Forecasting data: predict relative to each window's last input (default) or not.",
         ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Most epochs (default 1000).", min=1)] = None,
@@ -128,11 +127,11 @@ def train(
                 "max_rounds": max_rounds,
                 "seed": seed,
                 "solver": solver,
-                "solver_options": dict(parse_options(solver_option or [])) or None,
+                "solver_options": dict(parse_pairs(solver_option or [], "solver")) or None,
             }.items()
             if value is not None
         }
-        trainer = default_registry().get("trainer", method).factory(**options)
+        trainer = default_registry().create("trainer", method, options)
         request: dict[str, Any] = {
             "data": data,
             "out": out,

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
+from nnv.core.plugin.options import parse_pairs
 from nnv.core.plugin.registry import default_registry
-from nnv.core.plugin.solver import parse_options
 from nnv.core.runtime.files import write_text_atomic
 from nnv.core.verify.verifier import Verifier
 
@@ -54,7 +54,7 @@ def verify(
     """
     with user_errors():
         registry = default_registry()
-        chosen = registry.solver(solver, **parse_options(solver_option or []))
+        chosen = registry.solver(solver, **parse_pairs(solver_option or [], "solver"))
         net = registry.load_network(network)
         prop = registry.load_property(property_file)
         prop.check_fits(net.n_inputs, net.n_outputs)

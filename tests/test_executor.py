@@ -97,15 +97,15 @@ def test_a_search_goes_on_past_a_solver_that_ignores_its_limit(tmp_path: Path) -
     )
     outcome = run_repair(config, registry)
     assert [r.status for r in outcome.trials] == ["timeout", "timeout"]
-    assert outcome.result["status"] == "timeout"
+    assert outcome.result.status == "timeout"
     assert {row["status"] for row in read_rows(tmp_path)} == {"timeout"}
 
 
 def test_parallel_search_finds_what_a_single_worker_finds(tmp_path: Path) -> None:
     one = run_repair(example_config(tmp_path / "one", workers=1, **LAYER_2), default_registry())
     two = run_repair(example_config(tmp_path / "two", workers=2, **LAYER_2), default_registry())
-    assert one.result["free"] == two.result["free"] == ["w2.1.8"]
-    assert one.result["parameters"] == two.result["parameters"]
+    assert one.result.details.free == two.result.details.free == ["w2.1.8"]
+    assert one.result.details.parameters == two.result.details.parameters
     assert [r.free for r in one.trials] == [r.free for r in two.trials]
 
 
@@ -114,10 +114,10 @@ def test_the_dask_executor_finds_what_local_finds(tmp_path: Path) -> None:
     local = run_repair(example_config(tmp_path / "local", **LAYER_2), default_registry())
     config = example_config(tmp_path / "dask", executor="dask", workers=2, **LAYER_2)
     on_dask = run_repair(config, default_registry())
-    assert on_dask.result["executor"] == "dask" and on_dask.result["trials"] == 18
-    assert on_dask.result["free"] == local.result["free"] == ["w2.1.8"]
-    assert on_dask.result["parameters"] == local.result["parameters"]
-    assert on_dask.result["trial_counts"] == local.result["trial_counts"]
+    assert on_dask.result.details.executor == "dask" and on_dask.result.details.trials == 18
+    assert on_dask.result.details.free == local.result.details.free == ["w2.1.8"]
+    assert on_dask.result.details.parameters == local.result.details.parameters
+    assert on_dask.result.details.trial_counts == local.result.details.trial_counts
 
 
 def test_the_dask_executor_joins_a_running_scheduler() -> None:
@@ -139,17 +139,17 @@ def test_the_dask_executor_joins_a_running_scheduler() -> None:
 def test_a_finished_run_resumes_without_running_a_trial(tmp_path: Path) -> None:
     first = run_repair(example_config(tmp_path, **LAYER_2), default_registry())
     again = run_repair(example_config(tmp_path, **LAYER_2), default_registry())
-    assert again.result["resumed"] == 18
-    assert again.result["parameters"] == first.result["parameters"]
+    assert again.result.details.resumed == 18
+    assert again.result.details.parameters == first.result.details.parameters
     assert len(read_rows(tmp_path)) == 18
     fresh = run_repair(example_config(tmp_path, restart=True, **LAYER_2), default_registry())
-    assert fresh.result["resumed"] == 0 and len(read_rows(tmp_path)) == 18
+    assert fresh.result.details.resumed == 0 and len(read_rows(tmp_path)) == 18
 
 
 def test_a_different_run_in_the_same_folder_starts_afresh(tmp_path: Path) -> None:
     run_repair(example_config(tmp_path, **LAYER_2), default_registry())
     other = run_repair(example_config(tmp_path, max_change=5.0, **LAYER_2), default_registry())
-    assert other.result["resumed"] == 0
+    assert other.result.details.resumed == 0
     assert json.loads((tmp_path / "run.json").read_text())["max_change"] == 5.0
 
 

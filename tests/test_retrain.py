@@ -3,6 +3,7 @@ command line, and the pieces it is built from."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,11 @@ from test_run import EXAMPLE, assert_bad_input, example_args, nnv, read_rows
 from nnv.core import InputError, InputPiece, Property
 from nnv.core.model.torch_bridge import from_sequential, to_sequential
 from nnv.core.plugin.registry import default_registry
-from nnv.core.run.config import RunConfig
+from nnv.core.run.config import RunConfig, assemble
 from nnv.core.run.dispatch import run_repair
 from nnv.core.run.results import REPAIRED_FILE, UNVERIFIED_FILE
 from nnv.plugins.methods.region_points import points_near, required_class, uniform_points
+from nnv.plugins.methods.retrain_options import RetrainOptions
 
 VIOLATED = EXAMPLE / "robust_violated.vnnlib"  # class 0 required; violated
 HOLDS = EXAMPLE / "robust_holds.vnnlib"  # class 1 required; holds
@@ -32,7 +34,7 @@ def retrain_config(out: Path, *properties: Path, **options: Any) -> RunConfig:
         data=EXAMPLE / "data.npz",
         out=out,
         method="retrain",
-        method_options={**QUICK, **options},
+        method_options=RetrainOptions(**{**QUICK, **options}),
     )
 
 
@@ -49,7 +51,7 @@ def flipped(tmp_path: Path) -> Path:
 
 def test_stops_as_soon_as_the_property_is_proved(tmp_path: Path) -> None:
     outcome = run_repair(retrain_config(tmp_path), default_registry())
-    result = outcome.result
+    result = outcome.result.to_dict()
     assert result["status"] == "repaired" and result["certified_by"] == "z3 (exact)"
     assert result["iterations"] == 1 and result["method"] == "retrain"
     assert result["sampling"] == "uniform" and result["required_classes"] == {"robust_violated": 0}
@@ -65,7 +67,7 @@ def test_stops_as_soon_as_the_property_is_proved(tmp_path: Path) -> None:
 
 def test_a_safe_network_is_not_trained(tmp_path: Path) -> None:
     outcome = run_repair(retrain_config(tmp_path, HOLDS), default_registry())
-    result = outcome.result
+    result = outcome.result.to_dict()
     assert result["status"] == "repaired" and result["iterations"] == 0
     assert "0 fine-tuning iterations" in result["message"]
     assert outcome.repaired == outcome.original
@@ -76,7 +78,7 @@ def test_a_safe_network_is_not_trained(tmp_path: Path) -> None:
 def test_no_training_never_gets_there_and_reports_no_repair(tmp_path: Path) -> None:
     (tmp_path / REPAIRED_FILE).write_bytes(b"stale")  # from an earlier run: must go
     outcome = run_repair(retrain_config(tmp_path, iterations=1, epochs=0), default_registry())
-    result = outcome.result
+    result = outcome.result.to_dict()
     assert result["status"] == "not_repaired" and not outcome.ok
     assert result["certified_by"] is None and result["accuracy_after"] is None
     assert result["repaired_network"] is None and not (tmp_path / REPAIRED_FILE).exists()
@@ -90,7 +92,7 @@ def test_no_training_never_gets_there_and_reports_no_repair(tmp_path: Path) -> N
 def test_an_impossible_pair_of_properties_keeps_the_best_unverified(tmp_path: Path) -> None:
     config = retrain_config(tmp_path, VIOLATED, flipped(tmp_path), iterations=2)
     outcome = run_repair(config, default_registry())
-    result = outcome.result
+    result = outcome.result.to_dict()
     assert result["status"] == "not_repaired" and result["iterations"] == 2
     assert result["required_classes"] == {"robust_violated": 0, "wants_class_1": 1}
     rows = read_rows(tmp_path)
@@ -102,15 +104,14 @@ def test_an_impossible_pair_of_properties_keeps_the_best_unverified(tmp_path: Pa
 
 
 def test_no_iterations_keeps_no_network(tmp_path: Path) -> None:
-    result = run_repair(retrain_config(tmp_path, iterations=0), default_registry()).result
+    result = run_repair(retrain_config(tmp_path, iterations=0), default_registry()).result.to_dict()
     assert result["status"] == "not_repaired" and result["unverified_network"] is None
     assert not (tmp_path / UNVERIFIED_FILE).exists()
 
 
 def test_the_runs_timeout_ends_it(tmp_path: Path) -> None:
-    config = retrain_config(tmp_path)
-    config.timeout = 0.0
-    result = run_repair(config, default_registry()).result
+    config = dataclasses.replace(retrain_config(tmp_path), timeout=0.0)
+    result = run_repair(config, default_registry()).result.to_dict()
     assert result["status"] == "timeout" and result["iterations"] == 0
     assert "timeout passed" in result["message"] and not (tmp_path / REPAIRED_FILE).exists()
 
@@ -131,10 +132,17 @@ def test_the_seed_makes_it_deterministic(tmp_path: Path) -> None:
 
 
 def test_solver_settings_are_refused(tmp_path: Path) -> None:
-    config = retrain_config(tmp_path)
-    config.free, config.max_change = ["w2.1.8"], 5.0
+    settings = {
+        "network": EXAMPLE / "network.onnx",
+        "properties": [VIOLATED],
+        "data": EXAMPLE / "data.npz",
+        "out": tmp_path,
+        "method": "retrain",
+        "free": ["w2.1.8"],
+        "max_change": 5.0,
+    }
     with pytest.raises(InputError, match="free, max_change"):
-        run_repair(config, default_registry())
+        run_repair(assemble(settings, default_registry()), default_registry())
     assert not (tmp_path / "result.json").exists()
 
 
@@ -253,8 +261,8 @@ def test_xor_b_both_properties(nnsynth: Path, tmp_path: Path) -> None:
         data=folder / "data.npz",
         out=tmp_path,
         method="retrain",
-        method_options={"sampling": "counterexamples"},
+        method_options=RetrainOptions(sampling="counterexamples"),
     )
-    result = run_repair(config, default_registry()).result
+    result = run_repair(config, default_registry()).result.to_dict()
     assert result["status"] == "repaired" and result["certified_by"] == "z3 (exact)"
     assert result["accuracy_after"]["weighted"] > 0.9

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -16,6 +17,7 @@ from nnv.core.plugin.registry import Registry, default_registry
 from nnv.core.repair.trial import TrialResult
 from nnv.core.run.config import RunConfig
 from nnv.core.run.dispatch import run_repair
+from nnv.plugins.methods.solver.options import SolverOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "xor"
@@ -23,6 +25,7 @@ EXAMPLE = ROOT / "examples" / "xor"
 FREE = "w2.1.8,w2.2.8"
 UNREPAIRABLE = "w1.1.1,w1.2.1"  # no values within +-10 fix the example's counterexamples
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+RUN_SETTINGS = {field.name for field in dataclasses.fields(RunConfig)}
 
 
 def example_args(out: Path, *choice: str) -> list[str]:
@@ -169,12 +172,15 @@ def test_bad_inputs_exit_2(tmp_path: Path) -> None:
 
 
 def example_config(out: Path, **changes: Any) -> RunConfig:
+    """The example's run; ``changes`` are RunConfig's settings or the solver method's."""
+    common = {key: changes.pop(key) for key in list(changes) if key in RUN_SETTINGS}
     return RunConfig(
         network=EXAMPLE / "network.onnx",
         properties=[EXAMPLE / "robust_violated.vnnlib"],
         data=EXAMPLE / "data.npz",
         out=out,
-        **changes,
+        method_options=SolverOptions(**changes),
+        **common,
     )
 
 
@@ -207,11 +213,13 @@ def test_search_over_a_layer_reports_events_and_progress(tmp_path: Path) -> None
     assert len(heard) == len(recorder.finished) == len(recorder.started) == 18
     assert recorder.started == [r.free for r in outcome.trials]  # the order proposed
     assert sorted(r.free for r in heard) == sorted(recorder.started)  # heard as they finished
-    assert outcome.ok and outcome.result["status"] == "repaired"
-    assert outcome.result["free"] == ["w2.1.8"]  # the best single parameter, found first
+    assert outcome.ok and outcome.result.status == "repaired"
+    assert outcome.result.details.free == ["w2.1.8"]  # the best single parameter, found first
     assert len(read_rows(tmp_path)) == 18
     assert outcome.repaired is not None
-    assert outcome.repaired.parameter("w2.1.8") == outcome.result["parameters"]["w2.1.8"]["after"]
+    assert (
+        outcome.repaired.parameter("w2.1.8") == outcome.result.details.parameters["w2.1.8"]["after"]
+    )
 
 
 def test_capability_error_is_a_trial_error_in_a_search(tmp_path: Path) -> None:
@@ -222,12 +230,12 @@ def test_capability_error_is_a_trial_error_in_a_search(tmp_path: Path) -> None:
     outcome = run_repair(config, default_registry())
     assert [r.status for r in outcome.trials] == ["error", "repaired"]
     assert "multiply each other" in outcome.trials[0].message
-    assert outcome.result["status"] == "repaired"
+    assert outcome.result.status == "repaired"
     only_errors = run_repair(
         example_config(tmp_path, free_sets=sets[:1] + [["w1.8.2", "w2.2.8"]], line_synthesis=False),
         default_registry(),
     )
-    assert only_errors.result["status"] == "error" and only_errors.repaired is None
+    assert only_errors.result.status == "error" and only_errors.repaired is None
 
 
 def test_capability_error_of_one_named_set_is_raised(tmp_path: Path) -> None:
@@ -239,9 +247,9 @@ def test_capability_error_of_one_named_set_is_raised(tmp_path: Path) -> None:
 
 def test_run_out_of_time(tmp_path: Path) -> None:
     outcome = run_repair(example_config(tmp_path, timeout=0.0), default_registry())
-    assert outcome.trials == [] and outcome.result["status"] == "timeout"
+    assert outcome.trials == [] and outcome.result.status == "timeout"
     assert read_rows(tmp_path) == []
-    assert "timeout" in outcome.result["message"]
+    assert "timeout" in outcome.result.message
 
 
 # -- the paper's benchmark -------------------------------------------------------------------

@@ -101,6 +101,6 @@ def test_bad_input_is_one_line_and_exit_2(synthetic: tuple[Path, Path], tmp_path
     assert_bad_input(
         nnv("train", "--method", "preprocess", "--box", "linear", "--data", str(data),
             "--property", str(properties), "--property-name", "P1", "--out", out),
-        "bad options",
+        "has no option 'box'",
     )
     assert not (tmp_path / "run").exists()

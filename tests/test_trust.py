@@ -236,4 +236,4 @@ def test_the_run_timeout_stops_trials_that_ignore_their_limits(tmp_path: Path) -
     assert len(rows) == 2 and all(r["status"] == "timeout" and r["cut_short"] for r in rows)
     assert len(outcome.trials) == 2
     again = run_repair(config, registry)
-    assert again.result["resumed"] == 0  # the stopped trials are not taken as finished
+    assert again.result.details.resumed == 0  # the stopped trials are not taken as finished

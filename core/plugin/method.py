@@ -7,6 +7,10 @@ the same :class:`~nnv.core.run.config.RunConfig` and write the same folder (``re
 ``trials.csv``, ``run.json``), and they keep the rule every method keeps: ``repaired.onnx``
 holds only a network that :class:`~nnv.core.verify.certifier.Certifier` proved; anything else
 a method wants to keep goes to ``unverified.onnx``, never under the repaired name.
+
+A method's own options are its ``Options`` dataclass (see :mod:`nnv.core.plugin.options`):
+each field becomes a flag of ``nnv run`` and a key of its config file, and the registry checks
+them before the method is built.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import abc
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from nnv.core.errors import InputError
+from nnv.core.plugin.options import NoOptions, build
 from nnv.core.plugin.registry import Registry
 from nnv.core.repair.trial import TrialResult
 from nnv.core.run.config import RunConfig
@@ -23,11 +27,16 @@ from nnv.core.run.results import RunOutcome
 
 
 class RepairMethod(abc.ABC):
-    """Base class of repair-method plugins; the method's own options go to the constructor
-    (``RunConfig.method_options``), and a misspelt one must be refused there."""
+    """Base class of repair-method plugins. The method's own options are the fields of its
+    ``Options`` dataclass; they come to the constructor (``RunConfig.method_options``) and are
+    kept, checked, in ``self.options``."""
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, **options: Any) -> None:
+        self.options: Any = build(self.Options, options, f"method {self.name!r}")
 
     @abc.abstractmethod
     def repair(
@@ -43,11 +52,3 @@ class RepairMethod(abc.ABC):
         retrain); ``on_planned`` how many steps are known to come. Bad input raises an
         ``NnvError`` before anything is written.
         """
-
-
-def check_options(method: str, options: dict[str, Any], known: tuple[str, ...]) -> None:
-    """Refuse options a method does not know, naming those it does."""
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        takes = f"it takes {', '.join(known)}" if known else "it takes none"
-        raise InputError(f"method {method!r}: unknown option(s) {', '.join(unknown)} ({takes})")

@@ -20,6 +20,7 @@ from nnv.core.model.network import Network
 from nnv.core.model.property import Property
 from nnv.core.plugin import hookspecs
 from nnv.core.plugin.formats import NetworkLoader, NetworkSaver, PropertyLoader
+from nnv.core.plugin.options import checked_keywords
 from nnv.core.plugin.solver import Solver
 from nnv.core.query.capabilities import as_capabilities
 
@@ -138,13 +139,23 @@ class Registry:
             known = ", ".join(self.names(kind)) or "none installed"
             raise PluginError(f"unknown {kind} {name!r} (installed: {known})") from None
 
+    def create(self, kind: str, name: str, options: Any = None) -> Any:
+        """The plugin ``name`` of ``kind`` built with ``options``: a mapping, an instance of
+        the factory's ``Options`` dataclass, or None (its defaults).
+
+        The options are checked before anything is built, against the factory's ``Options``
+        when it has one, else against the names its signature takes
+        (:func:`~nnv.core.plugin.options.checked_keywords`): a bad one is an ``InputError``.
+        What the constructor raises is the plugin's own and passes through as it is (a
+        ``TypeError`` inside it is a bug to see, not a bad option).
+        """
+        factory = self.get(kind, name).factory
+        return factory(**checked_keywords(factory, options, f"{kind} {name!r}"))
+
     def solver(self, name: str, **options: Any) -> Solver:
         """A configured solver instance."""
-        factory = self.get("solver", name).factory
-        try:
-            return factory(**options)
-        except TypeError as error:
-            raise InputError(f"solver {name!r}: bad options ({error})") from None
+        solver: Solver = self.create("solver", name, options)
+        return solver
 
     def _by_suffix(self, kind: str, path: Path) -> PluginInfo:
         suffix = path.suffix.lower()

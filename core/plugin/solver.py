@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, final
 
 import numpy as np
 
-from nnv.core.errors import CapabilityError, InputError
-from nnv.core.plugin.solver_options import typed_options
+from nnv.core.errors import CapabilityError
+from nnv.core.plugin.options import NoOptions, build
 from nnv.core.query.capabilities import Capability, as_capabilities
 from nnv.core.query.form import Query
 from nnv.core.query.reductions import REDUCTIONS
@@ -49,11 +48,6 @@ class Solution:
         return self.status in ("optimal", "feasible") and self.values is not None
 
 
-@dataclass(frozen=True)
-class NoOptions:
-    """The options of a solver that takes none."""
-
-
 class Solver(abc.ABC):
     """Base class of solver plugins. Options come in the constructor (scikit-learn style) and
     are checked there; :meth:`solve` is the one way in, and plugins implement :meth:`_solve`.
@@ -65,8 +59,9 @@ class Solver(abc.ABC):
     capabilities: frozenset[Capability]
     description: ClassVar[str] = ""
     # The options this solver takes: a dataclass whose fields name them, with their types
-    # and defaults. A solver whose library knows its own options overrides check_options.
-    Options: ClassVar[type] = NoOptions
+    # and defaults (see nnv.core.plugin.options). None: a solver whose library knows its own
+    # options overrides check_options (without that override it takes none).
+    Options: ClassVar[type | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -84,7 +79,8 @@ class Solver(abc.ABC):
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """The options to keep, defaults filled in; an ``InputError`` names an unknown option
         or a value of the wrong type, so a bad option fails when the solver is built."""
-        return typed_options(self.name, self.Options, options)
+        built = build(self.Options or NoOptions, options, f"solver {self.name!r}")
+        return dataclasses.asdict(built)
 
     @final
     def solve(self, query: Query, timeout: float | None = None) -> Solution:
@@ -169,30 +165,3 @@ def prepare(
             f"): {reasons}"
         )
     return query
-
-
-def parse_options(pairs: list[str]) -> Mapping[str, Any]:
-    """``["key=value", ...]`` from the command line into typed options (int, float, bool, str).
-
-    Whether a value suits its option is for the solver to say when it is built
-    (:meth:`Solver.check_options`), in one ``InputError``.
-    """
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"solver option {pair!r} is not of the form key=value")
-        options[key.strip()] = _typed(raw.strip())
-    return options
-
-
-def _typed(raw: str) -> Any:
-    lowered = raw.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw

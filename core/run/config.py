@@ -1,97 +1,162 @@
-"""What a repair run is given: :class:`RunConfig`, the settings of ``nnv run``."""
+"""What a repair run is given: :class:`RunConfig`, the settings every method shares, and the
+chosen method's own options (the fields of its ``Options`` dataclass) in ``method_options``.
+
+``nnv run``'s flags and its config file's keys are the fields of RunConfig and of every
+installed method's Options (:func:`settings_catalogue`); :func:`assemble` turns settings given
+by key into a RunConfig, refusing one that belongs to a method other than the chosen one.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Collection, Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Collection, Mapping
+from dataclasses import Field, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from nnv.core.errors import InputError
+from nnv.core.plugin.options import (
+    NoOptions,
+    Options,
+    build,
+    check_kind,
+    option,
+    option_fields,
+    options_class,
+)
+from nnv.core.plugin.registry import Registry
 
-MODES = ("cegis", "quantified")
-
-
+DEFAULT_METHOD = "solver"
 # the verifier when none is named and it is installed (else the synthesis solver verifies)
 DEFAULT_VERIFIER = "highs"
 
 
-@dataclass
-class RunConfig:
-    """Everything a run needs; names match ``nnv run``'s options and the TOML config's keys."""
+@dataclass(frozen=True)
+class RunConfig(Options):
+    """Everything a run needs besides its method's own options; the names are those of
+    ``nnv run``'s flags and of its config file's keys."""
 
-    network: Path
-    properties: list[Path]
-    data: Path
-    out: Path = Path("runs/latest")
-    free: list[str] | None = None  # exactly this one set of free parameters
-    free_sets: list[list[str]] | None = None  # exactly these sets, in this order
-    search: str = "exhaustive"
-    max_free: int = 1
-    layers: list[int] | None = None
-    top_k: int | None = None
-    target_accuracy: float | None = None  # stop searching once a repair reaches it
-    heuristic: str = "samples"
-    heuristic_options: dict[str, Any] = field(default_factory=dict)
-    solver: str = "highs"  # synthesis
-    verifier: str | None = None  # verifies candidates inside the loop: see verifier_name
-    mode: Literal["cegis", "quantified"] = "cegis"
-    threshold: int | None = None
-    threshold_search: bool = False  # quantified mode: raise the threshold while satisfiable
-    max_change: float = 10.0
-    line_synthesis: bool = True  # one free parameter: the exact line analysis, not the solver
-    timeout: float | None = None  # the whole run, seconds
-    trial_timeout: float | None = None
-    seed: int = 0  # the heuristic's random choices, unless its options name a seed
-    executor: str = "local"
-    workers: int | None = None  # trials at once; None: the executor's default
-    scheduler: str | None = None  # dask: join this cluster instead of starting one
-    restart: bool = False  # ignore trials an earlier run left in ``out``
-    method: str = "solver"  # the repair method plugin
-    method_options: dict[str, Any] = field(default_factory=dict)  # the method's own options
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InputError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        for name in ("timeout", "trial_timeout"):
-            value = getattr(self, name)
-            if value is not None and not 0 <= value < math.inf:  # NaN fails too
-                raise InputError(f"{name} must be a number of seconds >= 0, not {value!r}")
-        if not 0 < self.max_change < math.inf:
-            raise InputError(f"max_change must be a positive number, not {self.max_change!r}")
-        for name, least in (("max_free", 1), ("top_k", 1), ("threshold", 0)):
-            value = getattr(self, name)
-            if value is not None and value < least:
-                raise InputError(f"{name} must be at least {least}, not {value!r}")
-        if self.target_accuracy is not None and not 0 <= self.target_accuracy <= 1:
-            raise InputError(f"target_accuracy must be in [0, 1], not {self.target_accuracy!r}")
-        if self.threshold_search and self.mode != "quantified":
-            raise InputError(
-                "threshold search is for --mode quantified; cegis already keeps the most soft "
-                "constraints it can"
-            )
-        if self.workers is not None and self.workers < 1:
-            raise InputError(f"workers must be at least 1, not {self.workers!r}")
-
-    def non_default(self, names: Sequence[str]) -> list[str]:
-        """Which of these settings differ from their defaults (what a method may refuse)."""
-        defaults = {
-            f.name: f.default if f.default_factory is MISSING else f.default_factory()
-            for f in fields(self)
-        }
-        return [name for name in names if getattr(self, name) != defaults[name]]
+    network: Path = option(help="Network file (.onnx, .json, .nnet).")
+    properties: list[Path] = option(
+        flag="--property", help="Property file (.vnnlib); repeat to repair several."
+    )
+    data: Path = option(help=".npz (X_train, y_train, X_test, ...) or .csv data.")
+    method: str = option(
+        DEFAULT_METHOD,
+        help="Repair method: solver (default, the paper's) or retrain (baseline).",
+    )
+    # the method's Options (None: its defaults); given as a table of key=value pairs
+    method_options: Any = option(
+        None, flag="--method-option", kind="method", help="A method option key=value (repeatable)."
+    )
+    verifier: str | None = option(
+        None,
+        fingerprint=True,
+        help="Solver that verifies candidates in the loop (default highs when installed, "
+        "else the synthesis solver).",
+    )
+    verifier_options: dict[str, Any] = option(
+        default_factory=dict,
+        cli=False,
+        kind="verifier",
+        fingerprint=True,
+        help="The verifier's options (-o verifier.KEY=VALUE).",
+    )
+    timeout: float | None = option(None, minimum=0, help="Seconds for the whole run.")
+    seed: int = option(0, help="Seed of the heuristic's random choices (default 0).")
+    out: Path = option(Path("runs/latest"), help="Results folder (default runs/latest).")
+    restart: bool = option(
+        False,
+        flag="--restart",
+        help="Run every trial again, ignoring those OUT holds from this run.",
+    )
 
     def verifier_name(self, installed: Collection[str]) -> str:
         """The solver that verifies candidates: ``verifier`` when named, else highs when it is
-        among the ``installed`` solvers, else the synthesis solver (so that a run without the
-        highs plugin still works with ``--solver z3``)."""
+        among the ``installed`` solvers, else the method's synthesis solver (so that a run
+        without the highs plugin still works with ``--solver z3``)."""
         if self.verifier is not None:
             return self.verifier
-        return DEFAULT_VERIFIER if DEFAULT_VERIFIER in installed else self.solver
+        if DEFAULT_VERIFIER in installed:
+            return DEFAULT_VERIFIER
+        return str(getattr(self.method_options, "solver", DEFAULT_VERIFIER))
 
-    def given_sets(self) -> list[list[str]] | None:
-        """The free sets named outright (``free`` or ``free_sets``), or None to search."""
-        if self.free is not None and self.free_sets is not None:
-            raise InputError("give either free or free_sets, not both")
-        return [self.free] if self.free is not None else self.free_sets
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of ``nnv run``'s settings (a flag, a config file's key): a field of RunConfig
+    (``methods`` empty) or of the Options of the ``methods`` named."""
+
+    name: str
+    field: Field[Any]
+    hint: Any  # the type a given value must have
+    methods: tuple[str, ...]
+
+
+def settings_catalogue(registry: Registry) -> dict[str, Setting]:
+    """Every setting ``nnv run`` takes: RunConfig's fields, then each installed method's
+    options (the default method's first). A name two methods share is one setting."""
+    catalogue: dict[str, Setting] = {}
+    for field, hint in option_fields(RunConfig):
+        if field.name == "method_options":
+            hint = dict[str, Any]  # given as a table; kept as the method's typed Options
+        catalogue[field.name] = Setting(field.name, field, hint, ())
+    for method in method_names(registry):
+        for field, hint in option_fields(method_options_class(registry, method)):
+            known = catalogue.get(field.name)
+            if known is None:
+                catalogue[field.name] = Setting(field.name, field, hint, (method,))
+            elif known.methods:
+                catalogue[field.name] = replace(known, methods=(*known.methods, method))
+    return catalogue
+
+
+def method_names(registry: Registry) -> list[str]:
+    """The installed repair methods, the default first."""
+    names = registry.names("repair-method")
+    return sorted(names, key=lambda name: (name != DEFAULT_METHOD, name))
+
+
+def method_options_class(registry: Registry, method: str) -> type:
+    """The options dataclass of the method ``method`` (an unknown method is an error)."""
+    return options_class(registry.get("repair-method", method).factory) or NoOptions
+
+
+def assemble(settings: Mapping[str, Any], registry: Registry) -> RunConfig:
+    """The RunConfig of settings given by key (a config file's and the command line's,
+    merged): RunConfig's own, and the chosen method's, checked against its Options (the keys
+    of a ``method_options`` table among them; a key of its own wins over the table's)."""
+    catalogue = settings_catalogue(registry)
+    unknown = [key for key in settings if key not in catalogue]
+    if unknown:
+        known = ", ".join(catalogue)
+        raise InputError(f"unknown setting(s) {', '.join(unknown)} (known: {known})")
+    method = settings.get("method", DEFAULT_METHOD)
+    check_kind("nnv run", "method", method, str)
+    declared = method_options_class(registry, method)
+    own = {field.name for field, _ in option_fields(declared)}
+    _refuse_foreign(method, [key for key in settings if catalogue[key].methods], own, catalogue)
+    table = settings.get("method_options") or {}
+    check_kind("nnv run", "method_options", table, dict[str, Any])
+    raw = {**table, **{key: value for key, value in settings.items() if key in own}}
+    common = {
+        key: value
+        for key, value in settings.items()
+        if not catalogue[key].methods and key != "method_options"
+    }
+    method_options = build(declared, raw, f"method {method!r}")
+    return build(RunConfig, {**common, "method_options": method_options}, "nnv run")
+
+
+def _refuse_foreign(
+    method: str, keys: list[str], own: set[str], catalogue: Mapping[str, Setting]
+) -> None:
+    """Settings of other methods are refused, not ignored: the user asked for them."""
+    foreign: dict[str, list[str]] = {}
+    for key in keys:
+        if key not in own:
+            foreign.setdefault(catalogue[key].methods[0], []).append(key)
+    if foreign:
+        groups = "; ".join(
+            f"of method {owner!r}: {', '.join(names)}" for owner, names in foreign.items()
+        )
+        raise InputError(f"method {method!r} takes no settings {groups}")

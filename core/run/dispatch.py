@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from nnv.core.errors import InputError
 from nnv.core.plugin.method import RepairMethod
 from nnv.core.plugin.registry import Registry
 from nnv.core.repair.trial import TrialResult
@@ -28,9 +27,5 @@ def run_repair(
     (:meth:`RunConfig.verifier_name`), so the method and its results name the one it used.
     """
     config = replace(config, verifier=config.verifier_name(registry.names("solver")))
-    factory = registry.get("repair-method", config.method).factory
-    try:
-        method: RepairMethod = factory(**config.method_options)
-    except TypeError as error:
-        raise InputError(f"method {config.method!r}: bad options ({error})") from None
+    method: RepairMethod = registry.create("repair-method", config.method, config.method_options)
     return method.repair(config, registry, on_trial, on_planned)

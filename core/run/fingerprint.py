@@ -11,33 +11,33 @@ from pathlib import Path
 from typing import Any
 
 from nnv.core.plugin.heuristic import Heuristic
+from nnv.core.plugin.options import info, option_fields
 from nnv.core.repair.loop import Repairer
 from nnv.core.run.config import RunConfig
 from nnv.core.run.results import nnv_version
 
 
-def fingerprint(config: RunConfig, heuristic: Heuristic, repairer: Repairer) -> dict[str, Any]:
-    """What a trial's result depends on: the input files' contents, the trial settings, and
-    the code that runs it (nnv's own source and the solver libraries' versions)."""
+def fingerprint(
+    config: RunConfig, options: Any, heuristic: Heuristic, repairer: Repairer
+) -> dict[str, Any]:
+    """What a trial's result depends on: the input files' contents, the trial settings (the
+    options of ``config`` and of the method's ``options`` marked ``fingerprint``, a plugin's
+    options as the built plugin holds them, defaults filled in), and the code that runs it
+    (nnv's own source and the solver libraries' versions)."""
     files = [config.network, *config.properties, config.data]
+    built = {
+        "heuristic": heuristic.options,
+        "solver": repairer.solver.options,
+        "verifier": repairer.verifier.options,
+    }
     return json.loads(
         json.dumps(
             {
                 "files": {
                     str(path): hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in files
                 },
-                "heuristic": config.heuristic,
-                "heuristic_options": heuristic.options,
-                "solver": config.solver,
-                "solver_options": repairer.solver.options,
-                "verifier": config.verifier,
-                "verifier_options": repairer.verifier.options,
-                "mode": config.mode,
-                "threshold": config.threshold,
-                "threshold_search": config.threshold_search,
-                "max_change": config.max_change,
-                "line_synthesis": config.line_synthesis,
-                "trial_timeout": config.trial_timeout,
+                **trial_settings(options, built),
+                **trial_settings(config, built),
                 "repair_settings": asdict(repairer.settings),
                 "certifier": repairer.certifier.describe(),
                 "nnv_version": nnv_version(),
@@ -47,6 +47,18 @@ def fingerprint(config: RunConfig, heuristic: Heuristic, repairer: Repairer) -> 
             default=str,
         )
     )
+
+
+def trial_settings(options: Any, built: dict[str, Any]) -> dict[str, Any]:
+    """The options marked ``fingerprint``; a table of a plugin's options (its ``kind``) as
+    the plugin built from it holds them."""
+    settings = {}
+    for field, _ in option_fields(type(options)):
+        meta = info(field)
+        if meta.fingerprint:
+            value = getattr(options, field.name)
+            settings[field.name] = built.get(meta.kind, value) if meta.kind else value
+    return settings
 
 
 @functools.cache

@@ -1,13 +1,19 @@
-"""A run's results folder: the file names, and writing result.json and the networks."""
+"""A run's results folder: the file names, result.json as :class:`RunResult`, and writing it
+with the networks.
+
+result.json has the keys every method writes (:class:`RunResult`'s fields) and the method's
+own (its :class:`ResultDetails`), each group of those placed after one of the common keys,
+so that a method's file reads in the same order as it always has.
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from nnv.core.model.dataset import Dataset
 from nnv.core.model.network import Network
@@ -15,6 +21,10 @@ from nnv.core.model.property import Property
 from nnv.core.plugin.registry import Registry
 from nnv.core.repair.trial import TrialResult
 from nnv.core.runtime.files import write_text_atomic
+from nnv.core.status import RunStatus
+
+if TYPE_CHECKING:
+    from nnv.core.run.config import RunConfig
 
 REPAIRED_FILE = "repaired.onnx"
 
@@ -38,11 +48,118 @@ BOUNDARY_FILE = "boundary.png"  # drawn by the command line for 2-D inputs
 STALE_FILES = (RESULT_FILE, REPAIRED_FILE, UNVERIFIED_FILE, BOUNDARY_FILE)
 
 
+Row = tuple[str, str]  # a row of ``nnv run``'s summary table: label, text
+SummaryPlace = Literal["outcome", "accuracy", "certificate"]
+
+
+def placed(after: str) -> dict[str, str]:
+    """The metadata of a :class:`ResultDetails` field that follows the common key ``after``
+    in result.json (``field(metadata=placed("seconds"))``); the fields declared after it follow
+    it, up to the next placed one."""
+    return {"after": after}
+
+
+@dataclass
+class ResultDetails:
+    """A method's own keys of result.json: a dataclass deriving from this one, its groups of
+    fields placed with :func:`placed` (a field before any placed one goes at the end). The
+    method also says how its details read in ``nnv run``'s summary table."""
+
+    def method_note(self) -> str:
+        """Words after the method's name in the summary (" (uniform sampling)")."""
+        return ""
+
+    def summary(self, place: SummaryPlace) -> list[Row]:
+        """The summary's rows after the message (``outcome``), after the accuracy rows
+        (``accuracy``) or after the certificate (``certificate``)."""
+        return []
+
+    def groups(self) -> dict[str, list[tuple[str, Any]]]:
+        """The fields as (key, value), by the common key they follow."""
+        grouped: dict[str, list[tuple[str, Any]]] = {}
+        after = "nnv_version"
+        for item in fields(self):
+            after = item.metadata.get("after", after)
+            grouped.setdefault(after, []).append((item.name, getattr(self, item.name)))
+        return grouped
+
+
+@dataclass
+class RunResult:
+    """result.json: what a run found and the settings it ran with (the keys every method
+    writes, in this order; the method's own are its ``details``)."""
+
+    status: RunStatus
+    method: str
+    message: str
+    certified_by: str | None
+    accuracy_before: dict[str, float | None]
+    accuracy_after: dict[str, float | None] | None
+    seconds: float
+    verifier: str
+    timeout: float | None
+    seed: int
+    network: str
+    properties: list[str]
+    data: str
+    repaired_network: str | None
+    nnv_version: str | None
+    details: ResultDetails = field(default_factory=ResultDetails)
+
+    @classmethod
+    def of(
+        cls,
+        config: RunConfig,
+        repaired: Network | None,
+        *,
+        status: RunStatus,
+        message: str,
+        certified_by: str | None,
+        accuracy_before: dict[str, float | None],
+        accuracy_after: dict[str, float | None] | None,
+        seconds: float,
+        details: ResultDetails,
+    ) -> RunResult:
+        """The result of a run of ``config`` that found these (``repaired``: the certified
+        network written, if any); the settings are ``config``'s."""
+        return cls(
+            status=status,
+            message=message,
+            certified_by=certified_by,
+            accuracy_before=accuracy_before,
+            accuracy_after=accuracy_after,
+            seconds=seconds,
+            details=details,
+            method=config.method,
+            verifier=config.verifier,
+            timeout=config.timeout,
+            seed=config.seed,
+            network=str(config.network),
+            properties=[str(path) for path in config.properties],
+            data=str(config.data),
+            repaired_network=None if repaired is None else REPAIRED_FILE,
+            nnv_version=nnv_version(),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """result.json's content, keys in order."""
+        groups = self.details.groups()
+        content: dict[str, Any] = {}
+        for item in fields(self):
+            if item.name != "details":
+                content[item.name] = getattr(self, item.name)
+                content.update(groups.get(item.name, ()))
+        return content
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
 @dataclass
 class RunOutcome:
-    """What a run found: ``result`` is the content of result.json."""
+    """What a run found: ``result`` is result.json."""
 
-    result: dict[str, Any]
+    result: RunResult
     original: Network
     repaired: Network | None
     properties: list[Property]
@@ -59,6 +176,11 @@ def finite(report: dict[str, float]) -> dict[str, float | None]:
     return {k: None if math.isnan(v) else v for k, v in report.items()}
 
 
+def percent(value: float | None) -> str:
+    """An accuracy as the summary shows it: ``99.75%``, ``-`` for none."""
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
 def nnv_version() -> str | None:
     try:
         return importlib.metadata.version("nnv")
@@ -69,7 +191,7 @@ def nnv_version() -> str | None:
 def write_outputs(
     out: Path,
     registry: Registry,
-    result: dict[str, Any],
+    result: RunResult,
     repaired: Network | None,
     unverified: Network | None = None,
 ) -> None:
@@ -83,4 +205,4 @@ def write_outputs(
             registry.save_network(network, out / name)
         else:
             (out / name).unlink(missing_ok=True)
-    write_text_atomic(out / RESULT_FILE, json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out / RESULT_FILE, result.to_json() + "\n")

@@ -54,8 +54,10 @@ class TrialTable:
         registry: Registry,
         on_trial: Callable[[TrialResult], None] | None,
         on_planned: Callable[[int | None], None] | None,
+        trial_timeout: float | None = None,
     ) -> None:
         self.config = config
+        self.trial_timeout = trial_timeout  # each trial's own limit (None: the run's only)
         self.job = job
         self.executor = executor
         self.deadline = deadline
@@ -114,8 +116,7 @@ class TrialTable:
             elif self.out_of_time():
                 results[position] = not_started(TrialTask(tuple(names)))
             else:
-                limit = self.config.trial_timeout
-                tasks.append(TrialTask(tuple(names), limit, self.deadline_epoch))
+                tasks.append(TrialTask(tuple(names), self.trial_timeout, self.deadline_epoch))
                 positions.append(position)
                 self.registry.hook.nnv_trial_started(free=names)
         for index, result in self.executor.map(self.job, tasks):

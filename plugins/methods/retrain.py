@@ -29,14 +29,15 @@ import io
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from nnv.core import InputError, Network, Property, hookimpl
-from nnv.core.plugin.method import RepairMethod, check_options
+from nnv.core.plugin.method import RepairMethod
+from nnv.core.plugin.options import to_json
 from nnv.core.plugin.registry import Registry
 from nnv.core.plugin.solver import Solver
 from nnv.core.repair.metrics import accuracy_report
@@ -44,12 +45,12 @@ from nnv.core.repair.trial import TrialResult
 from nnv.core.run.config import RunConfig
 from nnv.core.run.inputs import Inputs, load_inputs
 from nnv.core.run.results import (
-    REPAIRED_FILE,
     RUN_FILE,
     STALE_FILES,
     TRIALS_FILE,
     UNVERIFIED_FILE,
     RunOutcome,
+    RunResult,
     finite,
     nnv_version,
     write_outputs,
@@ -61,9 +62,10 @@ from nnv.core.verify.falsify import violating_samples
 from nnv.core.verify.verifier import Verifier
 
 from .region_points import points_near, required_class, uniform_points
-from .torch_training import TrainingSettings, fine_tune, require_torch
+from .retrain_options import RetrainOptions
+from .retrain_result import RetrainDetails
+from .torch_training import fine_tune, require_torch
 
-SAMPLINGS = ("uniform", "counterexamples")
 # a row of trials.csv: certified, a counterexample found, or neither proved nor refuted
 StepStatus = Literal["repaired", "violated", "undecided"]
 VERIFY_MARGIN = 1e-4  # the loop's widening of the unsafe set; the certificate's is 1e-6
@@ -72,49 +74,6 @@ COLUMNS = (
     "iteration", "status", "not_proved", "accuracy", "region_points", "train_points", "loss",
     "seconds", "certified_by", "message",
 )  # fmt: skip
-# RunConfig settings of the solver method; retrain refuses them rather than ignore them
-SOLVER_SETTINGS = (
-    "free", "free_sets", "search", "max_free", "layers", "top_k", "target_accuracy",
-    "heuristic", "heuristic_options", "solver", "mode", "threshold", "threshold_search",
-    "max_change", "line_synthesis", "trial_timeout", "executor", "workers", "scheduler",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class RetrainOptions:
-    """The method's options (``nnv run --iterations ...``); the defaults follow the paper where
-    it gives a figure (20 iterations, 200 region and 200 training points) and are our choice
-    where it does not (Adam at 1e-3, 10 epochs, batches of 32, jitter 0.05)."""
-
-    iterations: int = 20
-    sampling: str = "uniform"
-    region_points: int = 200  # per property not proved, per iteration
-    train_points: int = 200  # drawn from the training split, per iteration
-    epochs: int = 10
-    learning_rate: float = 1e-3
-    batch_size: int = 32
-    jitter: float = 0.05  # counterexamples: standard deviation, a fraction of the region's width
-
-    def __post_init__(self) -> None:
-        for name, least in (
-            ("iterations", 0), ("region_points", 1), ("train_points", 0), ("epochs", 0),
-            ("batch_size", 1),
-        ):  # fmt: skip
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise InputError(f"{name} must be an integer of at least {least}, not {value!r}")
-        for name in ("learning_rate", "jitter"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise InputError(f"{name} must be a positive number, not {value!r}")
-        if self.sampling not in SAMPLINGS:
-            raise InputError(
-                f"sampling must be one of {', '.join(SAMPLINGS)}, not {self.sampling!r}"
-            )
-
-    @property
-    def training(self) -> TrainingSettings:
-        return TrainingSettings(self.epochs, float(self.learning_rate), self.batch_size)
 
 
 @dataclass
@@ -153,10 +112,8 @@ class RetrainMethod(RepairMethod):
 
     name = "retrain"
     description = "fine-tune every weight on points of the violated regions until verified"
-
-    def __init__(self, **options: Any) -> None:
-        check_options(self.name, options, tuple(f.name for f in fields(RetrainOptions)))
-        self.options = RetrainOptions(**options)
+    Options = RetrainOptions
+    options: RetrainOptions
 
     def repair(
         self,
@@ -166,12 +123,6 @@ class RetrainMethod(RepairMethod):
         on_planned: Callable[[int | None], None] | None = None,
     ) -> RunOutcome:
         start = time.monotonic()
-        refused = config.non_default(SOLVER_SETTINGS)
-        if refused:
-            raise InputError(
-                "--method retrain fine-tunes every weight and takes no settings of --method "
-                f"solver: {', '.join(refused)}"
-            )
         require_torch()
         inputs = load_inputs(config, registry)
         loop = _Loop(config, self.options, inputs, registry, start)
@@ -213,7 +164,9 @@ class _Loop:
             raise InputError("--method retrain needs properties with distinct names")
         if options.train_points and "train" not in inputs.data.splits:
             raise InputError("--method retrain draws from the data's train split, and it has none")
-        self.verifier: Solver = registry.solver(config.verifier_name(registry.names("solver")))
+        self.verifier: Solver = registry.create(
+            "solver", config.verifier_name(registry.names("solver")), config.verifier_options
+        )
         self.certifier = Certifier.from_registry(registry, events=registry.hook)
         self.deadline = None if config.timeout is None else start + config.timeout
         self.rng = np.random.default_rng(config.seed)
@@ -356,7 +309,7 @@ def _settings(config: RunConfig, method: RetrainMethod) -> dict[str, Any]:
     return {
         "method": method.name,
         "files": {str(path): hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in files},
-        "method_options": asdict(method.options),
+        "method_options": to_json(method.options),
         "verifier": config.verifier,
         "seed": config.seed,
         "nnv_version": nnv_version(),
@@ -371,9 +324,50 @@ def _result(
     repaired: Network | None,
     unverified: Step | None,
     start: float,
-) -> dict[str, Any]:
-    """The content of result.json."""
+) -> RunResult:
+    """result.json."""
     last = steps[-1]
+    status, message = _outcome(options, loop, last, repaired, unverified)
+    details = RetrainDetails(
+        sampling=options.sampling,
+        iterations=last.iteration,
+        max_iterations=options.iterations,
+        required_classes=loop.classes,
+        unverified_network=(
+            None
+            if unverified is None
+            else {
+                "file": UNVERIFIED_FILE,
+                "iteration": unverified.iteration,
+                "not_proved": unverified.not_proved,
+                "accuracy": finite(unverified.accuracy),
+            }
+        ),
+        region_points=last.region_points,
+        train_points=last.train_points,
+        method_options=to_json(options),
+    )
+    return RunResult.of(
+        config,
+        repaired,
+        status=status,
+        message=message,
+        certified_by=last.certified_by,
+        accuracy_before=finite(steps[0].accuracy),
+        accuracy_after=None if repaired is None else finite(last.accuracy),
+        seconds=round(time.monotonic() - start, 3),
+        details=details,
+    )
+
+
+def _outcome(
+    options: RetrainOptions,
+    loop: _Loop,
+    last: Step,
+    repaired: Network | None,
+    unverified: Step | None,
+) -> tuple[str, str]:
+    """The run's status and message."""
     trained = last.iteration
     status: RunStatus
     if repaired is not None:
@@ -397,40 +391,7 @@ def _result(
             f"{UNVERIFIED_FILE}, not a repair"
         )
         message = f"{why}: {', '.join(last.not_proved)} not proved{kept}"
-    return {
-        "status": status,
-        "method": "retrain",
-        "message": message,
-        "certified_by": last.certified_by,
-        "sampling": options.sampling,
-        "iterations": trained,
-        "max_iterations": options.iterations,
-        "accuracy_before": finite(steps[0].accuracy),
-        "accuracy_after": None if repaired is None else finite(last.accuracy),
-        "required_classes": loop.classes,
-        "unverified_network": (
-            None
-            if unverified is None
-            else {
-                "file": UNVERIFIED_FILE,
-                "iteration": unverified.iteration,
-                "not_proved": unverified.not_proved,
-                "accuracy": finite(unverified.accuracy),
-            }
-        ),
-        "region_points": last.region_points,
-        "train_points": last.train_points,
-        "seconds": round(time.monotonic() - start, 3),
-        "verifier": config.verifier,
-        "method_options": asdict(options),
-        "timeout": config.timeout,
-        "seed": config.seed,
-        "network": str(config.network),
-        "properties": [str(p) for p in config.properties],
-        "data": str(config.data),
-        "repaired_network": None if repaired is None else REPAIRED_FILE,
-        "nnv_version": nnv_version(),
-    }
+    return status, message
 
 
 @hookimpl

@@ -12,26 +12,31 @@ plugins never pays for it, and without it only training fails, with one clear li
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from nnv.core import InputError, hookimpl
 
 
 class _Factory:
-    """Makes the trainer ``module.attribute`` on call, importing it then."""
+    """Makes the trainer ``module.attribute`` on call, importing it then; its signature (what
+    the registry checks options against) is the trainer's, read when first asked for."""
 
     def __init__(self, module: str, attribute: str, description: str) -> None:
         self.module, self.attribute, self.description = module, attribute, description
 
-    def __call__(self, **options: Any) -> Any:
+    def _trainer(self) -> Any:
         try:
-            trainer = getattr(importlib.import_module(self.module, __name__), self.attribute)
+            return getattr(importlib.import_module(self.module, __name__), self.attribute)
         except ImportError as error:
             raise InputError(f"{error.name} is not installed: pip install 'nnv[smle]'") from None
-        try:
-            return trainer(**options)
-        except TypeError as error:
-            raise InputError(f"trainer {trainer.name!r}: bad options ({error})") from None
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(self._trainer())
+
+    def __call__(self, **options: Any) -> Any:
+        return self._trainer()(**options)
 
 
 @hookimpl

@@ -17,7 +17,7 @@ import highspy
 import numpy as np
 
 from nnv.core import InputError
-from nnv.core.plugin.solver_options import check_kind, option_error
+from nnv.core.plugin.options import check_kind, option_error
 from nnv.core.runtime.quiet import stdout_to_devnull
 
 _KINDS: dict[Any, type] = {
@@ -34,9 +34,9 @@ def check_highs_options(solver: str, options: Mapping[str, Any]) -> None:
     highs = quiet_highs()
     unknown = [key for key in options if _kind(highs, key) is None]
     if unknown:
-        raise option_error(solver, unknown, _names(), _LISTING)
+        raise option_error(f"solver {solver!r}", unknown, _names(), _LISTING)
     for key, value in options.items():
-        check_kind(solver, key, value, _kind(highs, key))  # type: ignore[arg-type]
+        check_kind(f"solver {solver!r}", key, value, _kind(highs, key))  # type: ignore[arg-type]
         set_highs_option(highs, key, value)
 
 

@@ -20,7 +20,7 @@ import cvc5
 import cvc5.pythonic as cp
 
 from nnv.core import Capability, InputError, Query, Solution, Solver, hookimpl
-from nnv.core.plugin.solver_options import option_error
+from nnv.core.plugin.options import option_error
 
 from ._exact import (
     Compiled,
@@ -64,7 +64,7 @@ class Cvc5Solver(Solver):
         names = set(scratch.getOptionNames())
         unknown = [key for key in options if key not in names]
         if unknown:
-            raise option_error(self.name, unknown, names, "cvc5 --help lists them")
+            raise option_error(f"solver {self.name!r}", unknown, names, "cvc5 --help lists them")
         for key, value in options.items():
             _set_option(scratch.setOption, key, value)
         return options

@@ -18,7 +18,7 @@ from typing import Any
 import z3
 
 from nnv.core import Capability, InputError, Query, Solution, Solver, hookimpl
-from nnv.core.plugin.solver_options import check_kind, option_error
+from nnv.core.plugin.options import check_kind, option_error
 
 from ._exact import Compiled, Deadline, check_supported, compile_query, found, infeasible, unsolved
 
@@ -49,9 +49,9 @@ class Z3Solver(Solver):
         unknown = [key for key in options if key not in kinds]
         if unknown:
             listing = "z3.Solver().help() and z3.Optimize().help() list them"
-            raise option_error(self.name, unknown, kinds, listing)
+            raise option_error(f"solver {self.name!r}", unknown, kinds, listing)
         for key, value in options.items():
-            check_kind(self.name, key, value, _KINDS.get(kinds[key], str))
+            check_kind(f"solver {self.name!r}", key, value, _KINDS.get(kinds[key], str))
             if kinds[key] == z3.Z3_PK_UINT and value < 0:
                 raise InputError(f"solver 'z3': option {key!r} takes an integer >= 0, not {value}")
         return options

@@ -2,22 +2,23 @@
 
 Free a few parameters, synthesise their values with a solver so that every property holds
 while the most soft constraints are kept, certify, and search over which parameters to free
-(:func:`nnv.core.run.search_repair`). Its settings are ``RunConfig``'s own (``--free``,
-``--search``, ``--solver``, ...); it takes no method options.
+(:func:`~nnv.plugins.methods.solver.method.search_repair`). Its options are
+:class:`~nnv.plugins.methods.solver.options.SolverOptions` (``--free``, ``--search``,
+``--solver``, ...).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from nnv.core import hookimpl
-from nnv.core.plugin.method import RepairMethod, check_options
+from nnv.core.plugin.method import RepairMethod
 from nnv.core.plugin.registry import Registry
 from nnv.core.repair.trial import TrialResult
 from nnv.core.run.config import RunConfig
 from nnv.core.run.results import RunOutcome
 from nnv.plugins.methods.solver.method import search_repair
+from nnv.plugins.methods.solver.options import SolverOptions
 
 
 class SolverMethod(RepairMethod):
@@ -25,9 +26,8 @@ class SolverMethod(RepairMethod):
 
     name = "solver"
     description = "free a few parameters, synthesise their values with a solver (the paper's)"
-
-    def __init__(self, **options: Any) -> None:
-        check_options(self.name, options, ())
+    Options = SolverOptions
+    options: SolverOptions
 
     def repair(
         self,
@@ -36,7 +36,7 @@ class SolverMethod(RepairMethod):
         on_step: Callable[[TrialResult], None] | None = None,
         on_planned: Callable[[int | None], None] | None = None,
     ) -> RunOutcome:
-        return search_repair(config, registry, on_step, on_planned)
+        return search_repair(config, self.options, registry, on_step, on_planned)
 
 
 @hookimpl

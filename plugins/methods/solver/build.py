@@ -2,65 +2,61 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import Any
-
-from nnv.core.errors import InputError
 from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
+from nnv.core.plugin.options import accepts
 from nnv.core.plugin.registry import Registry
 from nnv.core.repair.loop import Repairer
 from nnv.core.repair.settings import RepairSettings
 from nnv.core.run.config import RunConfig
 from nnv.core.run.inputs import Inputs, load_inputs
 from nnv.core.verify.certifier import Certifier
+from nnv.plugins.methods.solver.options import SolverOptions
 
 
-def build_run(config: RunConfig, registry: Registry) -> tuple[Inputs, Heuristic, Repairer]:
+def build_run(
+    config: RunConfig, options: SolverOptions, registry: Registry
+) -> tuple[Inputs, Heuristic, Repairer]:
     """The run's inputs, its heuristic and the repairer that runs its trials."""
     inputs = load_inputs(config, registry)
-    heuristic = _heuristic(config, registry)
+    heuristic = _heuristic(config, options, registry)
     soft = heuristic.constraints(inputs.network, inputs.data)
-    return inputs, heuristic, _repairer(config, registry, inputs, soft)
+    return inputs, heuristic, _repairer(config, options, registry, inputs, soft)
 
 
-def _heuristic(config: RunConfig, registry: Registry) -> Heuristic:
+def _heuristic(config: RunConfig, options: SolverOptions, registry: Registry) -> Heuristic:
     """The heuristic with its options; ``seed`` reaches it when it takes one and none is set."""
-    factory = registry.get("heuristic", config.heuristic).factory
-    options = dict(config.heuristic_options)
-    if "seed" not in options and takes_option(factory, "seed"):
-        options["seed"] = config.seed
-    try:
-        heuristic: Heuristic = factory(**options)
-    except TypeError as error:
-        raise InputError(f"heuristic {config.heuristic!r}: bad options ({error})") from None
+    chosen = dict(options.heuristic_options)
+    factory = registry.get("heuristic", options.heuristic).factory
+    if "seed" not in chosen and accepts(factory, "seed"):
+        chosen["seed"] = config.seed
+    heuristic: Heuristic = registry.create("heuristic", options.heuristic, chosen)
     return heuristic
 
 
-def takes_option(factory: Any, name: str) -> bool:
-    try:
-        return name in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def _repairer(
-    config: RunConfig, registry: Registry, inputs: Inputs, soft: SoftConstraints
+    config: RunConfig,
+    options: SolverOptions,
+    registry: Registry,
+    inputs: Inputs,
+    soft: SoftConstraints,
 ) -> Repairer:
     settings = RepairSettings(
-        mode=config.mode,
-        max_change=config.max_change,
-        threshold=config.threshold,
-        threshold_search=config.threshold_search,
-        line_synthesis=config.line_synthesis,
-        trial_timeout=config.trial_timeout,
+        mode=options.mode,
+        max_change=options.max_change,
+        threshold=options.threshold,
+        threshold_search=options.threshold_search,
+        line_synthesis=options.line_synthesis,
+        trial_timeout=options.trial_timeout,
     )
     return Repairer(
         inputs.network,
         inputs.properties,
         soft,
         inputs.data,
-        solver=registry.solver(config.solver),
-        verifier=registry.solver(config.verifier_name(registry.names("solver"))),
+        solver=registry.create("solver", options.solver, options.solver_options),
+        verifier=registry.create(
+            "solver", config.verifier_name(registry.names("solver")), config.verifier_options
+        ),
         certifier=Certifier.from_registry(registry, events=registry.hook),
         settings=settings,
         events=registry.hook,

@@ -13,6 +13,7 @@ from nnv.core.repair.loop import Repairer
 from nnv.core.repair.trial import TrialResult
 from nnv.core.run.config import RunConfig
 from nnv.plugins.methods.solver.build import build_run
+from nnv.plugins.methods.solver.options import SolverOptions
 
 
 class RepairJob:
@@ -22,18 +23,20 @@ class RepairJob:
     it from the config once per worker process, so the run's files must be readable there.
     """
 
-    def __init__(self, config: RunConfig, repairer: Repairer) -> None:
+    def __init__(self, config: RunConfig, options: SolverOptions, repairer: Repairer) -> None:
         self.config = config
+        self.options = options
         self.repairer: Repairer | None = repairer
         # one named set: a solver that cannot take it is the user's mistake, not a trial's result
-        sets = config.given_sets()
+        sets = options.given_sets()
         self.strict = sets is not None and len(sets) == 1
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"config": _absolute(self.config), "repairer": None, "strict": self.strict}
+        config = _absolute(self.config)
+        return {"config": config, "options": self.options, "repairer": None, "strict": self.strict}
 
     def __call__(self, task: TrialTask) -> TrialResult:
-        repairer = self.repairer or _worker_repairer(self.config)
+        repairer = self.repairer or _worker_repairer(self.config, self.options)
         repairer.settings = replace(repairer.settings, trial_timeout=task.timeout)
         started = time.monotonic()
         try:
@@ -50,13 +53,13 @@ class RepairJob:
 _WORKER_REPAIRERS: dict[str, Repairer] = {}
 
 
-def _worker_repairer(config: RunConfig) -> Repairer:
-    """The repairer for ``config``, built once per process."""
+def _worker_repairer(config: RunConfig, options: SolverOptions) -> Repairer:
+    """The repairer for ``config`` and ``options``, built once per process."""
     from nnv.core.plugin.registry import default_registry
 
-    key = repr(config)
+    key = repr((config, options))
     if key not in _WORKER_REPAIRERS:
-        _WORKER_REPAIRERS[key] = build_run(config, default_registry())[2]
+        _WORKER_REPAIRERS[key] = build_run(config, options, default_registry())[2]
     return _WORKER_REPAIRERS[key]
 
 

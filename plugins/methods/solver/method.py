@@ -18,31 +18,30 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from nnv.core.errors import CapabilityError, InputError
 from nnv.core.model.network import Network, ParameterAddress
 from nnv.core.plugin.executor import Executor
-from nnv.core.plugin.heuristic import Heuristic
+from nnv.core.plugin.options import accepts
 from nnv.core.plugin.registry import Registry
 from nnv.core.plugin.search import SearchStrategy, best
 from nnv.core.repair.loop import Repairer
-from nnv.core.repair.metrics import accuracy_report
 from nnv.core.repair.trial import TrialResult
 from nnv.core.run.config import RunConfig
 from nnv.core.run.fingerprint import fingerprint
-from nnv.core.run.inputs import Inputs
-from nnv.core.run.results import REPAIRED_FILE, RunOutcome, finite, nnv_version, write_outputs
+from nnv.core.run.results import RunOutcome, write_outputs
 from nnv.core.run.trials import TrialTable
-from nnv.core.status import RunStatus
-from nnv.plugins.methods.solver.build import build_run, takes_option
+from nnv.plugins.methods.solver.build import build_run
 from nnv.plugins.methods.solver.job import RepairJob
+from nnv.plugins.methods.solver.options import SolverOptions
+from nnv.plugins.methods.solver.result import search_result
 
 
 def search_repair(
     config: RunConfig,
+    options: SolverOptions,
     registry: Registry,
     on_trial: Callable[[TrialResult], None] | None = None,
     on_planned: Callable[[int | None], None] | None = None,
@@ -50,63 +49,59 @@ def search_repair(
     """The ``solver`` method: search over free sets, each a trial of the repair engine."""
     start = time.monotonic()
     deadline = None if config.timeout is None else start + config.timeout
-    inputs, heuristic, repairer = build_run(config, registry)
-    strategy = _strategy(config, registry)
-    _check_given_sets(config, repairer)
-    trial_settings = fingerprint(config, heuristic, repairer)
-    with _executor(config, registry) as executor:
-        job = RepairJob(config, repairer)
-        trials = TrialTable(config, job, executor, deadline, registry, on_trial, on_planned)
-        trials.begin(_planned_count(config, inputs.network), trial_settings, inputs.network)
+    inputs, heuristic, repairer = build_run(config, options, registry)
+    plan = _search_plan(options)
+    strategy: SearchStrategy = registry.create("search", *plan)
+    _check_given_sets(options, repairer)
+    trial_settings = fingerprint(config, options, heuristic, repairer)
+    with _executor(options, registry) as executor:
+        job = RepairJob(config, options, repairer)
+        trials = TrialTable(
+            config, job, executor, deadline, registry, on_trial, on_planned, options.trial_timeout
+        )
+        trials.begin(_planned_count(options, inputs.network), trial_settings, inputs.network)
         strategy.search(inputs.network, trials.evaluate, deadline)
     chosen = _confirmed_best(trials, repairer)
     trials.finish()
     repaired = _repaired_network(inputs.network, chosen)
     seconds = time.monotonic() - start
-    result = _result(trials, inputs, heuristic, repairer, chosen, repaired, seconds)
+    built = (heuristic, repairer)
+    result = search_result(trials, options, plan, inputs, built, chosen, repaired, seconds)
     write_outputs(config.out, registry, result, repaired)
     return RunOutcome(result, inputs.network, repaired, inputs.properties, inputs.data, trials.done)
 
 
-def _executor(config: RunConfig, registry: Registry) -> Executor:
-    """The executor with ``workers`` and, for executors that take one, ``scheduler``."""
-    factory = registry.get("executor", config.executor).factory
-    options: dict[str, Any] = {"workers": config.workers}
-    if config.scheduler is not None:
-        if not takes_option(factory, "scheduler"):
-            raise InputError(f"executor {config.executor!r} takes no scheduler address")
-        options["scheduler"] = config.scheduler
-    executor: Executor = factory(**options)
+def _executor(options: SolverOptions, registry: Registry) -> Executor:
+    """The executor with ``workers``, its own options and, for executors that take one,
+    ``scheduler``."""
+    factory = registry.get("executor", options.executor).factory
+    chosen: dict[str, Any] = {"workers": options.workers, **options.executor_options}
+    if options.scheduler is not None:
+        if not accepts(factory, "scheduler"):
+            raise InputError(f"executor {options.executor!r} takes no scheduler address")
+        chosen["scheduler"] = options.scheduler
+    executor: Executor = registry.create("executor", options.executor, chosen)
     return executor
 
 
-def _strategy(config: RunConfig, registry: Registry) -> SearchStrategy:
-    name, options = _search_plan(config)
-    factory = registry.get("search", name).factory
-    try:
-        strategy: SearchStrategy = factory(**options)
-    except TypeError as error:
-        raise InputError(f"search {name!r}: bad options ({error})") from None
-    return strategy
-
-
-def _search_plan(config: RunConfig) -> tuple[str, dict[str, Any]]:
-    """Named free sets run exactly (exhaustive over them); otherwise the chosen search."""
-    sets = config.given_sets()
+def _search_plan(options: SolverOptions) -> tuple[str, dict[str, Any]]:
+    """Named free sets run exactly (exhaustive over them); otherwise the chosen search. The
+    search's own options (``-o search.KEY=VALUE``) come last."""
+    sets = options.given_sets()
     if sets is not None:
-        return "exhaustive", {"free_sets": sets}
-    options: dict[str, Any] = {"max_free": config.max_free, "layers": config.layers}
-    if config.top_k is not None:
-        options["top_k"] = config.top_k
-    if config.target_accuracy is not None:
-        options["target_accuracy"] = config.target_accuracy
-    return config.search, options
+        return "exhaustive", {"free_sets": sets, **options.search_options}
+    plan: dict[str, Any] = {"max_free": options.max_free, "layers": options.layers}
+    if options.top_k is not None:
+        plan["top_k"] = options.top_k
+    if options.target_accuracy is not None:
+        plan["target_accuracy"] = options.target_accuracy
+    return options.search, {**plan, **options.search_options}
 
 
-def _check_given_sets(config: RunConfig, repairer: Repairer) -> None:
+def _check_given_sets(options: SolverOptions, repairer: Repairer) -> None:
     """Named free sets are checked before anything is written: unknown addresses are bad input
     always, and a solver that cannot take the one named set is the user's mistake."""
-    sets = config.given_sets()
+    sets = options.given_sets()
     for names in sets or ():
         try:
             repairer.check(names)
@@ -115,14 +110,14 @@ def _check_given_sets(config: RunConfig, repairer: Repairer) -> None:
                 raise
 
 
-def _planned_count(config: RunConfig, network: Network) -> int | None:
+def _planned_count(options: SolverOptions, network: Network) -> int | None:
     """How many trials the run will make if nothing stops it, where that is known up front."""
-    sets = config.given_sets()
+    sets = options.given_sets()
     if sets is not None:
         return len({frozenset(s) for s in sets})
-    if config.search == "exhaustive":
-        n = len(network.parameter_addresses(layers=config.layers))
-        return sum(math.comb(n, k) for k in range(1, config.max_free + 1))
+    if options.search == "exhaustive":
+        n = len(network.parameter_addresses(layers=options.layers))
+        return sum(math.comb(n, k) for k in range(1, options.max_free + 1))
     return None
 
 
@@ -151,94 +146,3 @@ def _repaired_network(network: Network, chosen: TrialResult | None) -> Network |
         return None
     values: dict[str | ParameterAddress, float] = {a: v for a, v in chosen.values.items()}
     return network.with_parameters(values)
-
-
-def _status(trials: TrialTable, chosen: TrialResult | None) -> RunStatus:
-    """repaired; else timeout if time ran out anywhere; error if every trial failed so."""
-    statuses = [r.status for r in trials.done]
-    if chosen is not None:
-        return "repaired"
-    if trials.out_of_time() or "timeout" in statuses:
-        return "timeout"
-    if statuses and all(s == "error" for s in statuses):
-        return "error"
-    return "not_repaired"
-
-
-def _message(trials: TrialTable, chosen: TrialResult | None) -> str:
-    notes = [chosen.message] if chosen is not None and chosen.message else []
-    if chosen is None:
-        if len(trials.done) == 1 and not trials.skipped and not trials.cut_short:
-            notes.append(trials.done[0].message)
-        elif not trials.done and trials.out_of_time():
-            notes.append("the run's timeout passed before any trial started")
-        else:
-            notes.append(f"none of {len(trials.done)} trials repaired the network")
-    if trials.cut_short or trials.skipped:
-        notes.append(
-            f"the run's timeout ({trials.config.timeout:g} s) cut the search short: "
-            f"{trials.cut_short} trials stopped, {trials.skipped} not started"
-        )
-    if trials.demoted:
-        notes.append(f"{len(trials.demoted)} resumed repairs failed re-certification")
-    return "; ".join(note for note in notes if note)
-
-
-def _result(
-    trials: TrialTable,
-    inputs: Inputs,
-    heuristic: Heuristic,
-    repairer: Repairer,
-    chosen: TrialResult | None,
-    repaired: Network | None,
-    seconds: float,
-) -> dict[str, Any]:
-    """The content of result.json."""
-    config, network = trials.config, inputs.network
-    search, search_options = _search_plan(config)
-    parameters = (
-        None
-        if chosen is None
-        else {a: {"before": network.parameter(a), "after": v} for a, v in chosen.values.items()}
-    )
-    return {
-        "status": _status(trials, chosen),
-        "method": config.method,
-        "message": _message(trials, chosen),
-        "certified_by": None if chosen is None else chosen.certified_by,
-        "free": None if chosen is None else list(chosen.free),
-        "parameters": parameters,
-        "accuracy_before": finite(repairer.accuracy_before),
-        "accuracy_after": (
-            None if repaired is None else finite(accuracy_report(repaired, inputs.data))
-        ),
-        "kept": None if chosen is None else chosen.kept,
-        "soft_total": repairer.soft.count,
-        "seconds": round(seconds, 3),
-        "trials": len(trials.done),
-        "resumed": trials.resumed,
-        "demoted": trials.demoted,
-        "cut_short": bool(trials.cut_short or trials.skipped),
-        "trial_counts": dict(Counter(r.status for r in trials.done)),
-        "solver": config.solver,
-        "verifier": config.verifier,
-        "heuristic": config.heuristic,
-        "heuristic_options": dict(heuristic.options),
-        "mode": config.mode,
-        "search": search,
-        "search_options": search_options,
-        "threshold": config.threshold,
-        "threshold_search": config.threshold_search,
-        "max_change": config.max_change,
-        "line_synthesis": config.line_synthesis,
-        "timeout": config.timeout,
-        "trial_timeout": config.trial_timeout,
-        "seed": config.seed,
-        "executor": config.executor,
-        "workers": trials.executor.workers,
-        "network": str(config.network),
-        "properties": [str(p) for p in config.properties],
-        "data": str(config.data),
-        "repaired_network": None if repaired is None else REPAIRED_FILE,
-        "nnv_version": nnv_version(),
-    }

@@ -1,0 +1,155 @@
+"""The solver method's result.json: what the search found and the settings it ran with."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnv.core.model.network import Network
+from nnv.core.plugin.heuristic import Heuristic
+from nnv.core.repair.loop import Repairer
+from nnv.core.repair.metrics import accuracy_report
+from nnv.core.repair.trial import TrialResult
+from nnv.core.run.inputs import Inputs
+from nnv.core.run.results import ResultDetails, Row, RunResult, SummaryPlace, finite, placed
+from nnv.core.run.trials import TrialTable
+from nnv.core.status import RunStatus
+from nnv.plugins.methods.solver.options import SolverOptions
+
+
+@dataclass
+class SearchDetails(ResultDetails):
+    """The solver method's own keys of result.json (see docs/repair.md for each)."""
+
+    free: list[str] | None = field(metadata=placed("certified_by"))
+    parameters: dict[str, dict[str, float]] | None
+    kept: int | None = field(metadata=placed("accuracy_after"))
+    soft_total: int
+    trials: int = field(metadata=placed("seconds"))
+    resumed: int
+    demoted: list[dict[str, Any]]
+    cut_short: bool
+    trial_counts: dict[str, int]
+    solver: str
+    heuristic: str = field(metadata=placed("verifier"))
+    heuristic_options: dict[str, Any]
+    mode: str
+    search: str
+    search_options: dict[str, Any]
+    threshold: int | None
+    threshold_search: bool
+    max_change: float
+    line_synthesis: bool
+    trial_timeout: float | None = field(metadata=placed("timeout"))
+    executor: str = field(metadata=placed("seed"))
+    workers: int | None
+
+    def summary(self, place: SummaryPlace) -> list[Row]:
+        if place == "outcome":
+            return [
+                (f"free {address}", f"{change['before']:.6g} -> {change['after']:.6g}")
+                for address, change in (self.parameters or {}).items()
+            ]
+        if place == "accuracy":
+            kept = f"{self.kept} of {self.soft_total}"
+            return [] if self.kept is None else [("soft constraints kept", kept)]
+        counts = ", ".join(f"{n} {status}" for status, n in self.trial_counts.items())
+        rows = [("trials", f"{self.trials} ({counts})" if counts else "0")]
+        if self.resumed:
+            rows.append(("resumed", f"{self.resumed} trials taken from an earlier run"))
+        if self.demoted:
+            failed = f"{len(self.demoted)} resumed repairs failed re-certification"
+            rows.append(("demoted", f"{failed} (see trials.csv)"))
+        if self.cut_short:
+            rows.append(("search", "cut short by the run's timeout (rerun to go on)"))
+        rows.append(("executor", f"{self.executor}, {self.workers} workers"))
+        return rows
+
+
+def search_result(
+    trials: TrialTable,
+    options: SolverOptions,
+    plan: tuple[str, dict[str, Any]],
+    inputs: Inputs,
+    built: tuple[Heuristic, Repairer],
+    chosen: TrialResult | None,
+    repaired: Network | None,
+    seconds: float,
+) -> RunResult:
+    """result.json of a search that chose ``chosen`` (None: no repair); ``plan`` is the
+    search's name and options, ``built`` the run's heuristic and repairer."""
+    heuristic, repairer = built
+    network = inputs.network
+    search, search_options = plan
+    parameters = (
+        None
+        if chosen is None
+        else {a: {"before": network.parameter(a), "after": v} for a, v in chosen.values.items()}
+    )
+    details = SearchDetails(
+        free=None if chosen is None else list(chosen.free),
+        parameters=parameters,
+        kept=None if chosen is None else chosen.kept,
+        soft_total=repairer.soft.count,
+        trials=len(trials.done),
+        resumed=trials.resumed,
+        demoted=trials.demoted,
+        cut_short=bool(trials.cut_short or trials.skipped),
+        trial_counts=dict(Counter(r.status for r in trials.done)),
+        solver=options.solver,
+        heuristic=options.heuristic,
+        heuristic_options=dict(heuristic.options),
+        mode=options.mode,
+        search=search,
+        search_options=search_options,
+        threshold=options.threshold,
+        threshold_search=options.threshold_search,
+        max_change=options.max_change,
+        line_synthesis=options.line_synthesis,
+        trial_timeout=options.trial_timeout,
+        executor=options.executor,
+        workers=trials.executor.workers,
+    )
+    return RunResult.of(
+        trials.config,
+        repaired,
+        status=_status(trials, chosen),
+        message=_message(trials, chosen),
+        certified_by=None if chosen is None else chosen.certified_by,
+        accuracy_before=finite(repairer.accuracy_before),
+        accuracy_after=None if repaired is None else finite(accuracy_report(repaired, inputs.data)),
+        seconds=round(seconds, 3),
+        details=details,
+    )
+
+
+def _status(trials: TrialTable, chosen: TrialResult | None) -> RunStatus:
+    """repaired; else timeout if time ran out anywhere; error if every trial failed so."""
+    statuses = [r.status for r in trials.done]
+    if chosen is not None:
+        return "repaired"
+    if trials.out_of_time() or "timeout" in statuses:
+        return "timeout"
+    if statuses and all(s == "error" for s in statuses):
+        return "error"
+    return "not_repaired"
+
+
+def _message(trials: TrialTable, chosen: TrialResult | None) -> str:
+    notes = [chosen.message] if chosen is not None and chosen.message else []
+    if chosen is None:
+        if len(trials.done) == 1 and not trials.skipped and not trials.cut_short:
+            notes.append(trials.done[0].message)
+        elif not trials.done and trials.out_of_time():
+            notes.append("the run's timeout passed before any trial started")
+        else:
+            notes.append(f"none of {len(trials.done)} trials repaired the network")
+    if trials.cut_short or trials.skipped:
+        notes.append(
+            f"the run's timeout ({trials.config.timeout:g} s) cut the search short: "
+            f"{trials.cut_short} trials stopped, {trials.skipped} not started"
+        )
+    if trials.demoted:
+        notes.append(f"{len(trials.demoted)} resumed repairs failed re-certification")
+    return "; ".join(note for note in notes if note)
