@@ -14,6 +14,8 @@ from typing import Any
 
 import pluggy
 
+from nnv.core.plugin.trainer import Trainer
+
 PROJECT = "nnv"
 
 
@@ -73,8 +75,9 @@ def nnv_repair_methods() -> Mapping[str, type]:
 
 
 @hookspec
-def nnv_trainers() -> Mapping[str, Callable[..., Any]]:
-    """Trainers (SMLE and baselines) by name."""
+def nnv_trainers() -> Mapping[str, type[Trainer]]:
+    """Trainer classes (:class:`nnv.core.plugin.trainer.Trainer`) by name: what
+    ``nnv train --method NAME`` runs (``smle`` and its baselines, built in)."""
     raise NotImplementedError
 
 
