@@ -113,13 +113,15 @@ def execute(run: Run, root: Path) -> dict[str, Any]:
     import torch
 
     from nnv.core.plugin.registry import default_registry
+    from nnv.core.plugin.trainer import TrainRequest
 
     torch.set_num_threads(1)
     out = root / run.folder
     if (out / "result.json").is_file():
         return json.loads((out / "result.json").read_text())
-    trainer = default_registry().get("trainer", run.method).factory(**OPTIONS[run.family])
-    return trainer.run(out=out, **request(run))
+    registry = default_registry()
+    trainer = registry.get("trainer", run.method).factory(**OPTIONS[run.family])
+    return trainer.train(TrainRequest(out=out, **request(run)), registry).to_json()
 
 
 def request(run: Run) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,13 +14,23 @@ from rich.table import Table
 
 from nnv.core.errors import InputError
 from nnv.core.plugin.options import parse_pairs
-from nnv.core.plugin.registry import default_registry
+from nnv.core.plugin.registry import Registry, default_registry
+from nnv.core.plugin.trainer import (
+    SAMPLES,
+    EpochRecord,
+    Trainer,
+    TrainingStopped,
+    TrainRequest,
+    TrainResult,
+)
 
 from .errors import refuse_nan, user_errors
 
 NOT_CERTIFIED = 1
 
 
+# train() is long because typer reads its flags from its parameters: one declaration per flag,
+# and a body of about 40 lines (the trainer's options, the request, the output).
 def train(
     data: Annotated[
         Path,
@@ -110,7 +121,8 @@ def train(
 
     smle trains a network that satisfies the property by construction and certifies the
     exported file (a MILP proof plus samples run through onnxruntime). Exit code 0 when
-    trained (smle: and certified), 1 when an smle model is not certified, 2 on bad input.
+    trained (smle: and certified), 1 when an smle model is not certified (a solver that ran
+    out of time included) or a baseline could not finish, 2 on bad input.
     """
     with user_errors():
         options = {
@@ -131,26 +143,24 @@ def train(
             }.items()
             if value is not None
         }
-        trainer = default_registry().create("trainer", method, options)
-        request: dict[str, Any] = {
-            "data": data,
-            "out": out,
-            "property_file": property_file,
-            "property_name": property_name,
-            "quantile": quantile,
-        }
-        if series is not None:
-            request["series"] = series
-        if level is not None:
-            request["level"] = level
-        if samples is not None:
-            request["samples"] = samples
-        result = _with_progress(trainer, request, epochs)
+        registry = default_registry()
+        trainer = registry.create("trainer", method, options)
+        request = TrainRequest(
+            data=data,
+            out=out,
+            property_file=property_file,
+            property_name=property_name,
+            quantile=quantile,
+            series=series,
+            level=level,
+            samples=SAMPLES if samples is None else samples,
+        )
+        result = _with_progress(trainer, request, registry, epochs)
     if json_output:
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         Console().print(summary_table(result, out))
-    if result["method"] == "smle" and not result["certified"]:
+    if result.method == "smle" and not result.certified:
         raise typer.Exit(NOT_CERTIFIED)
 
 
@@ -164,8 +174,14 @@ def _widths(text: str) -> list[int]:
     return values
 
 
-def _with_progress(trainer: Any, request: dict[str, Any], epochs: int | None) -> dict[str, Any]:
-    """A progress bar on stderr (when it is a terminal): epochs, losses, counterexamples."""
+def _with_progress(
+    trainer: Trainer, request: TrainRequest, registry: Registry, epochs: int | None
+) -> TrainResult:
+    """A progress bar on stderr (when it is a terminal): epochs, losses, counterexamples.
+
+    A trainer that cannot finish (a solver ran out of time) is an outcome, not bad input:
+    one line on stderr and exit code 1.
+    """
     console = Console(stderr=True)
     columns = (
         TextColumn("epoch"),
@@ -180,7 +196,7 @@ def _with_progress(trainer: Any, request: dict[str, Any], epochs: int | None) ->
             "train", total=epochs or 1000, loss="-", val="-", violation="-", projections=0
         )
 
-        def update(record: Any) -> None:
+        def update(record: EpochRecord) -> None:
             progress.update(
                 task,
                 completed=record.epoch,
@@ -190,29 +206,34 @@ def _with_progress(trainer: Any, request: dict[str, Any], epochs: int | None) ->
                 projections=record.projections,
             )
 
-        return trainer.run(**request, progress=update)
+        try:
+            return trainer.train(request, registry, update)
+        except TrainingStopped as stopped:
+            print(f"nnv: {stopped}", file=sys.stderr)
+            raise typer.Exit(NOT_CERTIFIED) from None
 
 
-def summary_table(result: dict[str, Any], out: Path) -> Table:
+def summary_table(result: TrainResult, out: Path) -> Table:
     """The run at a glance: the guarantee, the scores, the cost, where the files are."""
-    table = Table(title=f"nnv train ({result['method']})", show_header=False)
+    table = Table(title=f"nnv train ({result.method})", show_header=False)
     table.add_column("", style="bold")
     table.add_column("", overflow="fold")
-    if "series" in result:
-        table.add_row("series", result["series"])
-    if "level" in result:
-        table.add_row("level", f"input {result['level']} (outputs relative to it)")
-    table.add_row("property", f"{result['property']} ({result['property_kind']})")
-    table.add_row("certified", "yes" if result["certified"] else "no")
-    table.add_row("certificate", result["certificate"])
-    metric = "r2" if "r2" in result else "accuracy"
-    for split, value in result[metric].items():
-        violated = result["split_violation_rate"][split]
-        table.add_row(f"{metric} {split}", f"{value:.4f} (violations {100 * violated:.2f}%)")
-    samples = result["samples"]
-    table.add_row("sampled inputs", f"{samples['count']}: {samples['violations']} violations")
-    table.add_row("epochs", str(result["epochs"]))
-    table.add_row("projections", str(result["projections"]))
-    table.add_row("seconds", f"{result['seconds']['total']:.1f}")
+    if result.series is not None:
+        table.add_row("series", result.series)
+    if result.level is not None:
+        table.add_row("level", f"input {result.level} (outputs relative to it)")
+    table.add_row("property", f"{result.property_name} ({result.property_kind})")
+    table.add_row("certified", "yes" if result.certified else "no")
+    table.add_row("certificate", result.certificate)
+    for split, value in result.scores.items():
+        violated = result.split_violation_rate[split]
+        table.add_row(
+            f"{result.metric} {split}", f"{value:.4f} (violations {100 * violated:.2f}%)"
+        )
+    samples = result.samples
+    table.add_row("sampled inputs", f"{samples.count}: {samples.violations} violations")
+    table.add_row("epochs", str(result.epochs))
+    table.add_row("projections", str(result.projections))
+    table.add_row("seconds", f"{result.total_seconds:.1f}")
     table.add_row("results", str(out))
     return table

@@ -25,6 +25,7 @@ from nnv.core.plugin.hookspecs import hookimpl, hookspec
 from nnv.core.plugin.method import RepairMethod
 from nnv.core.plugin.search import SearchStrategy
 from nnv.core.plugin.solver import Solution, Solver
+from nnv.core.plugin.trainer import Trainer, TrainRequest, TrainResult
 from nnv.core.query.builder import QueryBuilder
 from nnv.core.query.capabilities import Capability
 from nnv.core.query.form import Query
@@ -57,6 +58,9 @@ __all__ = [
     "Solver",
     "TrialJob",
     "TrialResult",
+    "TrainRequest",
+    "TrainResult",
+    "Trainer",
     "TrialTask",
     "UnsupportedError",
     "hookimpl",

@@ -16,14 +16,21 @@ from nnv.core import InputError  # noqa: E402
 from nnv.core.plugin.registry import default_registry
 from nnv.plugins.smle.arff import read_arff  # noqa: E402
 from nnv.plugins.smle.baselines import PostprocessTrainer, PreprocessTrainer  # noqa: E402
-from nnv.plugins.smle.certify import NotSmle, certify, read_exported, run_onnx  # noqa: E402
+from nnv.plugins.smle.certify import certify, embedding_network, prove, run_onnx  # noqa: E402
 from nnv.plugins.smle.embedding import Box  # noqa: E402
 from nnv.plugins.smle.exclusion import ExclusionGrounding, map_labels  # noqa: E402
 from nnv.plugins.smle.export import export_smle  # noqa: E402
-from nnv.plugins.smle.grounding import PROJECTION_MARGIN, SEARCH_MARGIN, Head  # noqa: E402
+from nnv.plugins.smle.graph import Exported, NotSmle, read_exported  # noqa: E402
+from nnv.plugins.smle.grounding import (  # noqa: E402
+    CERTIFY_MARGIN,
+    PROJECTION_MARGIN,
+    SEARCH_MARGIN,
+    Head,
+)
 from nnv.plugins.smle.least_distance import least_distance  # noqa: E402
 from nnv.plugins.smle.linear import LinearGrounding, project_points  # noqa: E402
 from nnv.plugins.smle.model import SmleNet  # noqa: E402
+from nnv.plugins.smle.options import BaselineOptions, SmleOptions  # noqa: E402
 from nnv.plugins.smle.spec import (  # noqa: E402
     LinearInequalities,
     MutualExclusion,
@@ -298,8 +305,8 @@ def test_certificate_checks_the_file_and_catches_a_tampered_head() -> None:
     model.set_head(Head(np.full((2, 3), 0.1), np.zeros(2)))  # |y| <= 1: sums to at most 0.6
     exported = export_smle(model)
     box = (-np.ones(2), np.ones(2))
-    good = certify(exported, spec, "highs", {}, 2000, box)
-    assert good["certified"] and good["proof"]["holds"] and good["samples"]["violations"] == 0
+    good = certify(exported, spec, HIGHS, 2000, box)
+    assert good.certified and good.proof.holds and good.samples.violations == 0
     tampered = onnx.ModelProto()
     tampered.CopyFrom(exported)
     for index, tensor in enumerate(tampered.graph.initializer):
@@ -307,8 +314,44 @@ def test_certificate_checks_the_file_and_catches_a_tampered_head() -> None:
             tampered.graph.initializer[index].CopyFrom(
                 numpy_helper.from_array(np.array([0.3, 0.3]), "head.bias")
             )
-    bad = certify(tampered, spec, "highs", {}, 2000, box)
-    assert not bad["certified"] and not bad["proof"]["holds"]
+    bad = certify(tampered, spec, HIGHS, 2000, box)
+    assert not bad.certified and not bad.proof.holds
+
+
+def test_the_certificate_network_is_the_head_over_the_clip_and_agrees_with_the_search() -> None:
+    """Core's verifier on :func:`embedding_network` decides what the training search decides:
+    the network computes ``g(max(min(e, u(x)), l(x)))`` on (x, e), and on random heads, boxes
+    and properties (both kinds, both verdicts) the two agree."""
+    rng = np.random.default_rng(0)
+    region = Region.polytope(np.vstack([np.eye(2), -np.eye(2), [[1.0, 1.0]]]),
+                             np.array([1.0, 1.0, 1.0, 1.0, 1.2]))
+    verdicts = set()
+    for trial in range(32):
+        if trial % 2 == 0:
+            box = Box(rng.normal(size=(3, 2)) / 2, rng.normal(size=3) / 3 - 0.5,
+                      rng.normal(size=(3, 2)) / 2, rng.normal(size=3) / 3 + 0.5)
+        else:
+            box = Box(np.zeros((3, 2)), np.zeros(3), np.zeros((3, 2)), np.ones(3))
+        head = Head(rng.normal(size=(3, 3)), rng.normal(size=3))
+        if trial % 4 < 2:
+            spec = LinearInequalities(rng.normal(size=(2, 3)), rng.normal(size=2) + 1.5, region)
+            search = LinearGrounding(spec, HIGHS).counterexample(head, box, CERTIFY_MARGIN)
+        else:
+            spec = MutualExclusion(np.array([[0, 1], [1, 2]]), 3, region)
+            head = Head(head.W, head.w - 2.0)
+            search = ExclusionGrounding(spec, HIGHS).counterexample(head, box, CERTIFY_MARGIN)
+        proof = prove(Exported(head, box, None), spec, HIGHS)
+        assert proof.holds == (search is None), trial
+        verdicts.add(proof.holds)
+        network, piece = embedding_network(head, box, region)
+        points = rng.uniform(piece.lower, piece.upper, size=(100, piece.dimension))
+        if box.is_constant:
+            assert np.allclose(network.forward(points), head(points), rtol=0, atol=1e-12)
+            continue
+        x, e = points[:, :2], points[:, 2:]
+        clipped = np.maximum(np.minimum(e, x @ box.U.T + box.u0), x @ box.L.T + box.l0)
+        assert np.allclose(network.forward(points), head(clipped), rtol=0, atol=1e-12)
+    assert verdicts == {True, False}
 
 
 def differences(n: int = 4, bound: float = 1.0) -> LinearInequalities:
@@ -345,7 +388,7 @@ def test_baselines_take_the_level_too() -> None:
     X = np.cumsum(rng.normal(size=(300, 4)), axis=1) + rng.uniform(-50, 50, size=(300, 1))
     Y = X[:, 3:] + np.cumsum(0.1 * rng.normal(size=(300, 2)), axis=1)
     options = {"epochs": 5, "widths": [6], "learning_rate": 0.01}
-    pre = PreprocessTrainer(**options).fit(X, Y, differences(2, 0.5), level=3)
+    pre = PreprocessTrainer(BaselineOptions(**options)).fit(X, Y, differences(2, 0.5), level=3)
     exported = pre.export()
     assert [n.op_type for n in exported.graph.node][:2] == ["Gather", "Sub"]
     assert np.allclose(run_onnx(exported, X), pre.predict(X), rtol=0, atol=1e-12)
@@ -361,13 +404,13 @@ def test_a_levelled_model_is_certified_only_for_shift_invariant_properties() -> 
     model.set_head(Head(np.full((4, 3), 0.1), np.zeros(4)))  # equal outputs: no difference
     exported = export_smle(model)
     box = (-np.full(3, 50.0), np.full(3, 50.0))
-    good = certify(exported, differences(4, 0.5), "highs", {}, 2000, box)
-    assert good["certified"] and good["proof"]["level"] == 2 and "level" in good["certificate"]
+    good = certify(exported, differences(4, 0.5), HIGHS, 2000, box)
+    assert good.certified and good.proof.level == 2 and "level" in good.text
     # the same file, for a property a shift of every output can break: no proof
     bounded = LinearInequalities(np.eye(4), np.full(4, 1.0), None)
-    bad = certify(exported, bounded, "highs", {}, 2000, box)
-    assert not bad["certified"] and bad["proof"] is None
-    assert "not invariant to that shift" in bad["certificate"]
+    bad = certify(exported, bounded, HIGHS, 2000, box)
+    assert not bad.certified and bad.proof is None
+    assert "not invariant to that shift" in bad.text
 
     # a certified level-free model, tampered with a level added to its output
     region = square()
@@ -375,7 +418,7 @@ def test_a_levelled_model_is_certified_only_for_shift_invariant_properties() -> 
     plain = SmleNet(2, 2, [3], "constant", region)
     plain.set_head(Head(np.full((2, 3), 0.1), np.zeros(2)))
     original = export_smle(plain)
-    assert certify(original, spec, "highs", {}, 2000, (-np.ones(2), np.ones(2)))["certified"]
+    assert certify(original, spec, HIGHS, 2000, (-np.ones(2), np.ones(2))).certified
     tampered = onnx.ModelProto()
     tampered.CopyFrom(original)
     graph = tampered.graph
@@ -388,8 +431,8 @@ def test_a_levelled_model_is_certified_only_for_shift_invariant_properties() -> 
     last.input[0] = "moved"
     onnx.checker.check_model(tampered)
     assert read_exported(tampered).level == 0
-    verdict = certify(tampered, spec, "highs", {}, 2000, (-np.ones(2), np.ones(2)))
-    assert not verdict["certified"] and verdict["proof"] is None
+    verdict = certify(tampered, spec, HIGHS, 2000, (-np.ones(2), np.ones(2)))
+    assert not verdict.certified and verdict.proof is None
     # a level that is not one column of X (axis 0: a row) is no SMLE graph
     for node in graph.node:
         if node.op_type == "Gather":
@@ -404,13 +447,15 @@ def test_a_level_needs_a_shift_invariant_property() -> None:
     X = np.random.default_rng(0).normal(size=(40, 3))
     Y = X[:, :2] + 0.1
     with pytest.raises(InputError, match="invariant to shifting every output"):
-        SmleTrainer(epochs=1).fit(X, Y, LinearInequalities(np.eye(2), np.ones(2), None),
-                                  level=2)
+        SmleTrainer(SmleOptions(epochs=1)).fit(
+            X, Y, LinearInequalities(np.eye(2), np.ones(2), None), level=2
+        )
     with pytest.raises(InputError, match="invariant to shifting every output"):
-        PreprocessTrainer(epochs=1).fit(X, Y, LinearInequalities(np.eye(2), np.ones(2), None),
-                                        level=2)
+        PreprocessTrainer(BaselineOptions(epochs=1)).fit(
+            X, Y, LinearInequalities(np.eye(2), np.ones(2), None), level=2
+        )
     with pytest.raises(InputError, match="input column"):
-        SmleTrainer(epochs=1).fit(X, Y, differences(2), level=3)
+        SmleTrainer(SmleOptions(epochs=1)).fit(X, Y, differences(2), level=3)
 
 
 # -- baselines ------------------------------------------------------------------------------
@@ -422,8 +467,8 @@ def test_baselines_project_targets_or_predictions() -> None:
     Y = np.column_stack([X.sum(axis=1), X[:, 0] - X[:, 1]])
     spec = LinearInequalities(np.array([[1.0, 0.0]]), np.array([0.2]), square())
     options = {"epochs": 40, "widths": [8], "learning_rate": 0.02, "patience": 40}
-    post = PostprocessTrainer(**options).fit(X, Y, spec)
+    post = PostprocessTrainer(BaselineOptions(**options)).fit(X, Y, spec)
     assert not spec.violated(post.predict(X)).any()
     assert spec.violated(post.network_outputs(X)).any()  # the network alone is not safe
-    pre = PreprocessTrainer(**options).fit(X, Y, spec)
+    pre = PreprocessTrainer(BaselineOptions(**options)).fit(X, Y, spec)
     assert pre.predict(X).shape == Y.shape

@@ -160,7 +160,8 @@ def test_the_level_forecasts_a_drifting_series_and_is_certified(
     """D4099's test part leaves its training range: SMLE's bounded embedding cannot follow it
     unless the outputs are relative to the last input (the level), which the property allows
     (every row of A sums to zero) and the certificate checks in the file."""
-    from nnv.plugins.smle.certify import read_exported, run_onnx
+    from nnv.plugins.smle.certify import run_onnx
+    from nnv.plugins.smle.graph import read_exported
     from nnv.plugins.smle.workflow import r2_score
 
     data = shared / "smle" / "forecasting" / "series.csv"

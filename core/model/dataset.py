@@ -33,11 +33,7 @@ class Dataset:
     @classmethod
     def from_npz(cls, path: Path) -> Dataset:
         """Keys ``X_<split>`` and ``y_<split>``; pickled objects are refused."""
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-        except (OSError, ValueError) as error:
-            raise InputError(f"{path}: not a readable .npz file ({error})") from None
+        arrays = read_npz(path)
         splits = {}
         for key in arrays:
             if key.startswith("X_"):
@@ -110,6 +106,15 @@ class Dataset:
         for split, (X, y) in self.splits.items():
             arrays[f"X_{split}"], arrays[f"y_{split}"] = X, y
         np.savez(path, **arrays)  # type: ignore[arg-type]
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file; pickled objects are refused (they could run code)."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in archive.files}
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: not a readable .npz file ({error})") from None
 
 
 def _class_labels(y: np.ndarray, where: str) -> np.ndarray:

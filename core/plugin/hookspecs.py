@@ -17,8 +17,8 @@ contribution's type at load time in any case; the interfaces below say what each
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+from typing import Protocol
 
 import numpy as np
 import pluggy
@@ -28,6 +28,7 @@ from nnv.core.plugin.formats import NetworkLoader, NetworkSaver, PropertyLoader
 from nnv.core.plugin.heuristic import Heuristic
 from nnv.core.plugin.search import SearchStrategy
 from nnv.core.plugin.solver import Solver
+from nnv.core.plugin.trainer import Trainer
 from nnv.core.repair.trial import FreeSet, TrialResult
 from nnv.core.verify.verifier import VerificationResult
 
@@ -93,8 +94,9 @@ def nnv_repair_methods() -> Mapping[str, type]:
 
 
 @hookspec
-def nnv_trainers() -> Mapping[str, Callable[..., Any]]:
-    """Trainers (SMLE and baselines) by name."""
+def nnv_trainers() -> Mapping[str, type[Trainer]]:
+    """Trainer classes (:class:`nnv.core.plugin.trainer.Trainer`) by name: what
+    ``nnv train --method NAME`` runs (``smle`` and its baselines, built in)."""
     raise NotImplementedError
 
 

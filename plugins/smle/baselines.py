@@ -25,11 +25,12 @@ from torch import nn
 
 from nnv.core import InputError, Solver
 from nnv.core.plugin.registry import default_registry
+from nnv.core.plugin.trainer import Progress, SolverLookup
 
-from .certify import sample_check
+from .certify import FileCertificate, sample_check
 from .exclusion import map_labels
 from .export import export_plain
-from .fitting import LoopOptions, Progress, fit_network
+from .fitting import fit_network
 from .linear import project_points
 from .model import (
     DTYPE,
@@ -40,9 +41,9 @@ from .model import (
     standardisation,
     training_loss,
 )
+from .options import BaselineOptions
 from .spec import LinearInequalities, MutualExclusion, Spec
 from .trainer import default_widths
-from .workflow import train_to_folder
 
 
 class PlainNet(nn.Module):
@@ -93,7 +94,8 @@ def _project_in_region(
 
 
 class _Baseline:
-    """A plain network trained on (possibly projected) targets."""
+    """A plain network trained on (possibly projected) targets; ``solvers`` builds the
+    projection's solver (the registry, by default)."""
 
     name: str
     guarantee: str
@@ -102,22 +104,10 @@ class _Baseline:
     on_outputs = False  # project the predictions (postprocess)
 
     def __init__(
-        self,
-        widths: Sequence[int] | None = None,
-        epochs: int = 1000,
-        batch_size: int = 128,
-        patience: int = 5,
-        learning_rate: float = 1e-3,
-        validation: float = 0.2,
-        solver: str = "highs",
-        solver_options: dict[str, object] | None = None,
-        seed: int = 0,
+        self, options: BaselineOptions | None = None, solvers: SolverLookup | None = None
     ) -> None:
-        self.widths = None if widths is None else list(widths)
-        self.loop = LoopOptions(epochs, batch_size, patience, learning_rate, validation)
-        self.solver = solver
-        self.solver_options = dict(solver_options or {})
-        self.seed = seed
+        self.options = options or BaselineOptions()
+        self.solvers = solvers or default_registry()
 
     def fit(
         self,
@@ -128,23 +118,24 @@ class _Baseline:
         level: int | None = None,
     ) -> _Baseline:
         """Train on ``(X, Y)``; ``level`` as for SMLE (so that the comparison is fair)."""
+        options = self.options
         check_level(spec, level, X.shape[1])
-        torch.manual_seed(self.seed)
-        self.solver_ = default_registry().solver(self.solver, **self.solver_options)
+        torch.manual_seed(options.seed)
+        self.solver_ = self.solvers.solver(options.solver, **options.solver_options)
         if isinstance(spec, LinearInequalities) and "quadratic" not in self.solver_.capabilities:
-            raise InputError(f"solver {self.solver!r} takes no quadratic objective")
+            raise InputError(f"solver {options.solver!r} takes no quadratic objective")
         self.spec_ = spec
         targets = project_targets(spec, X, Y, self.solver_) if self.on_targets else Y
         self.model_ = PlainNet(
             X.shape[1],
             Y.shape[1],
-            self.widths or default_widths(X.shape[1], Y.shape[1], spec),
+            options.widths or default_widths(X.shape[1], Y.shape[1], spec),
             *standardisation(X, level),
             level,
         )
-        rng = np.random.default_rng(self.seed)
+        rng = np.random.default_rng(options.seed)
         self.history_ = fit_network(
-            self.model_, X, targets, training_loss(spec), self.loop, rng, None, progress
+            self.model_, X, targets, training_loss(spec), options.loop, rng, None, progress
         )
         self.projections_ = 0
         return self
@@ -171,29 +162,21 @@ class _Baseline:
 
     def certificate(
         self, model: onnx.ModelProto, spec: Spec, samples: int, box: tuple[np.ndarray, ...]
-    ) -> dict[str, Any]:
+    ) -> FileCertificate:
         """No proof; the samples measure how often the exported network violates."""
         low, high = box
-        return {
-            "certified": False,
-            "certificate": self.guarantee,
-            "proof": None,
-            "samples": sample_check(model, spec, samples, (low, high), self.seed),
-        }
+        checked = sample_check(model, spec, samples, (low, high), self.options.seed)
+        return FileCertificate(False, self.guarantee, None, checked)
 
     def settings(self) -> dict[str, Any]:
         widths = [m.out_features for m in self.model_.layers if isinstance(m, nn.Linear)]
         return {
             "widths": widths[:-1],
-            "solver": self.solver,
-            "solver_options": self.solver_options,
-            "seed": self.seed,
-            **asdict(self.loop),
+            "solver": self.options.solver,
+            "solver_options": dict(self.options.solver_options),
+            "seed": self.options.seed,
+            **asdict(self.options.loop),
         }
-
-    def run(self, **request: Any) -> dict[str, Any]:
-        """Train for ``nnv train``: see :func:`.workflow.train_to_folder` for ``request``."""
-        return train_to_folder(self, **request)
 
 
 class PreprocessTrainer(_Baseline):

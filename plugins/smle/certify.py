@@ -3,9 +3,11 @@
 Two checks, both on the file:
 
 1. *Proof*: the head ``g``, the box and the region switch are read back from the graph's
-   nodes (:mod:`.export` names them); the counterexample MILP over the embeddings the box
-   allows, with the property tightened by ``CERTIFY_MARGIN``, must find nothing. The box
-   overapproximates whatever the backbone computes, so this proves the property for every
+   nodes (:mod:`.graph`); core's verifier must show that no embedding the box allows makes
+   ``g`` come within ``CERTIFY_MARGIN`` of a violation (:func:`embedding_network` writes that
+   as a ReLU network over an input piece, and the tightened property as a core
+   :class:`~nnv.core.Property`; every counterexample the verifier reports is replayed). The
+   box overapproximates whatever the backbone computes, so this proves the property for every
    input of the region, given the structure the reader checked. A final
    ``Add(..., Gather(X, [c], axis=1))`` (a *level*: input column c added to every output) is
    accepted only for a property whose rows of A each sum to zero, where
@@ -13,82 +15,48 @@ Two checks, both on the file:
 2. *Samples*: points drawn uniformly from the region (rejection from its bounding box) run
    through onnxruntime; every output must satisfy the property.
 
-``certified`` is true only when both pass.
+``certified`` is true only when both pass. A solver that runs out of time proves nothing: the
+model is not certified, and the certificate says why.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
-from nnv.core import InputError
+from nnv.core import InputError, InputPiece, Network, Property, Solver
+from nnv.core.plugin.trainer import Proof, SampleCheck
+from nnv.core.verify.verifier import Verifier
 
-from .embedding import Box
+from .embedding import Box, linear_bounds
+from .graph import Exported, NotSmle, read_exported
 from .grounding import CERTIFY_MARGIN, Head
-from .groundings import make_grounding
-from .spec import LinearInequalities, Spec, shift_invariant
+from .spec import LinearInequalities, Region, Spec, shift_invariant
 
 BATCH = 50_000
-GEMM_DEFAULTS = {"transA": 0, "transB": 0, "alpha": 1.0, "beta": 1.0}
-
-
-class NotSmle(InputError):
-    """The ONNX graph does not have the structure the proof relies on."""
 
 
 @dataclass(frozen=True)
-class Exported:
-    """What the proof needs from the file."""
+class FileCertificate:
+    """Both checks of a file; ``text`` says how it was certified, or why not."""
 
-    head: Head
-    box: Box
-    region: tuple[np.ndarray, np.ndarray] | None  # (A, b) of the switch; None: no switch
-    level: int | None = None  # the input column added to every output; None: no level
-
-
-def read_exported(model: onnx.ModelProto) -> Exported:
-    """The head, box, region switch and level of an SMLE graph; :class:`NotSmle` if it has
-    none."""
-    graph = model.graph
-    arrays = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    constants = {name: array.astype(np.float64) for name, array in arrays.items()}
-    producers = {output: node for node in graph.node for output in node.output}
-    n_inputs = _input_width(graph)
-    source = _input_of(producers, "Y", "Identity")
-    level = None
-    node = producers.get(source)
-    if node is not None and node.op_type == "Add":
-        level, source = _level(producers, arrays, node, n_inputs)
-    region = None
-    node = producers.get(source)
-    if node is not None and node.op_type == "Where":
-        region = _region(producers, constants, node.input[0])
-        source = node.input[1]
-    head_node = _producer(producers, source, "Gemm")
-    W, w = _affine(head_node, constants)
-    clip = _producer(producers, head_node.input[0], "Max")
-    lower = _bound(producers, constants, clip.input[1])
-    below = _producer(producers, clip.input[0], "Min")
-    upper = _bound(producers, constants, below.input[1])
-    size = W.shape[1]
-    (L, l0), (U, u0) = (_as_map(part, size, n_inputs) for part in (lower, upper))
-    return Exported(Head(W, w), Box(L, l0, U, u0), region, level)
+    certified: bool
+    text: str
+    proof: Proof | None
+    samples: SampleCheck
 
 
 def certify(
     model: onnx.ModelProto,
     spec: Spec,
-    solver: str,
-    solver_options: dict[str, object],
+    solver: Solver,
     samples: int,
     sample_box: tuple[np.ndarray, np.ndarray],
     seed: int = 0,
-) -> dict[str, Any]:
+) -> FileCertificate:
     """Check ``model`` against ``spec``; ``sample_box`` is where inputs are drawn when the
     property has no region (every input)."""
     try:
@@ -96,24 +64,78 @@ def certify(
     except NotSmle as error:
         return _verdict(None, sample_check(model, spec, samples, sample_box, seed), str(error))
     problem = _region_mismatch(exported, spec) or _level_mismatch(exported, spec)
-    proof = None if problem else _prove(exported, spec, solver, solver_options)
+    proof = None if problem else prove(exported, spec, solver)
     return _verdict(proof, sample_check(model, spec, samples, sample_box, seed), problem)
 
 
-def _prove(
-    exported: Exported, spec: Spec, solver: str, solver_options: dict[str, object]
-) -> dict[str, Any]:
+def prove(exported: Exported, spec: Spec, solver: Solver) -> Proof:
+    """Core's verifier on the file's head over its box, against ``spec`` tightened by
+    ``CERTIFY_MARGIN``."""
     start = time.perf_counter()
-    grounding = make_grounding(spec, solver, solver_options)
-    found = grounding.counterexample(exported.head, exported.box, margin=CERTIFY_MARGIN)
-    return {
-        "holds": found is None,
-        "margin": CERTIFY_MARGIN,
-        "solver": solver,
-        "violation": 0.0 if found is None else found.violation,
-        "seconds": time.perf_counter() - start,
-        **({} if exported.level is None else {"level": exported.level}),
-    }
+    conjunctions = spec.unsafe_outputs(CERTIFY_MARGIN)
+    holds, violation, reason = True, 0.0, ""
+    if conjunctions:  # a property that forbids nothing holds
+        network, piece = embedding_network(exported.head, exported.box, spec.region)
+        tightened = Property(
+            (piece,), conjunctions, piece.dimension, spec.n_outputs, f"{spec.name} (tightened)"
+        )
+        result = Verifier(solver).verify(network, tightened)
+        holds = result.status == "unsat"
+        if result.status == "sat" and result.output is not None:
+            violation = float(spec.violation(result.output, CERTIFY_MARGIN)[0])
+        elif not holds:
+            reason = f"the solver answered {result.status}"
+            reason += f" ({result.message})" if result.message else ""
+    return Proof(
+        holds=holds,
+        margin=CERTIFY_MARGIN,
+        solver=solver.name,
+        violation=None if reason else violation,
+        seconds=time.perf_counter() - start,
+        level=exported.level,
+        reason=reason,
+    )
+
+
+def embedding_network(head: Head, box: Box, region: Region | None) -> tuple[Network, InputPiece]:
+    """``g`` over every embedding the box allows, as a ReLU network on an input piece.
+
+    A constant box: the head alone, on the box ``[l0, max(l0, u0)]``. A linear box: inputs
+    ``(x, e)``, x in the region and e standing for whatever the backbone computes (within
+    the bounds the clip can reach, which lose nothing), and the exported clip written with
+    ReLUs, ``y = l + relu(u - relu(u - e) - l) = max(min(e, u), l)``, x carried through as
+    ``relu(x - lowest x)``; then ``g(y)``.
+    """
+    if box.is_constant:
+        piece = InputPiece(box.l0, np.maximum(box.l0, box.u0))
+        return Network([(head.W, head.w)]), piece
+    if region is None:
+        raise InputError("a linear box needs a bounded input region (use --box constant)")
+    k, d = box.size, region.dimension
+    low, high = region.lower, region.upper
+    low_l, high_l = linear_bounds(box.L, box.l0, low, high)
+    _, high_u = linear_bounds(box.U, box.u0, low, high)
+    eye_k, eye_d = np.identity(k), np.identity(d)
+    first = (  # r = relu(u(x) - e), p = relu(x - low)
+        np.block([[box.U, -eye_k], [eye_d, np.zeros((d, k))]]),
+        np.concatenate([box.u0, -low]),
+    )
+    gap = box.U - box.L  # s = relu(min(e, u) - l) = relu(u - r - l), q = relu(p)
+    second = (
+        np.block([[-eye_k, gap], [np.zeros((d, k)), eye_d]]),
+        np.concatenate([gap @ low + box.u0 - box.l0, np.zeros(d)]),
+    )
+    output = (  # g(l + s), with x = q + low
+        np.hstack([head.W, head.W @ box.L]),
+        head.W @ (box.L @ low + box.l0) + head.w,
+    )
+    piece = InputPiece(
+        np.concatenate([low, low_l]),
+        np.concatenate([high, np.maximum(high_l, high_u)]),
+        np.hstack([region.A, np.zeros((region.A.shape[0], k))]),
+        region.b,
+    )
+    return Network([first, second, output]), piece
 
 
 def sample_check(
@@ -122,7 +144,7 @@ def sample_check(
     count: int,
     sample_box: tuple[np.ndarray, np.ndarray],
     seed: int,
-) -> dict[str, Any]:
+) -> SampleCheck:
     """Run ``count`` random inputs of the region through onnxruntime; count violations."""
     rng = np.random.default_rng(seed)
     if spec.region is not None:
@@ -135,14 +157,7 @@ def sample_check(
         broken = spec.violated(outputs)
     else:
         broken = spec.predicted_pairs(outputs) > 0
-    violations = int(broken.sum())
-    return {
-        "count": int(X.shape[0]),
-        "drawn": int(drawn),
-        "violations": violations,
-        "violation_rate": violations / max(X.shape[0], 1),
-        "runtime": "onnxruntime",
-    }
+    return SampleCheck(int(X.shape[0]), int(drawn), int(broken.sum()), "onnxruntime")
 
 
 def run_onnx(model: onnx.ModelProto, X: np.ndarray) -> np.ndarray:
@@ -161,33 +176,27 @@ def run_onnx(model: onnx.ModelProto, X: np.ndarray) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 0))
 
 
-def _verdict(
-    proof: dict[str, Any] | None, samples: dict[str, Any], problem: str | None
-) -> dict[str, Any]:
-    proved = proof is not None and proof["holds"]
-    sampled = samples["violations"] == 0
+def _verdict(proof: Proof | None, samples: SampleCheck, problem: str | None) -> FileCertificate:
+    proved = proof is not None and proof.holds
     if problem or proof is None:
         how = f"no proof: {problem}"
+    elif proof.reason:
+        how = f"no proof: the counterexample MILP ({proof.solver}) decided nothing: {proof.reason}"
     elif proved:
         how = (
-            f"counterexample MILP ({proof['solver']}) on the exported head and box: no input "
-            f"of the region comes within {proof['margin']:g} of a violation"
+            f"counterexample MILP ({proof.solver}) on the exported head and box: no input "
+            f"of the region comes within {proof.margin:g} of a violation"
         )
-        if proof.get("level") is not None:
+        if proof.level is not None:
             how += (
-                f" (input {proof['level']}, the level, is added to every output: every row of "
+                f" (input {proof.level}, the level, is added to every output: every row of "
                 "the property's A sums to zero, so that changes nothing)"
             )
     else:
         how = "the counterexample MILP found a violation of the exported model"
-    how += f"; {samples['count']} sampled inputs through onnxruntime, {samples['violations']} "
+    how += f"; {samples.count} sampled inputs through onnxruntime, {samples.violations} "
     how += "violations"
-    return {
-        "certified": bool(proved and sampled),
-        "certificate": how,
-        "proof": proof,
-        "samples": samples,
-    }
+    return FileCertificate(bool(proved and samples.violations == 0), how, proof, samples)
 
 
 def _region_mismatch(exported: Exported, spec: Spec) -> str | None:
@@ -212,105 +221,3 @@ def _level_mismatch(exported: Exported, spec: Spec) -> str | None:
         f"the model adds input {exported.level} (a level) to every output, and the property "
         "is not invariant to that shift (a row of A does not sum to zero)"
     )
-
-
-# -- reading the graph -------------------------------------------------------------------
-
-
-def _producer(producers: dict[str, onnx.NodeProto], tensor: str, op: str) -> onnx.NodeProto:
-    node = producers.get(tensor)
-    if node is None or node.op_type != op:
-        found = "a graph input or constant" if node is None else node.op_type
-        raise NotSmle(f"not an SMLE graph: expected {op} to make {tensor!r}, found {found}")
-    return node
-
-
-def _input_of(producers: dict[str, onnx.NodeProto], tensor: str, op: str) -> str:
-    return _producer(producers, tensor, op).input[0]
-
-
-def _attributes(node: onnx.NodeProto) -> dict[str, Any]:
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _level(
-    producers: dict[str, onnx.NodeProto],
-    arrays: dict[str, np.ndarray],
-    add: onnx.NodeProto,
-    n_inputs: int,
-) -> tuple[int, str]:
-    """The column ``c`` and the other input of ``Add(core, Gather(X, [c], axis=1))`` (either
-    order): ``X[:, [c]]``, shape [N, 1], added to every output."""
-    gathers = [i for i, name in enumerate(add.input)
-               if (node := producers.get(name)) is not None and node.op_type == "Gather"]
-    if len(add.input) != 2 or not gathers:
-        raise NotSmle("not an SMLE graph: the final Add does not add an input column")
-    gather = producers[add.input[gathers[-1]]]
-    index = arrays.get(gather.input[1]) if len(gather.input) == 2 else None
-    if (
-        gather.input[0] != "X"
-        or _attributes(gather) != {"axis": 1}
-        or index is None
-        or index.dtype.kind not in "iu"
-        or index.shape != (1,)
-        or not -n_inputs <= int(index[0]) < n_inputs
-    ):
-        raise NotSmle("not an SMLE graph: the level is not Gather(X, [c], axis=1) with a "
-                      "constant column c")
-    return int(index[0]) % n_inputs, add.input[1 - gathers[-1]]
-
-
-def _affine(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """``(W, w)`` of a Gemm ``A @ W' + w`` with constant W and w (and no other attribute)."""
-    attributes = {**GEMM_DEFAULTS, **_attributes(node)}
-    if attributes != {**GEMM_DEFAULTS, "transB": 1} or len(node.input) != 3:
-        raise NotSmle(f"not an SMLE graph: Gemm {node.name!r} is not x @ W' + w")
-    missing = [name for name in node.input[1:] if name not in constants]
-    if missing:
-        raise NotSmle(f"not an SMLE graph: Gemm {node.name!r} has non-constant weights")
-    return constants[node.input[1]], constants[node.input[2]]
-
-
-def _bound(
-    producers: dict[str, onnx.NodeProto], constants: dict[str, np.ndarray], tensor: str
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """A clip bound: a constant vector, or ``Gemm(X, M, c)``; returns ``(M or None, c)``."""
-    if tensor in constants:
-        return None, constants[tensor].reshape(-1)
-    node = _producer(producers, tensor, "Gemm")
-    if node.input[0] != "X":
-        raise NotSmle("not an SMLE graph: a clip bound is not a linear map of the input")
-    M, c = _affine(node, constants)
-    return M, c
-
-
-def _as_map(
-    part: tuple[np.ndarray | None, np.ndarray], size: int, n_inputs: int
-) -> tuple[np.ndarray, np.ndarray]:
-    M, c = part
-    c = np.broadcast_to(c, (size,)).copy()
-    return (np.zeros((size, n_inputs)) if M is None else M), c
-
-
-def _region(
-    producers: dict[str, onnx.NodeProto], constants: dict[str, np.ndarray], tensor: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """The switch's ``A x <= b`` from ``LessOrEqual(ReduceMax(Gemm(X, A, c)), t)``."""
-    test = _producer(producers, tensor, "LessOrEqual")
-    worst = _producer(producers, test.input[0], "ReduceMax")
-    attributes = _attributes(worst)
-    if list(attributes.get("axes", [])) != [1] or len(worst.input) != 1:
-        raise NotSmle("not an SMLE graph: the region test does not reduce over constraints")
-    excess = _producer(producers, worst.input[0], "Gemm")
-    if excess.input[0] != "X" or test.input[1] not in constants:
-        raise NotSmle("not an SMLE graph: the region test is not A x + c <= t")
-    A, c = _affine(excess, constants)
-    threshold = constants[test.input[1]].reshape(-1)
-    if threshold.size != 1:
-        raise NotSmle("not an SMLE graph: the region threshold is not a scalar")
-    return A, threshold[0] - c
-
-
-def _input_width(graph: onnx.GraphProto) -> int:
-    shape = graph.input[0].type.tensor_type.shape.dim
-    return int(shape[1].dim_value)

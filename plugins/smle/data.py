@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from nnv.core import InputError
+from nnv.core.model.dataset import read_npz
 
 from .arff import read_arff
 from .forecasting import LEVEL, read_series, split_series
@@ -83,11 +84,9 @@ def _forecasting(path: Path, series: str | None) -> Task:
 
 
 def _npz(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError) as error:
-        raise InputError(f"{path}: not a readable .npz file ({error})") from None
+    """The splits of an ``.npz`` file read by core's reader (which refuses pickles): its
+    ``x_<split>``/``y_<split>`` pairs (``X_``/``Y_`` too, unlike core's labelled data)."""
+    arrays = read_npz(path)
     lowered = {key[0].lower() + key[1:]: value for key, value in arrays.items()}
     splits = {}
     for key, X in lowered.items():

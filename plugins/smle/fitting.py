@@ -2,7 +2,9 @@
 
 A seeded split holds out ``validation`` of the training data; training stops when the
 validation loss has not improved for ``patience`` epochs, and the best weights come back.
-SMLE hooks its counterexample search and projection in after each step or epoch.
+SMLE hooks its counterexample search and projection in after each step or epoch; a hook that
+cannot go on (its solver ran out of time) raises :class:`StopTraining`, which ends training
+the same way.
 """
 
 from __future__ import annotations
@@ -10,40 +12,24 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from nnv.core.plugin.trainer import EpochRecord, Progress
+
 from .model import DTYPE
+from .options import LoopOptions
 
-
-@dataclass
-class EpochRecord:
-    """One epoch of training, as the progress bar and the curves see it."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float
-    projections: int  # so far (0 for the baselines)
-    violation: float  # the largest counterexample violation found this epoch (0: none)
-    seconds: float
-
-
-Progress = Callable[[EpochRecord], None]
-# Called after every step (and once at the end of each epoch, with ``None``); returns the
+# Called after every step (``False``) and at the end of each epoch (``True``); returns the
 # violation it found, for the record.
 Hook = Callable[[bool], float]
 
 
-@dataclass(frozen=True)
-class LoopOptions:
-    epochs: int = 1000
-    batch_size: int = 128
-    patience: int = 5
-    learning_rate: float = 1e-3
-    validation: float = 0.2
+class StopTraining(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by a hook to end training now: the epoch under way is dropped and the best
+    weights so far come back, as at early stopping."""
 
 
 def fit_network(
@@ -66,27 +52,17 @@ def fit_network(
     best, best_state, waited = np.inf, copy.deepcopy(model.state_dict()), 0
     for epoch in range(options.epochs):
         start = time.perf_counter()
-        model.train()
-        order = rng.permutation(fit_X.shape[0])
-        total, worst = 0.0, 0.0
-        for begin in range(0, order.size, options.batch_size):
-            batch = order[begin : begin + options.batch_size]
-            loss = loss_fn(model(fit_X[batch]), fit_Y[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * batch.size
-            if hook is not None:
-                worst = max(worst, hook(False))
-        if hook is not None:
-            worst = max(worst, hook(True))
+        try:
+            total, worst = _epoch(model, fit_X, fit_Y, loss_fn, optimizer, options, rng, hook)
+        except StopTraining:
+            break
         model.eval()
         with torch.no_grad():
             val_loss = float(loss_fn(model(val_X), val_Y)) if val_X.shape[0] else total
         records.append(
             EpochRecord(
                 epoch + 1,
-                total / max(order.size, 1),
+                total / max(fit_X.shape[0], 1),
                 val_loss,
                 projections(),
                 worst,
@@ -103,6 +79,34 @@ def fit_network(
                 break
     model.load_state_dict(best_state)
     return records
+
+
+def _epoch(
+    model: nn.Module,
+    X: torch.Tensor,
+    Y: torch.Tensor,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    options: LoopOptions,
+    rng: np.random.Generator,
+    hook: Hook | None,
+) -> tuple[float, float]:
+    """One pass over the shuffled minibatches: the summed loss, the largest violation."""
+    model.train()
+    order = rng.permutation(X.shape[0])
+    total, worst = 0.0, 0.0
+    for begin in range(0, order.size, options.batch_size):
+        batch = order[begin : begin + options.batch_size]
+        loss = loss_fn(model(X[batch]), Y[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * batch.size
+        if hook is not None:
+            worst = max(worst, hook(False))
+    if hook is not None:
+        worst = max(worst, hook(True))
+    return total, worst
 
 
 def _split(

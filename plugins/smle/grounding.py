@@ -84,13 +84,20 @@ class SolverPair:
 
 
 class SolveError(NnvError):
-    """A solver gave no usable answer (a timeout, a numerical failure): reported in one line."""
+    """A solver gave no usable answer (a numerical failure, say): reported in one line."""
+
+
+class SolveTimeout(SolveError):
+    """A solver ran out of time: an outcome of the run (the trainers report it in their
+    result, or stop with it), not bad input."""
 
 
 def solve(solver: Solver, query: Query, what: str) -> Solution:
-    """Run ``query``; a solution or a proof of infeasibility, else :class:`SolveError`."""
+    """Run ``query``; a solution or a proof of infeasibility, else :class:`SolveError`
+    (:class:`SolveTimeout` when the solver ran out of time)."""
     solution = solver.solve(query)
     if solution.found or solution.status == "infeasible":
         return solution
     detail = f": {solution.message}" if solution.message else ""
-    raise SolveError(f"{what}: solver {solver.name!r} answered {solution.status}{detail}")
+    error = SolveTimeout if solution.status == "timeout" else SolveError
+    raise error(f"{what}: solver {solver.name!r} answered {solution.status}{detail}")

@@ -1,9 +1,11 @@
-"""Which grounding a property gets, with its solvers from the registry, checked up front."""
+"""Which grounding a property gets, with its solvers (from the registry), checked up front."""
 
 from __future__ import annotations
 
-from nnv.core import InputError
-from nnv.core.plugin.registry import default_registry
+from collections.abc import Mapping
+
+from nnv.core import InputError, Solver
+from nnv.core.plugin.trainer import SolverLookup
 
 from .exclusion import ExclusionGrounding
 from .grounding import Grounding
@@ -19,18 +21,26 @@ HIGHS_SEARCH = {
 }
 
 
-def make_grounding(spec: Spec, solver_name: str, solver_options: dict[str, object]) -> Grounding:
-    """The grounding for ``spec``, its solvers taken from the registry and checked up front."""
-    registry = default_registry()
-    tuning = HIGHS_SEARCH if solver_name == "highs" else {}
-    search = registry.solver(solver_name, **{**tuning, **solver_options})
-    projection = registry.solver(solver_name, **solver_options)
-    if "integer" not in search.capabilities:
-        raise InputError(f"solver {solver_name!r} takes no integers (the searches are MILPs)")
+def search_solver(solvers: SolverLookup, name: str, options: Mapping[str, object]) -> Solver:
+    """The solver of the counterexample searches (the certificate's too): HiGHS tuned for
+    them unless the user's options say otherwise; it must take integers (they are MILPs)."""
+    tuning = HIGHS_SEARCH if name == "highs" else {}
+    solver = solvers.solver(name, **{**tuning, **options})
+    if "integer" not in solver.capabilities:
+        raise InputError(f"solver {name!r} takes no integers (the searches are MILPs)")
+    return solver
+
+
+def make_grounding(
+    spec: Spec, name: str, options: Mapping[str, object], solvers: SolverLookup
+) -> Grounding:
+    """The grounding for ``spec``, its solvers built by ``solvers`` and checked up front."""
+    search = search_solver(solvers, name, options)
+    projection = solvers.solver(name, **options)
     if isinstance(spec, LinearInequalities):
         if "quadratic" not in projection.capabilities:
             raise InputError(
-                f"solver {solver_name!r} takes no quadratic objective, which the projection "
+                f"solver {name!r} takes no quadratic objective, which the projection "
                 "needs (pyomo: --solver-option solver=highs)"
             )
         return LinearGrounding(spec, search, projection)

@@ -8,6 +8,10 @@
 Property files are JSON: a list (or one object) of ``{name, input: {A, b}, output: {A, b}}``
 for linear inequalities, or ``{name, input: null, exclusion: {labels, pairs}}`` for mutual
 exclusion; ``input: null`` means every input.
+
+Both meet core through :meth:`unsafe_outputs`: the property tightened by a margin, as the
+unsafe output conjunctions of a core :class:`~nnv.core.Property` (what the certificate hands
+to core's verifier), and a region is a core :class:`~nnv.core.InputPiece` (:attr:`Region.piece`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from nnv.core import InputError, Property
+from nnv.core import InputError, InputPiece, OutputConjunction, Property
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,11 @@ class Region:
     @property
     def dimension(self) -> int:
         return int(self.A.shape[1])
+
+    @property
+    def piece(self) -> InputPiece:
+        """The region as core's input piece: its bounding box cut by ``A x <= b``."""
+        return InputPiece(self.lower, self.upper, self.A, self.b)
 
     def contains(self, X: np.ndarray, tol: float = 0.0) -> np.ndarray:
         return np.all(np.atleast_2d(X) @ self.A.T <= self.b + tol, axis=1)
@@ -90,6 +99,19 @@ class LinearInequalities:
     def violated(self, Y: np.ndarray, tol: float = 0.0) -> np.ndarray:
         """Which rows of ``Y`` break some inequality by more than ``tol``."""
         return np.any(np.atleast_2d(Y) @ self.A.T > self.b + tol, axis=1)
+
+    def unsafe_outputs(self, margin: float) -> tuple[OutputConjunction, ...]:
+        """Row c tightened by ``margin`` is broken when ``A_c y >= b_c - margin``."""
+        return tuple(
+            OutputConjunction(-self.A[c : c + 1], -(self.b[c : c + 1] - margin))
+            for c in range(self.A.shape[0])
+        )
+
+    def violation(self, Y: np.ndarray, margin: float) -> np.ndarray:
+        """How far each row of ``Y`` breaks the tightened property: ``sum_c max(0, A_c y -
+        b_c + margin)``, what the counterexample search maximises."""
+        excess = np.atleast_2d(Y) @ self.A.T - self.b + margin
+        return np.sum(np.maximum(excess, 0.0), axis=1)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -140,6 +162,23 @@ class MutualExclusion:
         Z = np.atleast_2d(Z)
         both = np.minimum(Z[:, self.pairs[:, 0]], Z[:, self.pairs[:, 1]])
         return np.any(both > -tol, axis=1) if tol else self.predicted_pairs(Z) > 0
+
+    def unsafe_outputs(self, margin: float) -> tuple[OutputConjunction, ...]:
+        """Pair (i, j) tightened by ``margin`` is broken when ``z_i >= -margin`` and
+        ``z_j >= -margin``."""
+        conjunctions = []
+        for i, j in self.pairs:
+            rows = np.zeros((2, self.n_labels))
+            rows[0, i] = rows[1, j] = -1.0
+            conjunctions.append(OutputConjunction(rows, np.full(2, margin)))
+        return tuple(conjunctions)
+
+    def violation(self, Z: np.ndarray, margin: float) -> np.ndarray:
+        """How far each row of logits breaks the tightened property: ``max_p min(z_i, z_j) +
+        margin``, what the counterexample search maximises (0 when no pair comes close)."""
+        Z = np.atleast_2d(Z)
+        both = np.minimum(Z[:, self.pairs[:, 0]], Z[:, self.pairs[:, 1]]) + margin
+        return np.maximum(np.max(both, axis=1, initial=0.0), 0.0)
 
     def to_json(self) -> dict[str, Any]:
         return {

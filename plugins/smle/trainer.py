@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,19 +20,17 @@ import onnx
 import torch
 from torch import nn
 
-from nnv.core import InputError
+from nnv.core.plugin.registry import default_registry
+from nnv.core.plugin.trainer import Progress, SolverLookup
 
-from .certify import certify
+from .certify import FileCertificate, certify
 from .export import export_smle
-from .fitting import LoopOptions, Progress, fit_network
-from .grounding import Grounding
-from .groundings import make_grounding
+from .fitting import StopTraining, fit_network
+from .grounding import Grounding, SolveTimeout
+from .groundings import make_grounding, search_solver
 from .model import SmleNet, check_level, standardisation, training_loss
+from .options import SmleOptions
 from .spec import LinearInequalities, Spec
-from .workflow import train_to_folder
-
-ENFORCE = ("step", "epoch")
-BOXES = ("linear", "constant", "unit")
 
 
 @dataclass
@@ -56,41 +53,20 @@ def default_widths(n_inputs: int, n_outputs: int, spec: Spec) -> list[int]:
 
 
 class SmleTrainer:
-    """Train an :class:`SmleNet` whose head provably satisfies a property (fit / predict)."""
+    """Train an :class:`SmleNet` whose head provably satisfies a property (fit / predict).
+
+    ``solvers`` builds the solvers (the registry, by default). A search or projection whose
+    solver runs out of time stops the loop where it is (``stopped_`` says why): the model is
+    exported and certified as it stands, and the certificate says that training stopped.
+    """
 
     name = "smle"
 
     def __init__(
-        self,
-        widths: Sequence[int] | None = None,
-        box: str = "unit",
-        epochs: int = 1000,
-        batch_size: int = 128,
-        patience: int = 5,
-        learning_rate: float = 1e-3,
-        validation: float = 0.2,
-        pool: int | None = None,
-        enforce: str = "step",
-        max_rounds: int = 1000,
-        solver: str = "highs",
-        solver_options: dict[str, object] | None = None,
-        seed: int = 0,
+        self, options: SmleOptions | None = None, solvers: SolverLookup | None = None
     ) -> None:
-        if box not in BOXES:
-            raise InputError(f"box must be one of {', '.join(BOXES)}, not {box!r}")
-        if enforce not in ENFORCE:
-            raise InputError(f"enforce must be one of {', '.join(ENFORCE)}, not {enforce!r}")
-        if pool is not None and pool < 1:
-            raise InputError(f"the counterexample pool needs at least 1 place, not {pool}")
-        self.widths = None if widths is None else list(widths)
-        self.box = box
-        self.loop = LoopOptions(epochs, batch_size, patience, learning_rate, validation)
-        self.pool = pool
-        self.enforce = enforce
-        self.max_rounds = max_rounds
-        self.solver = solver
-        self.solver_options = dict(solver_options or {})
-        self.seed = seed
+        self.options = options or SmleOptions()
+        self.solvers = solvers or default_registry()
 
     def fit(
         self,
@@ -102,16 +78,17 @@ class SmleTrainer:
     ) -> SmleTrainer:
         """Train on ``(X, Y)`` for ``spec``; ``level`` (an input column, e.g. forecasting's
         last input) makes the model predict relative to it (see :class:`.model.SmleNet`)."""
+        options = self.options
         check_level(spec, level, X.shape[1])
-        torch.manual_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
-        grounding = make_grounding(spec, self.solver, self.solver_options)
+        torch.manual_seed(options.seed)
+        rng = np.random.default_rng(options.seed)
+        grounding = make_grounding(spec, options.solver, options.solver_options, self.solvers)
         shift, scale = standardisation(X, level)
         self.model_ = SmleNet(
             X.shape[1],
             Y.shape[1],
-            self.widths or default_widths(X.shape[1], Y.shape[1], spec),
-            self.box,
+            options.widths or default_widths(X.shape[1], Y.shape[1], spec),
+            options.box,
             spec.region,
             shift=shift,
             scale=scale,
@@ -119,11 +96,12 @@ class SmleTrainer:
         )
         self.projections_ = 0
         self.solver_seconds_ = 0.0
-        self.pool_size_ = self.pool or (1 if isinstance(spec, LinearInequalities) else 10)
+        self.stopped_ = ""
+        self.pool_size_ = options.pool or (1 if isinstance(spec, LinearInequalities) else 10)
         pool: deque[np.ndarray] = deque(maxlen=self.pool_size_)
 
         def hook(end_of_epoch: bool) -> float:
-            if end_of_epoch != (self.enforce == "epoch"):
+            if end_of_epoch != (options.enforce == "epoch"):
                 return 0.0
             return self._enforce(grounding, pool)
 
@@ -132,24 +110,29 @@ class SmleTrainer:
             X,
             Y,
             training_loss(spec),
-            self.loop,
+            options.loop,
             rng,
             hook,
             progress,
             lambda: self.projections_,
         )
-        self.closing_ = self._close(grounding, list(pool))
+        self.closing_ = self._close(grounding, list(pool)) if not self.stopped_ else Closing()
         return self
 
     def _enforce(self, grounding: Grounding, pool: deque[np.ndarray]) -> float:
         """One search and, when it finds a counterexample, one projection; its violation."""
         start = time.perf_counter()
-        found = grounding.counterexample(self.model_.head_value(), self.model_.box_value())
-        if found is not None:
-            pool.append(found.y)
-            self.model_.set_head(grounding.project(self.model_.head_value(), np.array(pool)))
-            self.projections_ += 1
-        self.solver_seconds_ += time.perf_counter() - start
+        try:
+            found = grounding.counterexample(self.model_.head_value(), self.model_.box_value())
+            if found is not None:
+                pool.append(found.y)
+                self.model_.set_head(grounding.project(self.model_.head_value(), np.array(pool)))
+                self.projections_ += 1
+        except SolveTimeout as error:
+            self.stopped_ = str(error)
+            raise StopTraining from None
+        finally:
+            self.solver_seconds_ += time.perf_counter() - start
         return 0.0 if found is None else found.violation
 
     def _close(self, grounding: Grounding, pool: list[np.ndarray]) -> Closing:
@@ -163,17 +146,20 @@ class SmleTrainer:
         closing = Closing()
         box = self.model_.box_value()
         trained = self.model_.head_value()
-        while True:
-            found = grounding.counterexample(self.model_.head_value(), box)
-            if found is None:
-                closing.converged = True
-                break
-            if closing.rounds >= self.max_rounds:
-                break
-            pool.append(found.y)
-            self.model_.set_head(grounding.project(trained, np.array(pool)))
-            self.projections_ += 1
-            closing.rounds += 1
+        try:
+            while True:
+                found = grounding.counterexample(self.model_.head_value(), box)
+                if found is None:
+                    closing.converged = True
+                    break
+                if closing.rounds >= self.options.max_rounds:
+                    break
+                pool.append(found.y)
+                self.model_.set_head(grounding.project(trained, np.array(pool)))
+                self.projections_ += 1
+                closing.rounds += 1
+        except SolveTimeout as error:
+            self.stopped_ = str(error)
         closing.seconds = time.perf_counter() - start
         self.solver_seconds_ += closing.seconds
         return closing
@@ -188,38 +174,39 @@ class SmleTrainer:
 
     def certificate(
         self, model: onnx.ModelProto, spec: Spec, samples: int, box: tuple[np.ndarray, ...]
-    ) -> dict[str, Any]:
+    ) -> FileCertificate:
         """The exported file checked by proof and by samples (see :mod:`.certify`)."""
         low, high = box
-        checked = certify(
-            model, spec, self.solver, self.solver_options, samples, (low, high), self.seed
-        )
-        if not self.closing_.converged:
-            checked["certificate"] += (
-                f"; the projection loop stopped at max_rounds={self.max_rounds} with "
+        options = self.options
+        solver = search_solver(self.solvers, options.solver, options.solver_options)
+        checked = certify(model, spec, solver, samples, (low, high), options.seed)
+        if self.stopped_:
+            note = f"; training stopped early: {self.stopped_}"
+        elif not self.closing_.converged:
+            note = (
+                f"; the projection loop stopped at max_rounds={options.max_rounds} with "
                 "counterexamples left"
             )
-        return checked
+        else:
+            return checked
+        return replace(checked, text=checked.text + note)
 
     def settings(self) -> dict[str, Any]:
+        options = self.options
         return {
             "widths": self._widths(),
-            "box": self.box,
+            "box": options.box,
             "pool": self.pool_size_,
-            "enforce": self.enforce,
-            "max_rounds": self.max_rounds,
+            "enforce": options.enforce,
+            "max_rounds": options.max_rounds,
             "closing_rounds": self.closing_.rounds,
             "closing_converged": self.closing_.converged,
-            "solver": self.solver,
-            "solver_options": self.solver_options,
+            "solver": options.solver,
+            "solver_options": dict(options.solver_options),
             "solver_seconds": self.solver_seconds_,
-            "seed": self.seed,
-            **asdict(self.loop),
+            "seed": options.seed,
+            **asdict(options.loop),
         }
 
     def _widths(self) -> list[int]:
         return [m.out_features for m in self.model_.backbone if isinstance(m, nn.Linear)]
-
-    def run(self, **request: Any) -> dict[str, Any]:
-        """Train for ``nnv train``: see :func:`.workflow.train_to_folder` for ``request``."""
-        return train_to_folder(self, **request)

@@ -2,8 +2,9 @@
 
 The folder gets ``model.onnx`` (the whole model), ``result.json``, ``property.json`` (the
 property trained for, e.g. the generated mutual-exclusion pairs) and ``curves.png``; every
-file is written atomically. This is what ``nnv train`` runs, through the trainer plugins'
-``run`` method.
+file is written atomically, and only once everything is computed (bad input, or a solver
+that runs out of time where no result can be had, leaves the folder as it was). This is what
+``nnv train`` runs, through the trainer plugins (:mod:`nnv.plugins.smle`).
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ import json
 import platform
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import onnx
 
 from nnv.core import InputError
+from nnv.core.plugin.trainer import EpochRecord, Progress, TrainRequest, TrainResult
 from nnv.core.runtime.files import write_atomic, write_text_atomic
 
+from .certify import FileCertificate
 from .curves import plot_curves
 from .data import Task, load_task
-from .fitting import EpochRecord, Progress
 from .forecasting import DEFAULT_QUANTILE, smoothness
 from .spec import LinearInequalities, MutualExclusion, Spec, load_spec
 
@@ -30,12 +32,13 @@ MODEL_FILE = "model.onnx"
 RESULT_FILE = "result.json"
 PROPERTY_FILE = "property.json"
 CURVES_FILE = "curves.png"
-SAMPLES = 100_000
 
 
-class Trainer(Protocol):
+class Estimator(Protocol):
+    """What the folder needs from SMLE and the baselines (:mod:`.trainer`,
+    :mod:`.baselines`)."""
+
     name: str
-    seed: int
     history_: list[EpochRecord]
     projections_: int
 
@@ -54,7 +57,7 @@ class Trainer(Protocol):
 
     def certificate(
         self, model: onnx.ModelProto, spec: Spec, samples: int, box: tuple[np.ndarray, ...]
-    ) -> dict[str, Any]: ...
+    ) -> FileCertificate: ...
 
     def settings(self) -> dict[str, Any]: ...
 
@@ -105,65 +108,69 @@ def resolve_level(task: Task, level: bool | None) -> int | None:
 
 
 def train_to_folder(
-    trainer: Trainer,
-    data: Path,
-    out: Path,
-    property_file: Path | None = None,
-    property_name: str | None = None,
-    quantile: float | None = None,
-    samples: int = SAMPLES,
-    progress: Progress | None = None,
-    series: str | None = None,
-    level: bool | None = None,
-) -> dict[str, Any]:
-    """Train on ``data`` (``series``: which series of a forecasting file) for the property and
-    write the results folder ``out``. ``level``: predict relative to the task's level input
-    (forecasting: the last input; None: when the task has one), or not (False)."""
-    task = load_task(data, series)
-    spec = resolve_spec(task, property_file, property_name, quantile)
-    column = resolve_level(task, level)
-    out = Path(out)
+    estimator: Estimator, request: TrainRequest, progress: Progress | None = None
+) -> TrainResult:
+    """Train on the request's data for its property and write the results folder."""
+    task = load_task(request.data, request.series)
+    spec = resolve_spec(task, request.property_file, request.property_name, request.quantile)
+    column = resolve_level(task, request.level)
     start = time.perf_counter()
     X, Y = task.splits["train"]
-    trainer.fit(X, Y, spec, progress, level=column)
+    estimator.fit(X, Y, spec, progress, level=column)
     trained = time.perf_counter() - start
-    model = trainer.export()
-    model_bytes = model.SerializeToString()
-    write_atomic(out / MODEL_FILE, model_bytes)
-    checked = trainer.certificate(onnx.load_from_string(model_bytes), spec, samples,
-                                  _sample_box(X))
-    result = {
-        "method": trainer.name,
-        "data": str(data),
-        **({} if series is None else {"series": series}),
-        **({} if column is None else {"level": column}),
-        "property": spec.name,
-        "property_kind": spec.kind,
-        "certified": checked["certified"],
-        "certificate": checked["certificate"],
-        "proof": checked["proof"],
-        "samples": checked["samples"],
-        "violation_rate": checked["samples"]["violation_rate"],
-        **_scores(trainer, task, spec),
-        "projections": trainer.projections_,
-        "epochs": len(trainer.history_),
-        "seconds": {"train": trained, "total": time.perf_counter() - start},
-        "settings": trainer.settings(),
-        "machine": platform.machine(),
-    }
-    write_text_atomic(out / PROPERTY_FILE, json.dumps(spec.to_json(), indent=1) + "\n")
-    plot_curves(trainer.history_, f"{trainer.name}: {series or Path(data).stem} {spec.name}",
-                out / CURVES_FILE)
-    write_text_atomic(out / RESULT_FILE, json.dumps(result, indent=2) + "\n")
+    model_bytes = estimator.export().SerializeToString()
+    checked = estimator.certificate(
+        onnx.load_from_string(model_bytes), spec, request.samples, _sample_box(X)
+    )
+    metric, scores, violations = _scores(estimator, task, spec)
+    result = TrainResult(
+        method=estimator.name,
+        data=str(request.data),
+        series=request.series,
+        level=column,
+        property_name=spec.name,
+        property_kind=spec.kind,
+        certified=checked.certified,
+        certificate=checked.text,
+        proof=checked.proof,
+        samples=checked.samples,
+        metric=metric,
+        scores=scores,
+        split_violation_rate=violations,
+        projections=estimator.projections_,
+        epochs=len(estimator.history_),
+        train_seconds=trained,
+        total_seconds=time.perf_counter() - start,
+        settings=estimator.settings(),
+        machine=platform.machine(),
+    )
+    _write(request, estimator, spec, model_bytes, result)
     return result
 
 
-def _scores(trainer: Trainer, task: Task, spec: Spec) -> dict[str, Any]:
-    """R^2 (regression) or label-wise accuracy (multi-label) and violations, per split."""
+def _write(
+    request: TrainRequest,
+    estimator: Estimator,
+    spec: Spec,
+    model_bytes: bytes,
+    result: TrainResult,
+) -> None:
+    out = Path(request.out)
+    write_atomic(out / MODEL_FILE, model_bytes)
+    write_text_atomic(out / PROPERTY_FILE, json.dumps(spec.to_json(), indent=1) + "\n")
+    title = f"{estimator.name}: {request.series or Path(request.data).stem} {spec.name}"
+    plot_curves(estimator.history_, title, out / CURVES_FILE)
+    write_text_atomic(out / RESULT_FILE, json.dumps(result.to_json(), indent=2) + "\n")
+
+
+def _scores(
+    estimator: Estimator, task: Task, spec: Spec
+) -> tuple[Literal["r2", "accuracy"], dict[str, float], dict[str, float]]:
+    """R^2 (regression) or label-wise accuracy (multi-label), and violations, per split."""
     scores: dict[str, float] = {}
     violations: dict[str, float] = {}
     for split, (X, Y) in task.splits.items():
-        outputs = trainer.predict(X)
+        outputs = estimator.predict(X)
         if isinstance(spec, LinearInequalities):
             scores[split] = r2_score(Y, outputs)
             inside = np.ones(X.shape[0], bool) if spec.region is None else spec.region.contains(X)
@@ -172,8 +179,8 @@ def _scores(trainer: Trainer, task: Task, spec: Spec) -> dict[str, Any]:
         else:
             scores[split] = float(np.mean((outputs > 0) == (Y > 0.5)))
             violations[split] = float(np.mean(spec.predicted_pairs(outputs) > 0))
-    metric = "r2" if isinstance(spec, LinearInequalities) else "accuracy"
-    return {metric: scores, "split_violation_rate": violations}
+    metric: Literal["r2", "accuracy"] = "r2" if isinstance(spec, LinearInequalities) else "accuracy"
+    return metric, scores, violations
 
 
 def r2_score(Y: np.ndarray, P: np.ndarray) -> float:
