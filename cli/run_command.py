@@ -27,8 +27,8 @@ from nnv.core.repair.trial import TrialResult
 from nnv.core.run.config import DEFAULT_METHOD, RunConfig, assemble, settings_catalogue
 from nnv.core.run.dispatch import run_repair
 from nnv.core.run.results import BOUNDARY_FILE, RunOutcome, RunResult, percent
+from nnv.plots import plot_boundary
 
-from .boundary import plot_boundary
 from .config import load_config, merge
 from .errors import user_errors
 from .run_options import command_line_settings, run_parameters

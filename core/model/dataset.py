@@ -66,6 +66,11 @@ class Dataset:
         return cls._checked(splits, str(path))
 
     @classmethod
+    def from_arrays(cls, raw: dict[str, tuple[np.ndarray, np.ndarray]], where: str) -> Dataset:
+        """Splits given as arrays, checked as a file's are (``where`` names them in errors)."""
+        return cls._checked(raw, where)
+
+    @classmethod
     def _checked(cls, raw: dict[str, tuple[np.ndarray, np.ndarray]], where: str) -> Dataset:
         splits = {}
         for split, (X, y) in raw.items():

@@ -1,4 +1,9 @@
-"""The decision boundary of a 2-D classifier before and after repair, as a PNG.
+"""Pictures of results: a 2-D classifier's decision boundary before and after repair, a
+verification's counterexample on the property's box, a training run's curves.
+
+The CLI writes the boundary as ``boundary.png``; the Python API's results return these as
+matplotlib figures (``.plot()``). matplotlib is imported inside the functions: it costs a
+quarter of a second, and ``nnv verify`` must not pay it.
 
 Like the repair paper's figures: each panel colours the plane by the predicted class over the
 data's bounding box (plus a margin), draws the class boundaries, outlines every property
@@ -18,11 +23,13 @@ import numpy as np
 from nnv.core.model.dataset import Dataset
 from nnv.core.model.network import Network
 from nnv.core.model.property import Property
+from nnv.core.plugin.trainer import EpochRecord
 from nnv.core.repair.metrics import accuracy_report
 from nnv.core.runtime.files import write_atomic
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 RESOLUTION = 300  # grid points per axis
 MARGIN = 0.1  # of the data's span, on each side
@@ -30,19 +37,16 @@ AREAS = ("#c6dbef", "#fdd0a2", "#c7e9c0", "#dadaeb", "#fcbba1", "#d9d9d9")
 POINTS = ("#2171b5", "#d94801", "#238b45", "#6a51a3", "#cb181d", "#525252")
 
 
-def plot_boundary(
+def boundary_figure(
     before: Network,
     after: Network | None,
     properties: Sequence[Property],
     data: Dataset,
-    path: Path,
-) -> bool:
-    """Draw ``before`` (and ``after``, when there is one) into ``path``; False, and no file,
-    when the inputs are not 2-D."""
+) -> Figure | None:
+    """``before`` (and ``after``, when there is one) as panels coloured by class over the
+    data's box, property regions in red; None when the inputs are not 2-D."""
     if before.n_inputs != 2 or data.n_features != 2:
-        return False
-    # imported here, not at the top: matplotlib costs a quarter of a second at start-up, and
-    # every `nnv` command (`nnv verify` above all) imports this module through the CLI
+        return None
     from matplotlib.figure import Figure
 
     panels = [("before", before)] + ([("after", after)] if after is not None else [])
@@ -53,10 +57,75 @@ def plot_boundary(
         _panel(ax, network, properties, data, low, high)
         weighted = accuracy_report(network, data)["weighted"]
         ax.set_title(f"{title} repair: weighted accuracy {weighted:.4f}")
+    return figure
+
+
+def plot_boundary(
+    before: Network,
+    after: Network | None,
+    properties: Sequence[Property],
+    data: Dataset,
+    path: Path,
+) -> bool:
+    """Draw :func:`boundary_figure` into ``path``; False, and no file, when the inputs are not
+    2-D."""
+    figure = boundary_figure(before, after, properties, data)
+    if figure is None:
+        return False
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     write_atomic(path, buffer.getvalue())
     return True
+
+
+def counterexample_figure(
+    network: Network, prop: Property, point: np.ndarray | None, title: str
+) -> Figure:
+    """The network's outputs along each input of the property's first box (the other inputs
+    at the box's centre, or at the counterexample when there is one), the counterexample
+    marked: for any input size, a picture of what was checked and where it failed."""
+    from matplotlib.figure import Figure
+
+    piece = prop.pieces[0]
+    centre = (piece.lower + piece.upper) / 2 if point is None else np.asarray(point)
+    shown = min(network.n_inputs, 4)
+    figure = Figure(figsize=(3.6 * shown, 3.2), layout="constrained")
+    axes = figure.subplots(1, shown, squeeze=False)[0]
+    for index, ax in enumerate(axes):
+        values = np.linspace(piece.lower[index], piece.upper[index], 200)
+        points = np.repeat(centre[None, :], values.size, axis=0)
+        points[:, index] = values
+        outputs = network.forward(points)
+        for output in range(outputs.shape[1]):
+            ax.plot(values, outputs[:, output], label=f"y{output}", linewidth=1.2)
+        if point is not None:
+            ax.axvline(point[index], color="red", linestyle="--", label="counterexample")
+        ax.set_xlabel(f"x{index}")
+        ax.set_ylabel("output")
+    axes[0].legend(fontsize=7)
+    figure.suptitle(title)
+    return figure
+
+
+def curves_figure(epochs: Sequence[EpochRecord], title: str) -> Figure:
+    """Training and validation loss, and the largest violation found (log scale, so the
+    first epochs' spike does not hide the rest), per epoch."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 3.4), layout="constrained")
+    loss_ax, violation_ax = figure.subplots(1, 2)
+    numbers = [record.epoch for record in epochs]
+    loss_ax.plot(numbers, [r.train_loss for r in epochs], label="train")
+    loss_ax.plot(numbers, [r.val_loss for r in epochs], label="validation")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("loss")
+    loss_ax.legend()
+    violation_ax.plot(numbers, [max(r.violation, 1e-12) for r in epochs], color="tab:red")
+    violation_ax.set_yscale("log")
+    violation_ax.set_xlabel("epoch")
+    violation_ax.set_ylabel("largest violation found")
+    figure.suptitle(title)
+    return figure
 
 
 def _extent(data: Dataset, properties: Sequence[Property]) -> tuple[np.ndarray, np.ndarray]:
