@@ -7,6 +7,7 @@ import sys
 import typer
 
 from .errors import BAD_INPUT
+from .help_text import readable_command
 from .plugins_command import plugins
 from .run_command import RunCommand, run
 from .train_command import train
@@ -34,7 +35,8 @@ def main() -> None:
     ``typer.TyperException``.
     """
     try:
-        code = app(standalone_mode=False)
+        command = readable_command(typer.main.get_command(app))
+        code = command.main(prog_name="nnv", standalone_mode=False)
     except typer.TyperException as error:
         # `nnv` alone has printed the help already; that error's message is the help itself
         if type(error).__name__ != "NoArgsIsHelpError":

@@ -23,6 +23,7 @@ from nnv.core.run.config import Setting
 
 from .config import flag_name, is_table
 from .errors import refuse_nan
+from .help_text import readable_metavars
 
 # the flags that are the command line's own, not settings
 STATIC = [
@@ -51,7 +52,9 @@ def run_parameters(catalogue: Mapping[str, Setting]) -> list[click.Parameter]:
     then each method's flags under a heading of its own."""
     common = [_parameter(s) for s in catalogue.values() if not s.methods and info(s.field).cli]
     methods = [_parameter(s) for s in catalogue.values() if s.methods and info(s.field).cli]
-    return _typer_parameters([STATIC[0], *common, *STATIC[1:], _o(catalogue), *methods])
+    made = _typer_parameters([STATIC[0], *common, *STATIC[1:], _o(catalogue), *methods])
+    readable_metavars(made)
+    return made
 
 
 def _o(catalogue: Mapping[str, Setting]) -> inspect.Parameter:

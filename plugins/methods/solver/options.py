@@ -113,7 +113,10 @@ class SolverOptions(Options):
         help="quantified: raise the threshold while satisfiable (the paper's skip).",
     )
     max_change: float = option(
-        10.0, fingerprint=True, help="Each free parameter moves at most this much (default 10)."
+        10.0,
+        fingerprint=True,
+        help="Bound M on each free parameter's effect (default 10): a bias moves at most M, a "
+        "weight at most M / max(1, s), s the largest magnitude of the activation it reads.",
     )
     line_synthesis: bool = option(
         True,
