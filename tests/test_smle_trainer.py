@@ -135,7 +135,7 @@ def test_a_third_party_trainer_is_listed_and_trains(registry: Registry, tmp_path
               "--box", "linear"],
     )  # fmt: skip
     assert refused.exit_code == 2
-    assert "bad options (unknown box; it takes seed)" in refused.stderr
+    assert "trainer 'mean' has no option 'box' (known: seed)" in refused.stderr
     assert not (tmp_path / "no").exists()
 
 
