@@ -101,7 +101,9 @@ def verify(
                           forwarded)  # fmt: skip
         raise typer.Exit(code)
     if network is None or property_file is None:
-        raise typer.BadParameter("give NETWORK and PROPERTY, or --instances CSV --out DIR")
+        with user_errors():
+            missing = "NETWORK" if network is None else "PROPERTY"
+            raise InputError(f"Missing argument '{missing}' (or give --instances CSV --out DIR)")
     from nnv.core.plugin.registry import default_registry
     from nnv.core.plugin.solver import parse_options
     from nnv.core.runtime.files import write_text_atomic
