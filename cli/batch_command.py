@@ -9,6 +9,7 @@ counterexample replays again) and runs the rest.
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ from nnv.core.run.batch import (
     read_records,
     write_records,
 )
-from nnv.core.run.fingerprint import engine_version
+from nnv.core.run.fingerprint import engine_version, library_versions
 from nnv.core.run.instances import Instance, InstanceKeys, InstanceTable, read_instances
 from nnv.core.runtime.files import write_text_atomic
 from nnv.core.verify.verifier import replay
@@ -58,7 +59,7 @@ def run_batch(
         raise InputError(f"--out {out}: not a folder")
     registry = default_registry()
     _check_loaders(table, registry)
-    keys = InstanceKeys(options, engine_version())
+    keys = InstanceKeys(options, json.dumps([engine_version(), library_versions()]))
     resumed, todo = _plan(table, out, keys, registry)
     pool = make_pool(executor, workers, scheduler)  # after every check: DIR is still as it was
     console = Console()
