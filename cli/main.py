@@ -1,29 +1,100 @@
-"""The ``nnv`` command: one typer app, one module per command."""
+"""The ``nnv`` command: one typer app, one module per command, imported when it runs.
+
+``nnv --help`` lists the commands from :data:`COMMANDS` without importing them, and a
+command's module (with the engine it needs) is imported only when that command runs or its
+own help is asked for: start-up is most of a small verification's time.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from .errors import BAD_INPUT
 from .help_text import readable_command
-from .plugins_command import plugins
-from .run_command import RunCommand, run
-from .train_command import train
-from .verify_command import verify
+
+# name -> (module, function, what `nnv --help` shows: the first paragraph of the function's
+# docstring, which tests/test_cli.py checks)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "verify": ("verify_command", "verify", "Verify NETWORK against PROPERTY."),
+    "plugins": (
+        "plugins_command",
+        "plugins",
+        "List installed plugins: name, kind, capabilities, origin.",
+    ),
+    "run": (
+        "run_command",
+        "run",
+        "Repair NETWORK so that every PROPERTY holds, changing a few free parameters.",
+    ),
+    "train": (
+        "train_command",
+        "train",
+        "Train a network for a property and write OUT/model.onnx, OUT/result.json, "
+        "OUT/property.json and OUT/curves.png.",
+    ),
+}
+
+
+def load_command(name: str) -> Any:
+    """The click command of ``name``, built from its module's function (with the command
+    class the module names as ``COMMAND_CLASS``, if any: ``nnv run`` makes its flags from
+    the installed plugins' options), its help reading as a command line."""
+    module_name, function, _ = COMMANDS[name]
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    single = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+    command_class = getattr(module, "COMMAND_CLASS", None)
+    extra = {} if command_class is None else {"cls": command_class}
+    single.command(name=name, **extra)(getattr(module, function))
+    return readable_command(typer.main.get_command(single))
+
+
+class LazyGroup(TyperGroup):
+    """The group of :data:`COMMANDS`: each loaded on first use; the group's help lists them
+    by name and summary only."""
+
+    _listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        if self._listing:  # the group's help: a stand-in that carries the summary
+            return typer.core.TyperCommand(cmd_name, help=COMMANDS[cmd_name][2])
+        if cmd_name not in self.commands:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return self.commands[cmd_name]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
 
 app = typer.Typer(
     name="nnv",
+    cls=LazyGroup,
+    # click's plain help for the group: typer's rich help imports rich's markdown renderer,
+    # half of `nnv --help`'s time (each command's own help stays rich)
+    rich_markup_mode=None,
     help="Verify, repair and train ReLU neural networks against formal properties.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command()(verify)
-app.command()(plugins)
-app.command(cls=RunCommand)(run)
-app.command()(train)
+
+
+@app.callback()
+def _group() -> None:
+    """Verify, repair and train ReLU neural networks against formal properties."""
 
 
 def main() -> None:
@@ -35,11 +106,11 @@ def main() -> None:
     ``typer.TyperException``.
     """
     try:
-        command = readable_command(typer.main.get_command(app))
-        code = command.main(prog_name="nnv", standalone_mode=False)
+        code = app(standalone_mode=False)
     except typer.TyperException as error:
-        # `nnv` alone has printed the help already; that error's message is the help itself
-        if type(error).__name__ != "NoArgsIsHelpError":
+        if type(error).__name__ == "NoArgsIsHelpError":  # `nnv` alone: its message is the help
+            print(error.format_message())
+        else:
             print(f"nnv: error: {' '.join(error.format_message().split())}", file=sys.stderr)
         sys.exit(BAD_INPUT)
     except typer.Abort:

@@ -60,6 +60,10 @@ class RunCommand(TyperCommand):
         return ctx.invoke(self.callback) if self.callback is not None else None
 
 
+# cli/main.py builds `nnv run` with this class: its flags come from the installed plugins
+COMMAND_CLASS = RunCommand
+
+
 def run(ctx: typer.Context) -> None:
     """Repair NETWORK so that every PROPERTY holds, changing a few free parameters.
 

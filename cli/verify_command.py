@@ -1,4 +1,9 @@
-"""``nnv verify``: does a network satisfy a VNN-LIB property? (VNN-COMP conventions)."""
+"""``nnv verify``: does a network satisfy a VNN-LIB property? (VNN-COMP conventions).
+
+With ``--instances CSV --out DIR`` it runs a whole benchmark instead (:mod:`.batch_command`).
+The engine is imported inside the function: ``nnv --help`` and the other commands never
+pay for it.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +13,51 @@ from typing import Annotated
 
 import typer
 
-from nnv.core.plugin.options import parse_pairs
-from nnv.core.plugin.registry import default_registry
-from nnv.core.runtime.files import write_text_atomic
-from nnv.core.verify.verifier import Verifier
+from nnv.core.errors import InputError
 
 from .errors import refuse_nan, user_errors
+
+BATCH = "Whole benchmark (--instances)"
 
 
 def verify(
     network: Annotated[
-        Path, typer.Argument(metavar="NETWORK", help="Network file (.onnx, .json, .nnet).")
-    ],
+        Path | None,
+        typer.Argument(metavar="NETWORK", help="Network file (.onnx, .json, .nnet)."),
+    ] = None,
     property_file: Annotated[
-        Path, typer.Argument(metavar="PROPERTY", help="Property file (.vnnlib).")
-    ],
+        Path | None, typer.Argument(metavar="PROPERTY", help="Property file (.vnnlib).")
+    ] = None,
+    instances: Annotated[
+        Path | None,
+        typer.Option(
+            help="A VNN-COMP instances CSV (onnx,vnnlib,timeout; or a header naming them, "
+            "with expected, family and other tools' <tool>_s times): run every row.",
+            rich_help_panel=BATCH,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder of --instances (rerun: resume).", rich_help_panel=BATCH),
+    ] = None,
+    executor: Annotated[str, typer.Option(help="local or dask.", rich_help_panel=BATCH)] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="dask scheduler address (default: a LocalCluster).", rich_help_panel=BATCH
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Instances at once (default: the cores).", rich_help_panel=BATCH),
+    ] = None,
+    timeout_scale: Annotated[
+        float,
+        typer.Option(
+            help="Multiply every row's timeout.", callback=refuse_nan, rich_help_panel=BATCH
+        ),
+    ] = 1.0,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.", rich_help_panel=BATCH)] = False,
     solver: Annotated[str, typer.Option(help="Solver plugin (see `nnv plugins`).")] = "highs",
     timeout: Annotated[
         float | None,
@@ -51,7 +86,29 @@ def verify(
 
     The first line printed is the verdict in VNN-LIB's sense: `sat` (the property is violated;
     a replayed counterexample follows), `unsat` (it holds), `timeout` or `unknown`.
+    With --instances CSV --out DIR: every row of a benchmark, each in its own process.
     """
+    if instances is not None or out is not None:
+        with user_errors():
+            if network is not None or property_file is not None or result_file is not None:
+                raise InputError("--instances runs a CSV's rows: no NETWORK, PROPERTY or --result")
+            if instances is None or out is None:
+                raise InputError("--instances and --out go together")
+            forwarded = ["--solver", solver, "--seed", str(seed), "--strategy", strategy]
+            for pair in solver_option or []:
+                forwarded += ["--solver-option", pair]
+            code = _batch(instances, out, executor, scheduler, workers, timeout_scale, quiet,
+                          forwarded)  # fmt: skip
+        raise typer.Exit(code)
+    if network is None or property_file is None:
+        with user_errors():
+            missing = "NETWORK" if network is None else "PROPERTY"
+            raise InputError(f"Missing argument '{missing}' (or give --instances CSV --out DIR)")
+    from nnv.core.plugin.options import parse_pairs
+    from nnv.core.plugin.registry import default_registry
+    from nnv.core.runtime.files import write_text_atomic
+    from nnv.core.verify.verifier import Verifier
+
     with user_errors():
         registry = default_registry()
         chosen = registry.solver(solver, **parse_pairs(solver_option or [], "solver"))
@@ -81,3 +138,21 @@ def verify(
     elif result.message:
         typer.echo(result.message)
     typer.echo(f"time: {result.seconds:.3f} s")
+
+
+def _batch(
+    instances: Path,
+    out: Path,
+    executor: str,
+    scheduler: str | None,
+    workers: int | None,
+    timeout_scale: float,
+    quiet: bool,
+    forwarded: list[str],
+) -> int:
+    from nnv.core.plugin.executor import default_workers
+
+    from .batch_command import run_batch
+
+    count = workers if workers is not None else default_workers()
+    return run_batch(instances, out, executor, scheduler, count, timeout_scale, quiet, forwarded)

@@ -14,22 +14,79 @@ hold the pieces:
 - :mod:`nnv.core.runtime`: process isolation, atomic files, BLAS threads.
 """
 
-from nnv.core.errors import CapabilityError, InputError, NnvError, PluginError, UnsupportedError
-from nnv.core.model.dataset import Dataset
-from nnv.core.model.network import Layer, Network, ParameterAddress
-from nnv.core.model.property import InputPiece, OutputConjunction, Property
-from nnv.core.plugin.executor import Executor, TrialJob, TrialTask
-from nnv.core.plugin.formats import NetworkLoader, NetworkSaver, PropertyLoader
-from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
-from nnv.core.plugin.hookspecs import hookimpl, hookspec
-from nnv.core.plugin.method import RepairMethod
-from nnv.core.plugin.search import SearchStrategy
-from nnv.core.plugin.solver import Solution, Solver
-from nnv.core.plugin.trainer import Trainer, TrainRequest, TrainResult
-from nnv.core.query.builder import QueryBuilder
-from nnv.core.query.capabilities import Capability
-from nnv.core.query.form import Query
-from nnv.core.repair.trial import TrialResult
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> the module that defines it; imported on first use (module __getattr__), so that
+# `import nnv.core.errors` or `nnv --help` does not pay for numpy, scipy and pluggy
+_EXPORTS = {
+    "CapabilityError": "errors",
+    "InputError": "errors",
+    "NnvError": "errors",
+    "PluginError": "errors",
+    "UnsupportedError": "errors",
+    "Dataset": "model.dataset",
+    "Layer": "model.network",
+    "Network": "model.network",
+    "ParameterAddress": "model.network",
+    "InputPiece": "model.property",
+    "OutputConjunction": "model.property",
+    "Property": "model.property",
+    "Executor": "plugin.executor",
+    "TrialJob": "plugin.executor",
+    "TrialTask": "plugin.executor",
+    "NetworkLoader": "plugin.formats",
+    "NetworkSaver": "plugin.formats",
+    "PropertyLoader": "plugin.formats",
+    "Heuristic": "plugin.heuristic",
+    "SoftConstraints": "plugin.heuristic",
+    "hookimpl": "plugin.hookspecs",
+    "hookspec": "plugin.hookspecs",
+    "RepairMethod": "plugin.method",
+    "SearchStrategy": "plugin.search",
+    "Solution": "plugin.solver",
+    "Solver": "plugin.solver",
+    "Trainer": "plugin.trainer",
+    "TrainRequest": "plugin.trainer",
+    "TrainResult": "plugin.trainer",
+    "QueryBuilder": "query.builder",
+    "Capability": "query.capabilities",
+    "Query": "query.form",
+    "TrialResult": "repair.trial",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from nnv.core.errors import CapabilityError, InputError, NnvError, PluginError, UnsupportedError
+    from nnv.core.model.dataset import Dataset
+    from nnv.core.model.network import Layer, Network, ParameterAddress
+    from nnv.core.model.property import InputPiece, OutputConjunction, Property
+    from nnv.core.plugin.executor import Executor, TrialJob, TrialTask
+    from nnv.core.plugin.formats import NetworkLoader, NetworkSaver, PropertyLoader
+    from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
+    from nnv.core.plugin.hookspecs import hookimpl, hookspec
+    from nnv.core.plugin.method import RepairMethod
+    from nnv.core.plugin.search import SearchStrategy
+    from nnv.core.plugin.solver import Solution, Solver
+    from nnv.core.plugin.trainer import Trainer, TrainRequest, TrainResult
+    from nnv.core.query.builder import QueryBuilder
+    from nnv.core.query.capabilities import Capability
+    from nnv.core.query.form import Query
+    from nnv.core.repair.trial import TrialResult
 
 __all__ = [
     "Capability",

@@ -2,6 +2,15 @@
 
 Built-in plugins are registered through the same entry-point group as third-party ones, so
 the path a plugin author follows is the path nnv itself takes.
+
+nnv's own entry points are loaded when they are needed, not at start-up: a plugin module may
+import a solver library that costs a tenth of a second. A lookup of a name
+(``solver("highs")``, the loader of ``.onnx``) loads the built-in entry point of that name
+(each is named after what it provides) and all the others only when that one does not
+provide it; listing (``all``, ``names``: ``nnv plugins``) loads everything. Third-party entry
+points are loaded at start-up as before: they may listen to events, which nnv's own plugins
+do not, and a name one of them shares with a built-in plugin is reported as soon as the
+built-in one loads.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from nnv.core.plugin.solver import Solver
 from nnv.core.query.capabilities import as_capabilities
 
 ENTRY_POINT_GROUP = "nnv"
+BUILT_IN = "nnv"  # the distribution whose entry points are loaded on demand
 
 
 # plugin kind -> the hook that contributes it
@@ -76,16 +86,41 @@ class Registry:
         # entry point -> why it could not be loaded; one broken plugin must not stop the rest
         self.broken: dict[str, str] = {}
         self._origins: dict[int, str] = {}
+        # nnv's own entry points not loaded yet, by name
+        self._pending: dict[str, list[importlib.metadata.EntryPoint]] = {}
         if load_entry_points:
-            self._load_entry_points()
+            third_party = []
+            for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                if entry_point.dist is not None and entry_point.dist.name == BUILT_IN:
+                    self._pending.setdefault(entry_point.name, []).append(entry_point)
+                else:
+                    third_party.append(entry_point)
+            self._load_entry_points(third_party)
         for plugin in plugins:
             self.manager.register(plugin)
         self.manager.check_pending()
         self._plugins = self._collect()
 
-    def _load_entry_points(self) -> None:
+    def _load(self, name: str | None = None) -> None:
+        """Load the pending entry points called ``name`` (None: all of them)."""
+        names = list(self._pending) if name is None else [name]
+        entry_points = [ep for n in names for ep in self._pending.pop(n, [])]
+        if entry_points:
+            self._load_entry_points(entry_points)
+            self.manager.check_pending()
+            self._plugins = self._collect()
+
+    def _known(self, kind: str, name: str) -> bool:
+        """Whether ``name`` of ``kind`` is provided, loading entry points until it is."""
+        if name not in self._plugins[kind]:
+            self._load(name)
+        if name not in self._plugins[kind]:
+            self._load()
+        return name in self._plugins[kind]
+
+    def _load_entry_points(self, entry_points: list[importlib.metadata.EntryPoint]) -> None:
         """Like pluggy's ``load_setuptools_entrypoints``, but each plugin fails on its own."""
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for entry_point in entry_points:
             dist = entry_point.dist
             origin = f"{dist.name} {dist.version}" if dist is not None else entry_point.value
             name = f"{entry_point.name}@{origin}"
@@ -127,17 +162,18 @@ class Registry:
     # -- lookup ----------------------------------------------------------------------------
 
     def all(self) -> list[PluginInfo]:
+        self._load()
         return [info for kind in KINDS for info in self._plugins[kind].values()]
 
     def names(self, kind: str) -> list[str]:
+        self._load()
         return sorted(self._plugins[kind])
 
     def get(self, kind: str, name: str) -> PluginInfo:
-        try:
-            return self._plugins[kind][name]
-        except KeyError:
+        if not self._known(kind, name):
             known = ", ".join(self.names(kind)) or "none installed"
-            raise PluginError(f"unknown {kind} {name!r} (installed: {known})") from None
+            raise PluginError(f"unknown {kind} {name!r} (installed: {known})")
+        return self._plugins[kind][name]
 
     def create(self, kind: str, name: str, options: Any = None) -> Any:
         """The plugin ``name`` of ``kind`` built with ``options``: a mapping, an instance of
@@ -159,9 +195,11 @@ class Registry:
 
     def _by_suffix(self, kind: str, path: Path) -> PluginInfo:
         suffix = path.suffix.lower()
-        for info in self._plugins[kind].values():
-            if suffix in info.factory.suffixes:
-                return info
+        for load in (lambda: self._load(suffix.lstrip(".")), self._load):  # `onnx` for .onnx
+            load()
+            for info in self._plugins[kind].values():
+                if suffix in info.factory.suffixes:
+                    return info
         known = sorted({s for i in self._plugins[kind].values() for s in i.factory.suffixes})
         raise InputError(
             f"{path}: no {kind} for {suffix or 'files without a suffix'!r} "

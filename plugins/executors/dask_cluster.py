@@ -63,7 +63,7 @@ class DaskExecutor(Executor):
                 )
             self._client: Any = Client(self._cluster)
         else:
-            _check_scheduler(scheduler)
+            check_scheduler(scheduler)
             try:
                 self._client = Client(scheduler, timeout=30)
             except OSError as error:
@@ -119,7 +119,7 @@ def _host_port(address: str) -> tuple[str, int]:
     return host, port
 
 
-def _check_scheduler(address: str) -> None:
+def check_scheduler(address: str) -> None:
     """Fail in one line, within seconds, unless a dask scheduler answers at ``address``.
 
     dask's client retries a refused connection until its timeout, and waits for ever for the

@@ -19,15 +19,18 @@ are written as dense Gemm weights, up to ``DENSE_LIMIT`` entries each; larger on
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 from google.protobuf.message import DecodeError
-from onnx import helper, numpy_helper
 
 from nnv.core import InputError, Network, NetworkLoader, NetworkSaver, hookimpl
 from nnv.core.runtime.files import write_atomic
 from nnv.plugins.loaders.onnx_graph import Lowering
+from nnv.plugins.loaders.onnx_proto import proto
+
+if TYPE_CHECKING:
+    import onnx
 
 OPSET = 17
 IR_VERSION = 8  # the oldest IR that carries opset 17, so older runtimes read the files too
@@ -37,7 +40,8 @@ _DTYPES = {"float64": np.float64, "float32": np.float32}
 def _read_model(path: Path) -> onnx.ModelProto:
     try:
         # without external data: tensors that name files are refused when converted
-        model = onnx.load(str(path), load_external_data=False)
+        model = proto().ModelProto()
+        model.ParseFromString(path.read_bytes())
     except (DecodeError, OSError, ValueError) as error:
         raise InputError(f"{path}: not a readable ONNX model ({error})") from None
     if not model.HasField("graph") or not model.graph.node:
@@ -47,6 +51,9 @@ def _read_model(path: Path) -> onnx.ModelProto:
 
 def network_to_model(network: Network, dtype: type = np.float64) -> onnx.ModelProto:
     """Gemm(transB=1) + Relu layers, input ``X`` [1, n], output ``Y`` [1, m]."""
+    import onnx  # the saver builds with onnx's helpers and checker
+    from onnx import helper, numpy_helper
+
     network = network.as_dense("the ONNX saver")
     element = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
     nodes, initializers, tensor = [], [], "X"

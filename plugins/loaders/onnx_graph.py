@@ -16,19 +16,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper
-from onnx.external_data_helper import uses_external_data
 
 from nnv.core import InputError, Network, UnsupportedError
+from nnv.plugins.loaders.onnx_proto import attribute_value, to_array, uses_external_data
 from nnv.plugins.loaders.onnx_tensors import Affine, layer_weights
+
+if TYPE_CHECKING:
+    import onnx
 
 _DOMAINS = ("", "ai.onnx")
 
-Handler = Callable[["Lowering", onnx.NodeProto], None]
+Handler = Callable[["Lowering", "onnx.NodeProto"], None]
 
 
 def label(node: onnx.NodeProto) -> str:
@@ -66,7 +67,7 @@ class Lowering:
                 f"({where!r}); external data is not supported"
             )
         try:
-            return numpy_helper.to_array(tensor)
+            return to_array(tensor)
         except (ValueError, TypeError) as error:
             raise InputError(
                 f"{self.path}: tensor {tensor.name!r} is malformed ({error})"
@@ -95,7 +96,7 @@ class Lowering:
     def attribute(self, node: onnx.NodeProto, name: str, default: Any) -> Any:
         for attribute in node.attribute:
             if attribute.name == name:
-                value = helper.get_attribute_value(attribute)
+                value = attribute_value(attribute)
                 return value.decode() if isinstance(value, bytes) else value
         return default
 
@@ -179,7 +180,9 @@ class Lowering:
 
     def _evaluate(self, node: onnx.NodeProto) -> None:
         """A node of constants is a constant: ONNX's reference implementation computes it."""
-        from onnx.reference import ReferenceEvaluator  # only graphs that need it pay for it
+        import onnx  # only graphs that need the reference evaluator pay for onnx
+        from onnx import helper
+        from onnx.reference import ReferenceEvaluator
 
         names = [name for name in node.input if name]
         graph = helper.make_graph(

@@ -12,13 +12,14 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 import scipy.sparse as sp
-from onnx import helper
 
+from nnv.plugins.loaders.onnx_proto import attribute_value, proto
 from nnv.plugins.loaders.onnx_tensors import Affine, Matrix, stack
 
 if TYPE_CHECKING:
+    import onnx
+
     from nnv.plugins.loaders.onnx_graph import Handler, Lowering
 
 _CONSTANT_ATTRIBUTES = ("value", "value_float", "value_floats", "value_int", "value_ints")
@@ -27,8 +28,9 @@ _CONSTANT_ATTRIBUTES = ("value", "value_float", "value_floats", "value_int", "va
 def constant(lowering: Lowering, node: onnx.NodeProto) -> None:
     if len(node.attribute) != 1 or node.attribute[0].name not in _CONSTANT_ATTRIBUTES:
         raise lowering.fail(node, "only numeric constants are supported")
-    value = helper.get_attribute_value(node.attribute[0])
-    array = lowering.array(value) if isinstance(value, onnx.TensorProto) else np.asarray(value)
+    value = attribute_value(node.attribute[0])
+    is_tensor = isinstance(value, proto().TensorProto)
+    array = lowering.array(value) if is_tensor else np.asarray(value)
     lowering.constants[node.output[0]] = array
 
 

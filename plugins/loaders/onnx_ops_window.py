@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 import scipy.sparse as sp
 
 from nnv.plugins.loaders.onnx_tensors import Affine
 
 if TYPE_CHECKING:
+    import onnx
+
     from nnv.plugins.loaders.onnx_graph import Handler, Lowering
 
 

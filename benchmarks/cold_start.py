@@ -1,0 +1,90 @@
+"""Whole-process wall time of `nnv --help` and of `nnv verify` on ACAS Xu instances.
+
+Usage (from the repository root):
+
+    python benchmarks/cold_start.py --repeat 5 --every 1 --out benchmarks/results/cold_start.md
+
+Each measurement is one `nnv` process, started as a user starts it (the installed entry point
+found beside this interpreter, else `python -m nnv.cli`), timed by its wall clock from spawn
+to exit: start-up, imports, loading and verification. `nnv --help` is run ``--repeat`` times;
+each instance of ``--every``-th row of acasxu/instances.csv too. The medians are reported,
+and every verdict is checked against the CSV's answer (a wrong one fails the script).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ACASXU = ROOT.parent / "shared" / "benchmarks" / "acasxu"
+
+
+def _nnv() -> list[str]:
+    beside = Path(sys.executable).parent / "nnv"
+    found = str(beside) if beside.exists() else shutil.which("nnv")
+    return [found] if found else [sys.executable, "-m", "nnv.cli"]
+
+
+def _timed(command: list[str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
+    return seconds, done.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--every", type=int, default=1, help="every k-th ACAS Xu row")
+    parser.add_argument("--timeout", type=float, default=116)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/cold_start.md")
+    args = parser.parse_args()
+    nnv = _nnv()
+    helps = [_timed([*nnv, "--help"])[0] for _ in range(args.repeat)]
+    with (ACASXU / "instances.csv").open() as stream:
+        rows = list(csv.DictReader(stream))[:: args.every]
+    medians, wrong = [], []
+    for row in rows:
+        command = [*nnv, "verify", str(ACASXU / row["onnx"]), str(ACASXU / row["vnnlib"]),
+                   "--timeout", str(args.timeout)]  # fmt: skip
+        runs = [_timed(command) for _ in range(args.repeat)]
+        verdicts = {out.split("\n", 1)[0] for _, out in runs}
+        if verdicts != {row["expected"]}:
+            wrong.append(f"{row['onnx']} {row['vnnlib']}: {sorted(verdicts)}")
+        medians.append(statistics.median(seconds for seconds, _ in runs))
+    lines = [
+        "# Cold start: whole-process wall time",
+        "",
+        f"Command: `python benchmarks/cold_start.py --repeat {args.repeat} --every "
+        f"{args.every}` ({os.cpu_count()} cores; load average at the end "
+        f"{os.getloadavg()[0]:.2f}).",
+        "",
+        "| measurement | runs | median s |",
+        "|---|---|---|",
+        f"| `nnv --help` | {len(helps)} | {statistics.median(helps):.3f} |",
+        f"| `nnv verify` ACAS Xu, median over {len(rows)} instances of each instance's "
+        f"median of {args.repeat} | {len(rows) * args.repeat} | "
+        f"{statistics.median(medians):.3f} |",
+        "",
+        f"Verdicts: {len(rows) - len(wrong)} of {len(rows)} right"
+        + ("." if not wrong else "; WRONG: " + "; ".join(wrong)),
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    if wrong:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
