@@ -42,10 +42,13 @@ def verify(
     strategy: Annotated[
         str,
         typer.Option(
-            help="bab: branch and bound over input boxes, the solver only where splitting "
-            "stops paying; milp: bounds, then one solver call per case."
+            help="auto (default): input for boxes of at most 32 inputs, activation for "
+            "wider ones; input (alias bab): branch and bound over input boxes, the solver only "
+            "where splitting stops paying; activation: PGD, then branch and bound over ReLU "
+            "splits with optimised linear bounds (alpha/beta-CROWN); milp: bounds, then one "
+            "solver call per case. Exact solvers (z3, cvc5) always take milp."
         ),
-    ] = "bab",
+    ] = "auto",
 ) -> None:
     """Verify NETWORK against PROPERTY.
 
@@ -73,11 +76,15 @@ def verify(
         typer.echo(f"output: {result.output.tolist()}")
     elif result.status == "unsat":
         how = "exact arithmetic" if result.exact else "floating-point MILP"
-        cases = "input boxes" if result.extra.get("strategy") == "bab" else "cases"
+        cases = {"bab": "input boxes", "activation": "activation-split domains"}
         typer.echo(
-            f"holds: {result.proved_by_bounds} of {result.subproblems} {cases} by bounds, "
+            f"holds: {result.proved_by_bounds} of {result.subproblems} "
+            f"{cases.get(result.extra.get('strategy', ''), 'cases')} by bounds, "
             f"{result.proved_by_solver} by {result.solver} ({how})"
         )
     elif result.message:
         typer.echo(result.message)
+    names = {"bab": "input branch and bound", "activation": "activation branch and bound"}
+    strategy = result.extra.get("strategy", "milp")
+    typer.echo(f"strategy: {names.get(strategy, strategy)} ({result.extra.get('chosen_by', '')})")
     typer.echo(f"time: {result.seconds:.3f} s")
