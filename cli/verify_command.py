@@ -10,10 +10,15 @@ import typer
 
 from nnv.core.plugin.registry import default_registry
 from nnv.core.plugin.solver import parse_options
+from nnv.core.runtime.clock import process_age
 from nnv.core.runtime.files import write_text_atomic
 from nnv.core.verify.verifier import Verifier
 
 from .errors import refuse_nan, user_errors
+
+# Seconds of the timeout kept for printing, writing the result file and the interpreter's exit
+# (torch's teardown takes most of it).
+EXIT_RESERVE = 1.0
 
 
 def verify(
@@ -61,8 +66,10 @@ def verify(
         net = registry.load_network(network)
         prop = registry.load_property(property_file)
         prop.check_fits(net.n_inputs, net.n_outputs)
+        # the timeout is the user's whole wait: start-up and loading count, and the exit
+        left = None if timeout is None else max(0.0, timeout - process_age() - EXIT_RESERVE)
         verifier = Verifier(
-            chosen, timeout=timeout, seed=seed, events=registry.hook, strategy=strategy
+            chosen, timeout=left, seed=seed, events=registry.hook, strategy=strategy
         )
         result = verifier.verify(net, prop)
         if result_file is not None:

@@ -188,7 +188,8 @@ class Verifier:
                 )
             if point is not None and replay(network, prop, point) is not None:
                 result = self._sat(network, point, "falsification")
-                result.extra["strategy"] = plan[0][1]  # the search that was planned
+                # the search that was planned
+                result.extra.update(strategy=plan[0][1], chosen_by=self._reason(prop))
                 return result
         results: list[VerificationResult] = []
         for strategy, search in (
