@@ -104,15 +104,19 @@ def report(runs: list[dict[str, object]], command: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=["mnist_fc"])
+    parser.add_argument("--rows", type=int, nargs="*", help="only these rows (0-based)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/mnist_fc.md")
     args = parser.parse_args()
     with (VNNCOMP / "instances.csv").open() as handle:
         rows = [row for row in csv.DictReader(handle) if row["family"] in args.families]
+    rows = rows if args.rows is None else [rows[index] for index in args.rows]
     runs = []
     for row in rows:
         runs.append(run_instance(row))
         print(json.dumps(runs[-1]), flush=True)
     command = "python benchmarks/mnist_fc.py --families " + " ".join(args.families)
+    if args.rows is not None:
+        command += " --rows " + " ".join(map(str, args.rows))
     args.out.write_text(report(runs, command + f" --out {args.out.as_posix()}"))
     return 1 if any(run["wrong"] for run in runs) else 0
 
