@@ -18,6 +18,9 @@ from nnv.core.errors import InputError
 from .errors import refuse_nan, user_errors
 
 BATCH = "Whole benchmark (--instances)"
+# Seconds of the timeout kept for printing, writing the result file and the interpreter's exit
+# (torch's teardown takes most of it).
+EXIT_RESERVE = 1.0
 
 
 def verify(
@@ -77,10 +80,13 @@ def verify(
     strategy: Annotated[
         str,
         typer.Option(
-            help="bab: branch and bound over input boxes, the solver only where splitting "
-            "stops paying; milp: bounds, then one solver call per case."
+            help="auto (default): input for boxes of at most 32 inputs, activation for "
+            "wider ones; input (alias bab): branch and bound over input boxes, the solver only "
+            "where splitting stops paying; activation: PGD, then branch and bound over ReLU "
+            "splits with optimised linear bounds (alpha/beta-CROWN); milp: bounds, then one "
+            "solver call per case. Exact solvers (z3, cvc5) always take milp."
         ),
-    ] = "bab",
+    ] = "auto",
 ) -> None:
     """Verify NETWORK against PROPERTY.
 
@@ -106,6 +112,7 @@ def verify(
             raise InputError(f"Missing argument '{missing}' (or give --instances CSV --out DIR)")
     from nnv.core.plugin.options import parse_pairs
     from nnv.core.plugin.registry import default_registry
+    from nnv.core.runtime.clock import process_age
     from nnv.core.runtime.files import write_text_atomic
     from nnv.core.verify.verifier import Verifier
 
@@ -115,8 +122,10 @@ def verify(
         net = registry.load_network(network)
         prop = registry.load_property(property_file)
         prop.check_fits(net.n_inputs, net.n_outputs)
+        # the timeout is the user's whole wait: start-up and loading count, and the exit
+        left = None if timeout is None else max(0.0, timeout - process_age() - EXIT_RESERVE)
         verifier = Verifier(
-            chosen, timeout=timeout, seed=seed, events=registry.hook, strategy=strategy
+            chosen, timeout=left, seed=seed, events=registry.hook, strategy=strategy
         )
         result = verifier.verify(net, prop)
         if result_file is not None:
@@ -130,13 +139,17 @@ def verify(
         typer.echo(f"output: {result.output.tolist()}")
     elif result.status == "unsat":
         how = "exact arithmetic" if result.exact else "floating-point MILP"
-        cases = "input boxes" if result.extra.get("strategy") == "bab" else "cases"
+        cases = {"bab": "input boxes", "activation": "activation-split domains"}
         typer.echo(
-            f"holds: {result.proved_by_bounds} of {result.subproblems} {cases} by bounds, "
+            f"holds: {result.proved_by_bounds} of {result.subproblems} "
+            f"{cases.get(result.extra.get('strategy', ''), 'cases')} by bounds, "
             f"{result.proved_by_solver} by {result.solver} ({how})"
         )
     elif result.message:
         typer.echo(result.message)
+    names = {"bab": "input branch and bound", "activation": "activation branch and bound"}
+    strategy = result.extra.get("strategy", "milp")
+    typer.echo(f"strategy: {names.get(strategy, strategy)} ({result.extra.get('chosen_by', '')})")
     typer.echo(f"time: {result.seconds:.3f} s")
 
 

@@ -205,11 +205,15 @@ def test_a_conjunction_without_rows_is_unsafe_everywhere() -> None:
     assert result.status == "sat" and replays(net, prop, result.counterexample)
 
 
-def test_wide_input_boxes_take_the_plain_path() -> None:
+def test_wide_input_boxes_take_the_plain_path_under_input_splitting() -> None:
+    """``input`` (and its old name ``bab``) never splits a wide box; ``auto`` splits its
+    activations instead (tests/test_activation_bab.py)."""
     net = random_network(np.random.default_rng(9), (40, 8, 2))
     prop = Property.robustness(np.zeros(40), 0.01, int(net.predict(np.zeros(40))[0]), 2)
-    result = Verifier(default_registry().solver("highs"), falsify_samples=0).verify(net, prop)
-    assert result.status == "unsat" and result.extra["strategy"] == "milp"
+    highs = default_registry().solver("highs")
+    for strategy in ("input", "bab"):
+        result = Verifier(highs, falsify_samples=0, strategy=strategy).verify(net, prop)
+        assert result.status == "unsat" and result.extra["strategy"] == "milp"
 
 
 def test_an_unknown_strategy_is_bad_input() -> None:

@@ -12,6 +12,9 @@ so a bound must never cut off a reachable value.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 # relative outward margin of every concretised bound
@@ -22,13 +25,16 @@ ROUNDING = 1e-9
 Relaxation = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def rounding_margin(*magnitudes: np.ndarray | float) -> np.ndarray:
+def rounding_margin(*magnitudes: Any) -> Any:
     """``ROUNDING * (1 + m_1 + m_2 + ...)``, summed left to right: how far to move a bound
-    whose terms have these magnitudes (the same expression everywhere, so the same bits)."""
-    total: np.ndarray | float = 1.0
+    whose terms have these magnitudes (the same expression everywhere, so the same bits).
+    numpy arrays and floats give a numpy array; torch tensors (the torch bound engine,
+    :mod:`nnv.core.bounds.crown`) give a tensor."""
+    total: Any = 1.0
     for magnitude in magnitudes:
         total = total + magnitude
-    return np.asarray(ROUNDING * total)
+    margin = ROUNDING * total
+    return margin if hasattr(margin, "detach") else np.asarray(margin)
 
 
 def widen(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,16 +42,18 @@ def widen(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return lower - rounding_margin(np.abs(lower)), upper + rounding_margin(np.abs(upper))
 
 
-def relu_relaxation(lower: np.ndarray, upper: np.ndarray) -> Relaxation:
+def relu_relaxation(lower: Any, upper: Any, where: Callable[..., Any] = np.where) -> Relaxation:
     """Slopes and offset of the ReLU relaxation: ``s_low z <= relu(z) <= s_up z + t_up``.
 
     A neuron always on (``lower >= 0``) has both slopes 1; always off, both 0; an unstable one
-    the chord above and slope 1 below when ``upper > -lower``, else 0.
+    the chord above and slope 1 below when ``upper > -lower``, else 0. ``where`` is
+    ``torch.where`` for tensors (the torch engine shares these expressions, and its gradients
+    flow through them).
     """
     active = lower >= 0
     unstable = (lower < 0) & (upper > 0)
-    span = np.where(unstable, upper - lower, 1.0)
-    s_up = np.where(active, 1.0, np.where(unstable, upper / span, 0.0))
-    t_up = np.where(unstable, -s_up * lower, 0.0)
-    s_low = np.where(active | (unstable & (upper > -lower)), 1.0, 0.0)
+    span = where(unstable, upper - lower, 1.0)
+    s_up = where(active, 1.0, where(unstable, upper / span, 0.0))
+    t_up = where(unstable, -s_up * lower, 0.0)
+    s_low = where(active | (unstable & (upper > -lower)), 1.0, 0.0)
     return s_up, t_up, s_low

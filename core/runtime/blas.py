@@ -1,4 +1,4 @@
-"""How many threads OpenBLAS may use, set at run time.
+"""How many threads OpenBLAS (and torch) may use, set at run time.
 
 Branch and bound multiplies many small matrices; OpenBLAS's threads cost more than they give
 there, and far more when other processes share the cores (they spin while they wait). numpy
@@ -64,3 +64,17 @@ def blas_threads(count: int) -> Iterator[None]:
     finally:
         for (setter, _), old in zip(libraries, before, strict=True):
             setter(old)
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the block with ``count`` torch threads, then restore the previous count (torch is
+    imported here, so only the engines that run in torch pay for it)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

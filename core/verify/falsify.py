@@ -8,6 +8,7 @@ pass, so a returned point is a genuine counterexample.
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 
@@ -63,10 +64,12 @@ def attack(
     upper: np.ndarray,
     starts: np.ndarray,
     steps: int = 50,
+    deadline: float | None = None,
 ) -> np.ndarray | None:
     """Signed projected gradient descent from each start within its box; a violating point.
 
-    ``lower``/``upper`` are one box for all starts, or one box per start (rows).
+    ``lower``/``upper`` are one box for all starts, or one box per start (rows). Past
+    ``deadline`` (a ``time.perf_counter()`` value) the steps stop.
     """
     points = np.clip(starts, lower, upper)
     step = (upper - lower) / 4
@@ -75,6 +78,8 @@ def attack(
         hit = np.flatnonzero(margin <= 0)
         if hit.size:
             return points[hit[0]]
+        if _late(deadline):
+            return None
         points = np.clip(points - step * np.sign(gradient), lower, upper)
         step = step * 0.9
     margin, _ = _margin_gradient(network, points, conjunction)
@@ -89,14 +94,18 @@ def falsify(
     seed: int = 0,
     attack_starts: int = 16,
     restarts: int = 16,
+    deadline: float | None = None,
 ) -> np.ndarray | None:
-    """A point of the region with an unsafe output, or None if none was found.
+    """A point of the region with an unsafe output, or None if none was found (or when
+    ``deadline``, a ``time.perf_counter()`` value, passes first).
 
     Samples first; then, per unsafe disjunct, gradient steps from the ``attack_starts``
     samples closest to it and from ``restarts`` fresh uniform points.
     """
     rng = np.random.default_rng(seed)
     for piece in prop.pieces:
+        if _late(deadline):
+            return None
         points = sample_piece(piece, samples, rng)
         if not points.shape[0]:
             continue
@@ -104,9 +113,11 @@ def falsify(
         unsafe = prop.is_unsafe(outputs)
         if unsafe.any():
             return points[np.argmax(unsafe)]
-        if not piece.is_box:
+        if not piece.is_box or attack_starts + restarts == 0:
             continue  # gradient steps project onto boxes only
         for conjunction in prop.unsafe_outputs:
+            if _late(deadline):
+                return None
             margins = unsafe_margin(outputs, conjunction)
             starts = np.vstack(
                 [
@@ -114,10 +125,14 @@ def falsify(
                     rng.uniform(piece.lower, piece.upper, (restarts, piece.dimension)),
                 ]
             )
-            found = attack(network, conjunction, piece.lower, piece.upper, starts)
+            found = attack(network, conjunction, piece.lower, piece.upper, starts, 50, deadline)
             if found is not None:
                 return found
     return None
+
+
+def _late(deadline: float | None) -> bool:
+    return deadline is not None and time.perf_counter() > deadline
 
 
 def violating_samples(

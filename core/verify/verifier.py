@@ -3,10 +3,12 @@
 Sound and complete for ReLU networks, in three stages:
 
 1. falsification (samples and gradient steps), whose hits are genuine by construction;
-2. the ``bab`` strategy (the default, for box pieces of up to ``BabSettings.max_inputs``
-   inputs and float solvers): branch and bound over the input box (:mod:`.input_bab`), with batched
-   linear-relaxation bounds per sub-box and the exact solver only for the sub-boxes where
-   splitting stops paying;
+2. branch and bound, chosen per box piece by ``auto`` (the default) from its input dimension:
+   up to ``BabSettings.max_inputs`` inputs, over the input box (:mod:`.input_bab`: batched
+   linear-relaxation bounds per sub-box, the exact solver only for the sub-boxes where
+   splitting stops paying); above, over the ReLU activations (:mod:`.activation_bab`: PGD
+   first, then alpha/beta-CROWN bounds per activation-split domain, the exact solver for the
+   domains that splitting cannot close). ``input`` (alias ``bab``) and ``activation`` force one;
 3. the ``milp`` strategy (and every polytope piece, and every exact solver): bounds (interval,
    then symbolic back-substitution) per (input piece, unsafe disjunct), where a disjunct whose
    lower bound is positive somewhere cannot be reached, then one exact solve of each remaining
@@ -22,9 +24,10 @@ does not replay is re-solved with a small margin, and if that fails too the answ
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -40,7 +43,12 @@ from nnv.core.verify.encode import reachability_query
 from nnv.core.verify.falsify import falsify
 from nnv.core.verify.input_bab import BabOutcome, BabSettings, BranchAndBound
 
-STRATEGIES = ("bab", "milp")
+if TYPE_CHECKING:
+    from nnv.core.verify.activation_bab import ActivationSettings
+
+# auto: by input dimension; input (or its old name bab): input BaB where the box is narrow
+# enough, else milp; activation: activation BaB for every box piece; milp: no branching.
+STRATEGIES = ("auto", "input", "bab", "activation", "milp")
 
 
 # A solver point that misses the unsafe set by float noise is re-solved with this margin.
@@ -126,11 +134,14 @@ class Verifier:
         falsify_samples: int = 2000,  # 0 skips the falsification stage
         seed: int = 0,
         events: VerificationEvents | None = None,
-        strategy: str = "bab",
+        strategy: str = "auto",
         bab: BabSettings | None = None,
+        activation: ActivationSettings | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise InputError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+        if strategy == "activation" and not _has_torch():
+            raise InputError("the activation strategy needs torch: pip install 'nnv[torch]'")
         self.solver = solver
         self.timeout = timeout
         self.falsify_samples = falsify_samples
@@ -138,6 +149,7 @@ class Verifier:
         self.events = events
         self.strategy = strategy
         self.bab = bab or BabSettings()
+        self.activation = activation  # None: ActivationSettings' defaults
 
     def verify(self, network: Network, prop: Property) -> VerificationResult:
         prop.check_fits(network.n_inputs, network.n_outputs)
@@ -165,30 +177,65 @@ class Verifier:
         )
 
     def _run(self, network: Network, prop: Property, start: float) -> VerificationResult:
+        deadline = None if self.timeout is None else start + self.timeout
+        plan = self._plan(prop)
         if self.falsify_samples > 0:
-            point = falsify(network, prop, self.falsify_samples, self.seed)
+            # where PGD follows (activation branch and bound), it replaces the numpy steps
+            steps = 0 if any(chosen == "activation" for _, chosen in plan) else 16
+            with blas_threads(1):
+                point = falsify(
+                    network, prop, self.falsify_samples, self.seed, steps, steps, deadline
+                )
             if point is not None and replay(network, prop, point) is not None:
-                return self._sat(network, point, "falsification")
-        # An exact solver gets no float-derived bounds at all, so its unsat is a proof.
-        exact = Capability.EXACT in self.solver.capabilities
-        split = self.strategy == "bab" and not exact
-        boxes = [
-            piece
-            for piece in prop.pieces
-            if split and piece.is_box and piece.dimension <= self.bab.max_inputs
-        ]
-        others = [piece for piece in prop.pieces if all(piece is not box for box in boxes)]
-        results = []
-        if boxes:
-            results.append(self._branch_and_bound(network, prop, boxes, start))
-        if others and all(result.status == "unsat" for result in results):
-            results.append(self._plain(network, prop, others, start, exact))
+                result = self._sat(network, point, "falsification")
+                # the search that was planned
+                result.extra.update(strategy=plan[0][1], chosen_by=self._reason(prop))
+                return result
+        results: list[VerificationResult] = []
+        for strategy, search in (
+            ("bab", self._branch_and_bound),
+            ("activation", self._activation_bab),
+            ("milp", self._plain),
+        ):
+            pieces = [piece for piece, chosen in plan if chosen == strategy]
+            if pieces and all(result.status == "unsat" for result in results):
+                results.append(search(network, prop, pieces, start))
         result = next((r for r in results if r.status != "unsat"), results[0])
         result.subproblems = sum(r.subproblems for r in results)
         result.proved_by_bounds = sum(r.proved_by_bounds for r in results)
         result.proved_by_solver = sum(r.proved_by_solver for r in results)
-        result.exact = result.status == "unsat" and exact
+        result.exact = result.status == "unsat" and Capability.EXACT in self.solver.capabilities
+        result.extra["chosen_by"] = self._reason(prop)
         return result
+
+    def _plan(self, prop: Property) -> list[tuple[InputPiece, str]]:
+        """Which search takes each piece. Exact solvers and polytope pieces always get the plain
+        path (no float bounds may decide an exact proof). Otherwise ``auto`` splits the input
+        box when it has at most ``BabSettings.max_inputs`` inputs and the activations when it
+        has more (input splitting cannot pay in hundreds of dimensions); ``input``/``bab``
+        sends the wider boxes to the plain path instead."""
+        if Capability.EXACT in self.solver.capabilities:
+            return [(piece, "milp") for piece in prop.pieces]
+        plan = []
+        for piece in prop.pieces:
+            narrow = piece.dimension <= self.bab.max_inputs
+            chosen = "milp"
+            if piece.is_box and self.strategy in ("auto", "input", "bab") and narrow:
+                chosen = "bab"
+            elif piece.is_box and self.strategy == "activation":
+                chosen = "activation"
+            elif piece.is_box and self.strategy == "auto" and _has_torch():
+                chosen = "activation"
+            plan.append((piece, chosen))
+        return plan
+
+    def _reason(self, prop: Property) -> str:
+        """Why the pieces got their searches, for the output line."""
+        if Capability.EXACT in self.solver.capabilities:
+            return "exact solver"
+        if self.strategy != "auto":
+            return f"--strategy {self.strategy}"
+        return f"auto: {prop.n_inputs} inputs, input splitting up to {self.bab.max_inputs}"
 
     def _branch_and_bound(
         self, network: Network, prop: Property, pieces: list[InputPiece], start: float
@@ -214,10 +261,19 @@ class Verifier:
                 outcomes.append(search.run(deadline))
             if outcomes[-1].status in ("sat", "timeout"):
                 break
+        return self._bab_result(network, prop, outcomes, "bab")
+
+    def _bab_result(
+        self, network: Network, prop: Property, outcomes: list[BabOutcome], strategy: str
+    ) -> VerificationResult:
+        """One result from the branch and bound outcomes of several pieces."""
         last = outcomes[-1]
         if last.status == "sat" and last.point is not None:
-            result = self._sat(network, last.point, last.found_by)
-        else:
+            if replay(network, prop, last.point) is not None:
+                result = self._sat(network, last.point, last.found_by)
+            else:  # the engines replay their points already; this guards their bugs
+                last.status, last.message = "unknown", "a counterexample did not replay"
+        if last.status != "sat":
             statuses = {outcome.status for outcome in outcomes}
             status: Verdict = next((s for s in ("timeout", "unknown") if s in statuses), "unsat")
             messages = [outcome.message for outcome in outcomes if outcome.message]
@@ -225,18 +281,15 @@ class Verifier:
         result.proved_by_bounds = sum(outcome.proved_by_bounds for outcome in outcomes)
         result.proved_by_solver = sum(outcome.proved_by_solver for outcome in outcomes)
         result.subproblems = result.proved_by_bounds + result.proved_by_solver
-        result.extra.update(strategy="bab", boxes=sum(outcome.boxes for outcome in outcomes))
+        domains = "boxes" if strategy == "bab" else "domains"
+        result.extra.update({"strategy": strategy, domains: sum(o.boxes for o in outcomes)})
         return result
 
     def _plain(
-        self,
-        network: Network,
-        prop: Property,
-        pieces: list[InputPiece],
-        start: float,
-        exact: bool,
+        self, network: Network, prop: Property, pieces: list[InputPiece], start: float
     ) -> VerificationResult:
         """Bounds per (piece, disjunct), then one exact solve of every case left open."""
+        exact = Capability.EXACT in self.solver.capabilities
         open_cases: list[tuple[InputPiece, OutputConjunction, Bounds | None]] = []
         subproblems = proved_by_bounds = 0
         for piece in pieces:
@@ -309,6 +362,33 @@ class Verifier:
             if replay(network, prop, point) is not None:
                 return "sat", point, ""
         return "unknown", None, "the solver's counterexample did not replay in float64"
+
+    def _activation_bab(
+        self, network: Network, prop: Property, pieces: list[InputPiece], start: float
+    ) -> VerificationResult:
+        """PGD first, then activation-splitting branch and bound on each box in turn."""
+        from nnv.core.verify.activation_bab import search_boxes
+
+        def solve_domain(
+            piece: InputPiece, disjunct: int, bounds: Bounds
+        ) -> tuple[Verdict, np.ndarray | None, str]:
+            conjunction = prop.unsafe_outputs[disjunct]
+            return self._solve_case(
+                network, prop, piece, conjunction, bounds, self._remaining(start)
+            )
+
+        deadline = None if self.timeout is None else start + self.timeout
+        attack_seed = self.seed if self.falsify_samples > 0 else None
+        with blas_threads(1):
+            outcomes = search_boxes(
+                network, prop, pieces, solve_domain, self.activation, attack_seed, deadline
+            )
+        return self._bab_result(network, prop, outcomes, "activation")
+
+
+def _has_torch() -> bool:
+    """Whether torch is installed (the activation strategy needs it; nnv's core does not)."""
+    return importlib.util.find_spec("torch") is not None
 
 
 def verify(
