@@ -446,3 +446,15 @@ def test_the_whole_process_ends_at_its_timeout(tmp_path: Path) -> None:
     verifier = Verifier(default_registry().solver("highs"), timeout=1.0)
     result = verifier.verify(network_file(network), property_file(prop))
     assert result.status == "timeout" and result.seconds <= 1.0 + 1.0, result.seconds
+
+
+def test_a_sparse_layer_pulls_and_pushes_no_rows() -> None:
+    """A large sparse layer kept as CSR: with nothing unstable there are no rows to pull,
+    and the products keep their widths (a conv net of collins_rul_cnn hit this)."""
+    weight = sp.random(1100, 1000, density=0.002, format="csr", random_state=0)
+    layer = crown.Linear.of(Network([(weight, np.zeros(1100))]).layers[0])
+    assert layer.sparse
+    assert layer.pull(torch.zeros(1, 0, 1100, dtype=torch.float64)).shape == (1, 0, 1000)
+    assert layer.push(torch.zeros(0, 1000, dtype=torch.float64)).shape == (0, 1100)
+    lam = torch.from_numpy(np.random.default_rng(0).normal(size=(2, 3, 1100)))
+    assert torch.allclose(layer.pull(lam), lam @ torch.from_numpy(weight.toarray()))

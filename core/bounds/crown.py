@@ -77,14 +77,17 @@ class Linear:
         if self.transposed is None:
             return lam @ self.weight
         flat = lam.reshape(-1, lam.shape[-1])
-        return (self.transposed @ flat.T).T.reshape(*lam.shape[:-1], -1)
+        # the width named: with no rows to pull (nothing unstable), -1 would be ambiguous
+        n_in = self.transposed.shape[0]
+        return (self.transposed @ flat.T).T.reshape(*lam.shape[:-1], n_in)
 
     def push(self, values: Tensor) -> Tensor:
         """``values @ W.T`` for ``values`` ``(..., n_in)``."""
         if self.transposed is None:
             return values @ self.weight.T
         flat = values.reshape(-1, values.shape[-1])
-        return (self.weight @ flat.T).T.reshape(*values.shape[:-1], -1)
+        n_out = self.weight.shape[0]
+        return (self.weight @ flat.T).T.reshape(*values.shape[:-1], n_out)
 
     def abs_times(self, vector: Tensor) -> Tensor:
         """``|W| @ vector`` for a vector ``(n_in,)``."""
