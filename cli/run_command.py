@@ -149,6 +149,12 @@ def run(
         str | None,
         typer.Option(help="Repair method: solver (default, the paper's) or retrain (baseline)."),
     ] = None,
+    decision: Annotated[
+        str | None,
+        typer.Option(
+            help="The class is the largest output (argmax, default) or the smallest (argmin)."
+        ),
+    ] = None,
     method_option: Annotated[
         list[str] | None, typer.Option(help="A method option key=value (repeatable).")
     ] = None,
@@ -217,6 +223,7 @@ def run(
                 "scheduler": scheduler,
                 "restart": True if restart else None,
                 "method": method,
+                "decision": decision,
                 "method_options": dict(parse_options(method_option or [])),
                 "iterations": iterations,
                 "sampling": sampling,

@@ -355,6 +355,7 @@ def _settings(config: RunConfig, method: RetrainMethod) -> dict[str, Any]:
         "files": {str(path): hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in files},
         "method_options": asdict(method.options),
         "verifier": config.verifier,
+        "decision": config.decision,
         "seed": config.seed,
         "nnv_version": nnv_version(),
     }
@@ -418,6 +419,7 @@ def _result(
         "train_points": last.train_points,
         "seconds": round(time.monotonic() - start, 3),
         "verifier": config.verifier,
+        "decision": config.decision,
         "method_options": asdict(options),
         "timeout": config.timeout,
         "seed": config.seed,

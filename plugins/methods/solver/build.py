@@ -53,6 +53,7 @@ def _repairer(
         threshold_search=config.threshold_search,
         line_synthesis=config.line_synthesis,
         trial_timeout=config.trial_timeout,
+        decision=config.decision,
     )
     return Repairer(
         inputs.network,

@@ -229,6 +229,7 @@ def _result(
         "threshold": config.threshold,
         "threshold_search": config.threshold_search,
         "max_change": config.max_change,
+        "decision": config.decision,
         "line_synthesis": config.line_synthesis,
         "timeout": config.timeout,
         "trial_timeout": config.trial_timeout,
