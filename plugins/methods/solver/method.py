@@ -209,7 +209,9 @@ def _result(
         "parameters": parameters,
         "accuracy_before": finite(repairer.accuracy_before),
         "accuracy_after": (
-            None if repaired is None else finite(accuracy_report(repaired, inputs.data))
+            None
+            if repaired is None
+            else finite(accuracy_report(repaired, inputs.data, config.decision))
         ),
         "kept": None if chosen is None else chosen.kept,
         "soft_total": repairer.soft.count,
