@@ -2,6 +2,11 @@
 
 Parameters are addressed as in the repair paper, 1-based: ``w<L>.<N>.<I>`` is the weight
 from input I into neuron N of layer L, ``b<L>.<N>`` the bias of neuron N of layer L.
+
+A network has a *precision*, the floating-point type of the file it came from (``float32``
+for the ACAS Xu files, ``float64`` by default): its parameters are values of that type, held
+in float64 (which represents every float32 exactly), so a repaired network is rounded to what
+its file will hold before anything is verified, and the file written is the network certified.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from nnv.core.errors import InputError
 from nnv.core.model.decision import DEFAULT_DECISION, Decision, decide
 
 _ADDRESS = re.compile(r"^(?:w(\d+)\.(\d+)\.(\d+)|b(\d+)\.(\d+))$")
+PRECISIONS = {"float64": np.float64, "float32": np.float32}
 
 
 @dataclass(frozen=True)
@@ -67,17 +73,32 @@ class Layer:
         return int(self.weight.shape[0])
 
 
-class Network:
-    """An immutable feed-forward ReLU network."""
+def rounded(values: np.ndarray, precision: str) -> np.ndarray:
+    """``values`` rounded to ``precision`` (to nearest), back in float64; beyond its range,
+    infinite (which a Network refuses)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(values, dtype=PRECISIONS[precision]).astype(np.float64)
 
-    def __init__(self, layers: Sequence[tuple[np.ndarray, np.ndarray]] | Sequence[Layer]):
+
+class Network:
+    """An immutable feed-forward ReLU network whose parameters are ``precision`` values: given
+    ones are rounded to it (to nearest)."""
+
+    def __init__(
+        self,
+        layers: Sequence[tuple[np.ndarray, np.ndarray]] | Sequence[Layer],
+        precision: str = "float64",
+    ):
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self.precision = precision
         built: list[Layer] = []
         for index, item in enumerate(layers):
             raw_weight, raw_bias = (
                 (item.weight, item.bias) if isinstance(item, Layer) else tuple(item)  # type: ignore[arg-type]
             )
-            weight = np.array(raw_weight, dtype=np.float64)
-            bias = np.array(raw_bias, dtype=np.float64).reshape(-1)
+            weight = rounded(np.array(raw_weight, dtype=np.float64), precision)
+            bias = rounded(np.array(raw_bias, dtype=np.float64).reshape(-1), precision)
             if weight.ndim != 2 or bias.shape[0] != weight.shape[0]:
                 raise InputError(
                     f"layer {index + 1}: weight {weight.shape} and bias {bias.shape} do not fit"
@@ -186,7 +207,7 @@ class Network:
         return float(layer.weight[parsed.neuron, parsed.source])
 
     def with_parameters(self, values: Mapping[str | ParameterAddress, float]) -> Network:
-        """A new network with the given parameters replaced."""
+        """A new network with the given parameters replaced, rounded to this precision."""
         weights = [layer.weight.copy() for layer in self._layers]
         biases = [layer.bias.copy() for layer in self._layers]
         for address, value in values.items():
@@ -195,7 +216,7 @@ class Network:
                 biases[parsed.layer][parsed.neuron] = value
             else:
                 weights[parsed.layer][parsed.neuron, parsed.source] = value
-        return Network(list(zip(weights, biases, strict=True)))
+        return Network(list(zip(weights, biases, strict=True)), self.precision)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Network) or len(other.layers) != len(self._layers):
@@ -208,4 +229,4 @@ class Network:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Network({'-'.join(str(size) for size in self.shape)})"
+        return f"Network({'-'.join(str(size) for size in self.shape)}, {self.precision})"

@@ -10,8 +10,11 @@ are constants, not inputs. Any other operator is refused by name, so nothing is 
 approximated. External data (tensors kept in files the model names) is refused too: nnv reads
 the one file it is given, never a path taken from it.
 
-The saver writes Gemm(transB=1) + Relu layers with float64 initializers, input ``X`` [1, n]
-and output ``Y`` [1, m]: the round trip is exact and onnxruntime runs the file.
+The network's precision is the file's: ``float32`` when the input tensor is float32 and every
+folded parameter is a float32 value (the ACAS Xu files, the paper's), ``float64`` otherwise,
+so that loading never changes a parameter. The saver writes Gemm(transB=1) + Relu layers in the
+network's precision (or the ``dtype`` it is given), input ``X`` [1, n] and output ``Y`` [1, m]:
+the round trip is exact, and onnxruntime, Marabou and the VNN-COMP tools run the file.
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ class _Chain:
         if len(inputs) != 1:
             raise UnsupportedError(f"{path}: expected one graph input, found {len(inputs)}")
         self.tensor = inputs[0].name
+        self.single = inputs[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
         self.shape = self._input_shape(inputs[0])
         self.affine = _Affine.identity(math.prod(self.shape))
         self.layers: list[tuple[np.ndarray, np.ndarray]] = []
@@ -267,8 +271,9 @@ class _Chain:
         if [value.name for value in graph.output] != [self.tensor]:
             raise UnsupportedError(f"{self.path}: the graph's output is not the end of its chain")
         # A graph that ends with a Relu leaves the identity pending: a linear last layer.
+        layers = [*self.layers, self.affine.layer()]
         try:
-            return Network([*self.layers, self.affine.layer()])
+            return Network(layers, "float32" if self.single and _single(layers) else "float64")
         except InputError as error:
             raise InputError(f"{self.path}: {error}") from None
 
@@ -284,6 +289,17 @@ _HANDLERS: dict[str, Callable[[_Chain, onnx.NodeProto], None]] = {
     "Add": _Chain.add,
     "Sub": _Chain.sub,
 }
+
+
+def _single(layers: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+    """Whether every parameter is a float32 value (folding constants may leave some that are
+    not: then the network stays float64, exactly as read)."""
+    with np.errstate(over="ignore"):
+        return all(
+            np.array_equal(array, array.astype(np.float32).astype(np.float64))
+            for layer in layers
+            for array in layer
+        )
 
 
 def _read_model(path: Path) -> onnx.ModelProto:
@@ -344,20 +360,21 @@ class OnnxLoader(NetworkLoader):
 
 
 class OnnxSaver(NetworkSaver):
-    """ONNX Gemm + Relu layers; float64 by default, so the round trip is exact."""
+    """ONNX Gemm + Relu layers in the network's precision, so the round trip is exact."""
 
     suffixes = (".onnx",)
-    description = "ONNX Gemm + Relu layers (float64 by default)"
+    description = "ONNX Gemm + Relu layers (in the network's precision)"
 
-    def __init__(self, dtype: str = "float64") -> None:
-        if dtype not in _DTYPES:
+    def __init__(self, dtype: str | None = None) -> None:
+        if dtype is not None and dtype not in _DTYPES:
             raise InputError(
                 f"ONNX saver: dtype must be one of {', '.join(_DTYPES)}, not {dtype!r}"
             )
-        self.dtype = _DTYPES[dtype]
+        self.dtype = None if dtype is None else _DTYPES[dtype]
 
     def save(self, network: Network, path: Path) -> None:
-        write_atomic(Path(path), network_to_model(network, self.dtype).SerializeToString())
+        dtype = _DTYPES[network.precision] if self.dtype is None else self.dtype
+        write_atomic(Path(path), network_to_model(network, dtype).SerializeToString())
 
 
 @hookimpl

@@ -52,12 +52,13 @@ def to_torch(network: Network) -> Any:
     return torch.nn.Sequential(*modules)
 
 
-def from_torch(model: Any) -> Network:
-    """The trained weights back as a :class:`Network`."""
+def from_torch(model: Any, precision: str = "float64") -> Network:
+    """The trained weights back as a :class:`Network` of ``precision`` (rounded to it)."""
     torch = require_torch()
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     return Network(
-        [(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in linears]
+        [(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy()) for m in linears],
+        precision,
     )
 
 
@@ -66,7 +67,8 @@ def fine_tune(
 ) -> tuple[Network, float | None]:
     """``network`` trained (every weight) to decide each row of ``X`` as one of the classes
     ``allowed`` marks in its row (a boolean matrix, points x classes), and the last epoch's
-    mean loss (None after no epoch).
+    mean loss (None after no epoch). The trained network has ``network``'s precision: its
+    weights are rounded to it, as the file written will hold them.
 
     The shuffling draws from a generator seeded with ``seed`` alone, so the same inputs give
     the same network. Training runs on one thread: on networks this small, intra-op threads
@@ -80,7 +82,7 @@ def fine_tune(
         loss = _train(torch, model, X, allowed, settings, seed)
     finally:
         torch.set_num_threads(threads)
-    return from_torch(model), loss
+    return from_torch(model, network.precision), loss
 
 
 def _train(
