@@ -75,16 +75,17 @@ class Outcomes:
         self,
         names: FreeSet,
         candidate: Network,
-        values: np.ndarray,
         regions: list[int],
         rounds: int,
         timeout: float | None,
     ) -> TrialResult:
         """A verified candidate, certified within ``timeout`` seconds: ``repaired`` only if
-        the certificate holds; its accuracy and the soft constraints it keeps either way."""
+        the certificate holds; its accuracy and the soft constraints it keeps either way. The
+        values reported are the candidate's own, rounded to the network's precision as the file
+        written will hold them."""
         certificate = self.certifier.certify(candidate, self.properties, timeout)
         result = self.stopped(names, "repaired" if certificate.ok else "not_repaired", rounds, "")
-        result.values = {name: float(v) for name, v in zip(names, values, strict=True)}
+        result.values = {name: candidate.parameter(name) for name in names}
         result.accuracy = accuracy_report(candidate, self.data, self.settings.decision)["weighted"]
         result.kept = self.kept(candidate, regions)
         if certificate.ok:
@@ -101,8 +102,9 @@ class Outcomes:
         values = np.array([claimed.values[name] for name in names])
         candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
         regions = self.regions_kept(candidate)
-        result = self.finish(names, candidate, values, regions, claimed.rounds, None)
+        result = self.finish(names, candidate, regions, claimed.rounds, None)
         result.seconds = claimed.seconds
+        result.max_change_used = claimed.max_change_used
         if not result.repaired:
             result.message = f"resumed from trials.csv, then {result.message}"
         return result

@@ -167,11 +167,10 @@ def quantified_query(
 
 @dataclass
 class _Answer:
-    """The last satisfiable answer of a trial: the repaired network, the new values of the
-    free parameters and the soft regions it keeps."""
+    """The last satisfiable answer of a trial: the repaired network (its free parameters at
+    their new values) and the soft regions it keeps."""
 
     candidate: Network
-    values: np.ndarray
     regions: list[int]
 
 
@@ -194,9 +193,7 @@ def quantified_trial(
         if solution.status == "timeout":
             return outcomes.stopped(names, "timeout", calls, "the solver timed out")
         return outcomes.stopped(names, "error", calls, solution.message or solution.status)
-    result = outcomes.finish(
-        names, found.candidate, found.values, found.regions, calls, remaining(deadline)
-    )
+    result = outcomes.finish(names, found.candidate, found.regions, calls, remaining(deadline))
     if problem.settings.threshold_search and result.repaired:
         last = {"infeasible": "unsatisfiable", "timeout": "out of time"}
         ending = last.get(solution.status, "every soft constraint kept")
@@ -236,7 +233,7 @@ def _search_thresholds(
         values = free.original + solution.values[delta]
         candidate = problem.network.with_parameters(dict(zip(free.names, values, strict=True)))
         regions = [r for r, guard in enumerate(guards) if solution.values[guard] > 0.5]
-        found = _Answer(candidate, values, regions)
+        found = _Answer(candidate, regions)
         threshold = max(threshold, outcomes.kept(candidate, regions)) + 1
         if not settings.threshold_search or threshold > soft.count:
             break

@@ -132,6 +132,7 @@ class PairSynthesiser:
 
     def __init__(self, problem: SynthesisProblem) -> None:
         self.problem = problem
+        self.max_change = problem.settings.max_change  # the grid spans the starting box
         free = problem.free
         self.pair = PairSynthesis(
             problem.network,

@@ -152,6 +152,15 @@ def _repaired_network(network: Network, chosen: TrialResult | None) -> Network |
     return network.with_parameters(values)
 
 
+def _max_change_used(chosen: TrialResult | None) -> float | str | None:
+    """The box the chosen trial's synthesis ended with: a number (``--max-change``, or what
+    the MILP's box grew to), ``"unbounded"`` for one parameter's exact line; None when no
+    trial repaired."""
+    if chosen is None or chosen.max_change_used is None:
+        return None
+    return "unbounded" if math.isinf(chosen.max_change_used) else chosen.max_change_used
+
+
 def _status(trials: TrialTable, chosen: TrialResult | None) -> str:
     """repaired; else timeout if time ran out anywhere; error if every trial failed so."""
     statuses = [r.status for r in trials.done]
@@ -231,6 +240,7 @@ def _result(
         "threshold": config.threshold,
         "threshold_search": config.threshold_search,
         "max_change": config.max_change,
+        "max_change_used": _max_change_used(chosen),
         "decision": config.decision,
         "line_synthesis": config.line_synthesis,
         "timeout": config.timeout,
