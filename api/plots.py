@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnv.core.model.dataset import Dataset
+from nnv.core.model.decision import DEFAULT_DECISION, Decision
 from nnv.core.model.network import Network
 from nnv.core.model.property import Property
 from nnv.core.plugin.trainer import EpochRecord
@@ -42,9 +43,11 @@ def boundary_figure(
     after: Network | None,
     properties: Sequence[Property],
     data: Dataset,
+    decision: Decision = DEFAULT_DECISION,
 ) -> Figure | None:
-    """``before`` (and ``after``, when there is one) as panels coloured by class over the
-    data's box, property regions in red; None when the inputs are not 2-D."""
+    """``before`` (and ``after``, when there is one) as panels coloured by ``decision`` of
+    the outputs over the data's box, property regions in red; None when the inputs are not
+    2-D."""
     if before.n_inputs != 2 or data.n_features != 2:
         return None
     from matplotlib.figure import Figure
@@ -54,8 +57,8 @@ def boundary_figure(
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     low, high = _extent(data, properties)
     for ax, (title, network) in zip(axes, panels, strict=True):
-        _panel(ax, network, properties, data, low, high)
-        weighted = accuracy_report(network, data)["weighted"]
+        _panel(ax, network, properties, data, low, high, decision)
+        weighted = accuracy_report(network, data, decision)["weighted"]
         ax.set_title(f"{title} repair: weighted accuracy {weighted:.4f}")
     return figure
 
@@ -66,10 +69,11 @@ def plot_boundary(
     properties: Sequence[Property],
     data: Dataset,
     path: Path,
+    decision: Decision = DEFAULT_DECISION,
 ) -> bool:
     """Draw :func:`boundary_figure` into ``path``; False, and no file, when the inputs are not
     2-D."""
-    figure = boundary_figure(before, after, properties, data)
+    figure = boundary_figure(before, after, properties, data, decision)
     if figure is None:
         return False
     buffer = io.BytesIO()
@@ -145,6 +149,7 @@ def _panel(
     data: Dataset,
     low: np.ndarray,
     high: np.ndarray,
+    decision: Decision,
 ) -> None:
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Rectangle
@@ -152,7 +157,7 @@ def _panel(
     n = network.n_outputs
     xs, ys = (np.linspace(low[i], high[i], RESOLUTION) for i in range(2))
     grid_x, grid_y = np.meshgrid(xs, ys)
-    classes = network.predict(np.column_stack([grid_x.ravel(), grid_y.ravel()]))
+    classes = network.predict(np.column_stack([grid_x.ravel(), grid_y.ravel()]), decision)
     classes = classes.reshape(grid_x.shape)
     areas = ListedColormap([AREAS[c % len(AREAS)] for c in range(n)])
     ax.pcolormesh(grid_x, grid_y, classes, cmap=areas, vmin=-0.5, vmax=n - 0.5, shading="auto")

@@ -102,7 +102,10 @@ class RepairResult:
         """The decision boundary before and after, property regions outlined (2-D inputs)."""
         from nnv.plots import boundary_figure
 
-        figure = boundary_figure(self.original, self.network, self.properties, self.data)
+        decision = self.result.decision  # type: ignore[arg-type]
+        figure = boundary_figure(
+            self.original, self.network, self.properties, self.data, decision
+        )
         if figure is None:
             raise InputError("plot() draws networks of 2 inputs")
         return figure

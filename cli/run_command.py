@@ -138,7 +138,7 @@ def _run_with_progress(config: RunConfig, registry: Registry) -> RunOutcome:
 def _draw(config: RunConfig, outcome: RunOutcome) -> None:
     path = config.out / BOUNDARY_FILE
     drawn = plot_boundary(
-        outcome.original, outcome.repaired, outcome.properties, outcome.data, path
+        outcome.original, outcome.repaired, outcome.properties, outcome.data, path, config.decision
     )
     if not drawn:
         path.unlink(missing_ok=True)  # a stale picture from an earlier run would mislead

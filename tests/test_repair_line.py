@@ -19,7 +19,7 @@ from nnv.core.plugin.heuristic import SoftConstraints
 from nnv.core.plugin.registry import default_registry
 from nnv.core.repair.free import FreeParameters
 from nnv.core.repair.loop import Repairer, _Rounds
-from nnv.core.repair.synthesis.line import LineAnswer, LineSynthesis, segments
+from nnv.core.repair.synthesis.line import LineAnswer, LineSynthesis, Pieces, segments
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.verify.falsify import violating_samples
 
@@ -69,7 +69,8 @@ def test_segments_replay_the_changed_network(shape: tuple[int, ...]) -> None:
     limit = 1.5
     split_somewhere = False
     for address in addresses(net):
-        breaks, outputs = segments(net, address, X, limit)
+        pieces = segments(net, address, X, limit)
+        breaks, outputs = pieces.breaks, pieces.outputs
         assert np.all(breaks[:, 0] == -limit) and np.all(breaks[:, -1] == limit)
         assert np.all(np.diff(breaks, axis=1) >= 0)
         split_somewhere |= breaks.shape[1] > 2
@@ -90,20 +91,106 @@ def test_segments_replay_the_changed_network(shape: tuple[int, ...]) -> None:
 
 def test_segments_of_an_output_parameter_are_one_line() -> None:
     net = random_network(np.random.default_rng(3), (2, 4, 3))
-    breaks, _ = segments(net, ParameterAddress(1, 2, None), np.ones((5, 2)), 2.0)
-    assert breaks.shape == (5, 2)
+    pieces = segments(net, ParameterAddress(1, 2, None), np.ones((5, 2)), 2.0)
+    assert pieces.breaks.shape == (5, 2) and pieces.bounded
+    whole = segments(net, ParameterAddress(1, 2, None), np.ones((5, 2)))
+    assert whole.breaks.shape == (5, 1) and not whole.bounded
+
+
+def on_the_pieces(pieces: Pieces, row: int, delta: float) -> np.ndarray:
+    """The outputs at ``delta`` read off the pieces: interpolated between breakpoints,
+    extrapolated along the rays."""
+    cuts, values = pieces.breaks[row], pieces.outputs[row]
+    assert pieces.below is not None and pieces.above is not None
+    if delta <= cuts[0]:
+        return values[0] + (delta - cuts[0]) * pieces.below[row]
+    if delta >= cuts[-1]:
+        return values[-1] + (delta - cuts[-1]) * pieces.above[row]
+    k = int(np.clip(np.searchsorted(cuts, delta, side="right") - 1, 0, cuts.size - 2))
+    width = cuts[k + 1] - cuts[k]
+    share = 0.0 if width == 0 else (delta - cuts[k]) / width
+    return values[k] + share * (values[k + 1] - values[k])
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_segments_of_the_whole_line_replay_the_changed_network(shape: tuple[int, ...]) -> None:
+    """No box: every ReLU's breakpoints anywhere on the line, and beyond the last one the
+    outputs are affine, out to a million times the parameters' scale."""
+    rng = np.random.default_rng(10 + len(shape))
+    net = random_network(rng, shape)
+    X = rng.normal(size=(15, shape[0]))
+    far = 10.0 ** np.arange(7)
+    outside = 0
+    for address in addresses(net):
+        pieces = segments(net, address, X)
+        assert not pieces.bounded and np.all(np.diff(pieces.breaks, axis=1) >= 0)
+        for row in range(X.shape[0]):
+            cuts = pieces.breaks[row]
+            outside += int(np.sum(np.abs(cuts) > 3.0))
+            middles = (cuts[:-1] + cuts[1:]) / 2
+            deltas = np.concatenate([cuts, middles, cuts[0] - far, cuts[-1] + far])
+            for delta in deltas:
+                expected = moved(net, address, delta).forward(X[row])
+                scale = 1e-9 * (1.0 + np.abs(expected).max())
+                np.testing.assert_allclose(
+                    on_the_pieces(pieces, row, delta), expected, rtol=1e-9, atol=scale
+                )
+    assert outside > 0  # some ReLUs switch far outside a box of +-3
+
+
+def whole_line_candidates(
+    net: Network,
+    address: ParameterAddress,
+    X: np.ndarray,
+    labels: np.ndarray,
+    soft_margin: float,
+    counterexamples: Counterexamples,
+    synthesis_margin: float,
+) -> np.ndarray:
+    """A grid over +-50, offsets out to 1e6 either way, and every offset where a count
+    may change on the whole line: breakpoints and the roots of each affine margin, rays too."""
+    found = [np.linspace(-50.0, 50.0, 4001), np.outer([-1.0, 1.0], 10.0 ** np.arange(7)).ravel()]
+    rows = np.arange(X.shape[0])
+
+    def margins(values: np.ndarray) -> np.ndarray:
+        return values[rows, ..., labels][..., None] - values
+
+    pieces = segments(net, address, X)
+    functions = [(pieces, margins(pieces.outputs), margins(pieces.below), margins(pieces.above))]
+    for prop, point in counterexamples:
+        one = segments(net, address, point[None, :])
+        for conjunction in prop.unsafe_outputs:
+            C = conjunction.C.T
+            functions.append((one, one.outputs @ C, one.below @ C, one.above @ C))
+    for piece, values, below, above in functions:
+        bound = soft_margin if piece is pieces else synthesis_margin
+        cuts = piece.breaks
+        found.append(cuts.ravel())
+        f0, f1 = values[:, :-1] - bound, values[:, 1:] - bound
+        t0, t1 = cuts[:, :-1, None], cuts[:, 1:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            found.append((t0 + (t1 - t0) * f0 / (f0 - f1))[(f0 < 0) != (f1 < 0)])
+            found.append((cuts[:, :1] - (values[:, 0] - bound) / below).ravel())
+            found.append((cuts[:, -1:] - (values[:, -1] - bound) / above).ravel())
+    points = np.unique(np.concatenate(found))
+    points = points[np.isfinite(points)]
+    return np.unique(np.concatenate([points, (points[:-1] + points[1:]) / 2]))
 
 
 # -- the optimum against brute force --------------------------------------------------------
 
 
-def flip_properties(net: Network, X: np.ndarray, labels: np.ndarray) -> Counterexamples:
-    """Constraints that bind, at the point nearest the decision boundary: its two top classes
-    must swap, and it must satisfy one of two rows (a conjunction whose safe set is a union)."""
+def flip_properties(
+    net: Network, X: np.ndarray, labels: np.ndarray, nearest: bool = True
+) -> Counterexamples:
+    """Constraints that bind, at the point nearest the decision boundary (or farthest from
+    it): its two top classes must swap, and it must satisfy one of two rows (a conjunction
+    whose safe set is a union)."""
     outputs = net.forward(X)
     rows = np.arange(X.shape[0])
     runner = np.argsort(outputs, axis=1)[:, -2]
-    i = int(np.argmin(np.abs(outputs[rows, labels] - outputs[rows, runner])))
+    gaps = np.abs(outputs[rows, labels] - outputs[rows, runner])
+    i = int(np.argmin(gaps) if nearest else np.argmax(gaps))
     piece = InputPiece(X.min(axis=0), X.max(axis=0))
     swap = np.zeros((1, net.n_outputs))
     swap[0, runner[i]], swap[0, labels[i]] = 1.0, -1.0  # unsafe: y_runner - y_label <= 0
@@ -129,11 +216,13 @@ def candidates(
     roots of every soft margin and every counterexample row (each affine there); then the
     midpoints between them, a fine grid and 0 (the tie-break's favourite)."""
     found = [np.linspace(-limit, limit, 2001), np.zeros(1)]
-    breaks, outputs = segments(net, address, X, limit)
+    pieces = segments(net, address, X, limit)
+    breaks, outputs = pieces.breaks, pieces.outputs
     rows = np.arange(X.shape[0])
     pieces = [(breaks, outputs[rows, :, labels][:, :, None] - outputs - soft_margin)]
     for prop, point in counterexamples:
-        cuts, values = segments(net, address, point[None, :], limit)
+        one = segments(net, address, point[None, :], limit)
+        cuts, values = one.breaks, one.outputs
         for conjunction in prop.unsafe_outputs:
             pieces.append((cuts, values @ conjunction.C.T - conjunction.d - synthesis_margin))
     for cuts, function in pieces:
@@ -211,6 +300,85 @@ def test_line_synthesis_finds_the_brute_force_optimum(seed: int, constrained: bo
     assert feasible >= 3
 
 
+def replay_many(net: Network, address: ParameterAddress, deltas: np.ndarray, X: np.ndarray):  # type: ignore[no-untyped-def]
+    """Outputs (D, m, n) of the network with the parameter moved by each offset: a plain
+    forward pass per layer, batched over the offsets."""
+    values = np.broadcast_to(X, (deltas.size, *X.shape))
+    for index, layer in enumerate(net.layers):
+        weight = np.broadcast_to(layer.weight, (deltas.size, *layer.weight.shape)).copy()
+        bias = np.broadcast_to(layer.bias, (deltas.size, layer.n_out)).copy()
+        if index == address.layer:
+            if address.source is None:
+                bias[:, address.neuron] += deltas
+            else:
+                weight[:, address.neuron, address.source] += deltas
+        values = np.einsum("dmi,doi->dmo", values, weight) + bias[:, None, :]
+        if index < len(net.layers) - 1:
+            values = np.maximum(values, 0.0)
+    return values
+
+
+def brute_force_many(
+    net: Network,
+    address: ParameterAddress,
+    deltas: np.ndarray,
+    X: np.ndarray,
+    labels: np.ndarray,
+    soft_margin: float,
+    counterexamples: Counterexamples,
+    synthesis_margin: float,
+) -> tuple[int, float]:
+    """:func:`brute_force`, batched over the offsets (chunks of 500)."""
+    best, nearest = -1, math.nan
+    rows = np.arange(X.shape[0])
+    points = np.array([point for _, point in counterexamples])
+    for chunk in np.array_split(deltas, max(1, deltas.size // 500)):
+        outputs = replay_many(net, address, chunk, X)
+        own = outputs[:, rows, labels]
+        outputs[:, rows, labels] = -np.inf
+        kept = np.sum(own - outputs.max(axis=2) >= soft_margin, axis=1)
+        safe = np.ones(chunk.size, dtype=bool)
+        at = replay_many(net, address, chunk, points)
+        for k, (prop, _) in enumerate(counterexamples):
+            for conjunction in prop.unsafe_outputs:
+                slack = (at[:, k] @ conjunction.C.T - conjunction.d).max(axis=1)
+                safe &= slack >= synthesis_margin
+        for value, delta, ok in zip(kept, chunk, safe, strict=True):
+            if ok and (value > best or (value == best and abs(delta) < nearest)):
+                best, nearest = int(value), abs(float(delta))
+    return best, nearest
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_whole_line_synthesis_finds_the_brute_force_optimum(seed: int) -> None:
+    """The point farthest from the boundary must change class: some parameters need offsets
+    far outside a box of +-2, and the answer is still the brute-force optimum."""
+    net, X, labels = random_problem(seed)
+    soft_margin, synthesis_margin = 0.02, 0.01
+    counterexamples = flip_properties(net, X, labels, nearest=False)
+    feasible = beyond = 0
+    for address in addresses(net):
+        line = LineSynthesis(net, address, math.inf, X, labels, soft_margin)
+        answer = line.solve(counterexamples, synthesis_margin)
+        deltas = whole_line_candidates(
+            net, address, X, labels, soft_margin, counterexamples, synthesis_margin
+        )
+        best, nearest = brute_force_many(
+            net, address, deltas, X, labels, soft_margin, counterexamples, synthesis_margin
+        )
+        if answer.delta is None:
+            assert best == -1, f"{address}: brute force found a feasible offset"
+            continue
+        feasible += 1
+        assert answer.kept == best, address
+        assert abs(answer.delta) <= nearest + 2e-9 * max(1.0, nearest), "not the smallest change"
+        beyond += abs(answer.delta) > 2.0  # outside the bounded test's box
+        candidate = moved(net, address, answer.delta)
+        assert kept_by_replay(candidate, X, labels, soft_margin) >= answer.kept
+        assert safe_by(candidate, counterexamples) >= synthesis_margin - 1e-9
+    assert feasible >= 1 and beyond >= 1
+
+
 def test_constraints_cost_soft_points() -> None:
     """The counterexamples of the brute-force test do bind: the optimum drops."""
     net, X, labels = random_problem(2)
@@ -227,8 +395,10 @@ def test_constraints_cost_soft_points() -> None:
 # -- feasibility and the tie-break, worked out by hand ------------------------------------
 
 
-def output_gap_problem(gap: float) -> tuple[LineSynthesis, Counterexamples, float]:
-    """Moving the bias of output 1 by at most 1 must raise ``y_1 - y_0`` by ``gap``."""
+def output_gap_problem(
+    gap: float, limit: float = 1.0
+) -> tuple[LineSynthesis, Counterexamples, float]:
+    """Moving the bias of output 1 by at most ``limit`` must raise ``y_1 - y_0`` by ``gap``."""
     net = random_network(np.random.default_rng(7), (2, 5, 2))
     point = np.array([0.3, -0.4])
     y = net.forward(point)
@@ -236,13 +406,23 @@ def output_gap_problem(gap: float) -> tuple[LineSynthesis, Counterexamples, floa
     piece = InputPiece(point - 1, point + 1)
     prop = Property((piece,), (conjunction,), 2, 2)
     X = np.random.default_rng(8).normal(size=(30, 2))
-    line = LineSynthesis(net, ParameterAddress(1, 1, None), 1.0, X, net.predict(X), 1e-6)
+    line = LineSynthesis(net, ParameterAddress(1, 1, None), limit, X, net.predict(X), 1e-6)
     return line, [(prop, point)], y[1] - y[0]
 
 
 def test_no_offset_within_the_limit_is_infeasible() -> None:
     line, counterexamples, _ = output_gap_problem(1.5)
     assert line.solve(counterexamples, 1e-3) == LineAnswer(None, 0)
+
+
+def test_the_whole_line_reaches_past_any_limit() -> None:
+    """The gap needs an offset of 1.5 (plus the margin): no value in [-1, 1] has it (above),
+    the whole line does, and the answer is the smallest such offset."""
+    line, counterexamples, _ = output_gap_problem(1.5, math.inf)
+    answer = line.solve(counterexamples, 1e-3)
+    assert answer.delta is not None and 1.501 < answer.delta <= 1.501 + 1e-8
+    blocked, _, _ = output_gap_problem(-1e6, math.inf)  # any offset below about 1e6 is safe
+    assert blocked.solve(counterexamples, 1e-3).delta is not None
 
 
 def test_an_unreachable_conjunction_is_infeasible() -> None:

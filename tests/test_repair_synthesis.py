@@ -77,6 +77,8 @@ def test_a_proposal_has_offsets_exactly_when_it_found_some() -> None:
 class _Fixed:
     """A synthesiser that proposes the same thing every round."""
 
+    max_change = 10.0
+
     def __init__(self, proposal: Proposal) -> None:
         self.proposal = proposal
 

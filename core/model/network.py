@@ -7,6 +7,11 @@ work for both, and call ``dense()`` only where a dense matrix is truly needed.
 
 Parameters are addressed as in the repair paper, 1-based: ``w<L>.<N>.<I>`` is the weight
 from input I into neuron N of layer L, ``b<L>.<N>`` the bias of neuron N of layer L.
+
+A network has a *precision*, the floating-point type of the file it came from (``float32``
+for the ACAS Xu files, ``float64`` by default): its parameters are values of that type, held
+in float64 (which represents every float32 exactly), so a repaired network is rounded to what
+its file will hold before anything is verified, and the file written is the network certified.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from nnv.core.errors import InputError, UnsupportedError
+from nnv.core.model.decision import DEFAULT_DECISION, Decision, decide
 
 if TYPE_CHECKING:
     import torch
@@ -33,6 +39,7 @@ Weights: TypeAlias = Any
 DENSE_LIMIT = 2**24
 
 _ADDRESS = re.compile(r"^(?:w(\d+)\.(\d+)\.(\d+)|b(\d+)\.(\d+))$")
+PRECISIONS = {"float64": np.float64, "float32": np.float32}
 
 
 @dataclass(frozen=True)
@@ -152,13 +159,15 @@ class Layer:
         return weight, bias
 
 
-def _weights(raw: Any) -> Weights:
-    """A float64 read-only copy of dense or sparse weights (sparse ones in canonical CSR)."""
+def _weights(raw: Any, precision: str) -> Weights:
+    """A float64 read-only copy of dense or sparse weights (sparse ones in canonical CSR),
+    rounded to ``precision``."""
     if not sp.issparse(raw):
-        weight = np.array(raw, dtype=np.float64)
+        weight = rounded(np.array(raw, dtype=np.float64), precision)
         weight.setflags(write=False)
         return weight
     weight = sp.csr_array(raw, dtype=np.float64, copy=True)
+    weight.data = rounded(weight.data, precision)
     weight.sum_duplicates()  # canonical: later operations never reorder the arrays in place
     for part in (weight.data, weight.indices, weight.indptr):
         part.setflags(write=False)
@@ -178,17 +187,32 @@ def _same(first: Weights, second: Weights) -> bool:
     return (sp.csr_array(first) != sp.csr_array(second)).nnz == 0
 
 
-class Network:
-    """An immutable feed-forward ReLU network."""
+def rounded(values: np.ndarray, precision: str) -> np.ndarray:
+    """``values`` rounded to ``precision`` (to nearest), back in float64; beyond its range,
+    infinite (which a Network refuses)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(values, dtype=PRECISIONS[precision]).astype(np.float64)
 
-    def __init__(self, layers: Sequence[tuple[np.ndarray, np.ndarray]] | Sequence[Layer]):
+
+class Network:
+    """An immutable feed-forward ReLU network whose parameters are ``precision`` values: given
+    ones are rounded to it (to nearest)."""
+
+    def __init__(
+        self,
+        layers: Sequence[tuple[np.ndarray, np.ndarray]] | Sequence[Layer],
+        precision: str = "float64",
+    ):
+        if precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        self.precision = precision
         built: list[Layer] = []
         for index, item in enumerate(layers):
             raw_weight, raw_bias = (
                 (item.weight, item.bias) if isinstance(item, Layer) else tuple(item)  # type: ignore[arg-type]
             )
-            weight = _weights(raw_weight)
-            bias = np.array(raw_bias, dtype=np.float64).reshape(-1)
+            weight = _weights(raw_weight, precision)
+            bias = rounded(np.array(raw_bias, dtype=np.float64).reshape(-1), precision)
             if weight.ndim != 2 or bias.shape[0] != weight.shape[0]:
                 raise InputError(
                     f"layer {index + 1}: weight {weight.shape} and bias {bias.shape} do not fit"
@@ -243,7 +267,7 @@ class Network:
                     f"{layer.n_out} x {layer.n_in} map (from a convolution or pooling), too "
                     f"large to make dense (the limit is {limit} entries)"
                 )
-        return Network([(layer.dense(), layer.bias) for layer in self._layers])
+        return Network([(layer.dense(), layer.bias) for layer in self._layers], self.precision)
 
     def forward(self, inputs: np.ndarray) -> np.ndarray:
         """Outputs for a batch ``(m, n_inputs)`` or a single input ``(n_inputs,)``."""
@@ -269,9 +293,9 @@ class Network:
                 values = np.maximum(values, 0.0)
         return result
 
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """Class indices (argmax of the outputs)."""
-        return np.argmax(np.atleast_2d(self.forward(inputs)), axis=1)
+    def predict(self, inputs: np.ndarray, decision: Decision = DEFAULT_DECISION) -> np.ndarray:
+        """Class indices: the largest output (``argmax``) or the smallest (``argmin``)."""
+        return decide(self.forward(inputs), decision)
 
     # -- parameters -------------------------------------------------------------------------
 
@@ -315,7 +339,7 @@ class Network:
         return float(layer.weight[parsed.neuron, parsed.source])
 
     def with_parameters(self, values: Mapping[str | ParameterAddress, float]) -> Network:
-        """A new network with the given parameters replaced."""
+        """A new network with the given parameters replaced, rounded to this precision."""
         weights = [
             layer.weight.tolil() if layer.is_sparse else layer.weight.copy()
             for layer in self._layers
@@ -327,7 +351,7 @@ class Network:
                 biases[parsed.layer][parsed.neuron] = value
             else:
                 weights[parsed.layer][parsed.neuron, parsed.source] = value
-        return Network(list(zip(weights, biases, strict=True)))
+        return Network(list(zip(weights, biases, strict=True)), self.precision)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Network) or len(other.layers) != len(self._layers):
@@ -340,4 +364,4 @@ class Network:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"Network({'-'.join(str(size) for size in self.shape)})"
+        return f"Network({'-'.join(str(size) for size in self.shape)}, {self.precision})"

@@ -24,6 +24,7 @@ The ``quantified`` mode solves the paper's formula instead (:mod:`.quantified`).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -95,7 +96,7 @@ class Repairer:
         self.certifier = certifier
         self.settings = settings or RepairSettings()
         self.events = events  # hears of each counterexample the loop's verification finds
-        self.accuracy_before = accuracy_report(network, data)
+        self.accuracy_before = accuracy_report(network, data, self.settings.decision)
         self.outcomes = Outcomes(
             network, self.properties, soft, data, verifier, certifier, self.settings
         )
@@ -132,8 +133,11 @@ class Repairer:
         deadline = self.settings.deadline(start)
         if self.settings.mode == "quantified":
             result = quantified_trial(self.problem(free), self.solver, self.outcomes, deadline)
+            result.max_change_used = self.settings.max_change
         else:
-            result = self._cegis(free, deadline)
+            synthesiser = self.synthesiser(free, deadline)
+            result = self._cegis(free, synthesiser, deadline)
+            result.max_change_used = synthesiser.max_change
         result.seconds = time.monotonic() - start
         return result
 
@@ -175,8 +179,9 @@ class Repairer:
 
     # -- the counterexample-guided loop ----------------------------------------------------
 
-    def _cegis(self, free: FreeParameters, deadline: float | None) -> TrialResult:
-        synthesiser = self.synthesiser(free, deadline)
+    def _cegis(
+        self, free: FreeParameters, synthesiser: Synthesiser, deadline: float | None
+    ) -> TrialResult:
         state = _Rounds(
             [
                 list(violating_samples(self.network, prop, self.settings.seed_counterexamples))
@@ -193,28 +198,29 @@ class Repairer:
                 return stopped(names, "timeout", state.rounds, "the trial timed out")
             proposal = synthesiser.propose(state)
             if proposal.status != "found":
-                return self._unsolved(names, proposal, state.rounds)
+                return self._unsolved(names, proposal, state.rounds, synthesiser.max_change)
             assert proposal.offsets is not None  # a found proposal has them (Proposal checks)
             values = free.original + proposal.offsets
             candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
             outcome = self._check_candidate(candidate, proposal.regions, state, deadline)
             if outcome == "verified":
-                return self._verified(names, candidate, values, proposal, state, deadline)
+                result = self._verified(names, candidate, proposal, state, deadline)
+                grown = synthesiser.max_change / self.settings.max_change
+                if result.repaired and 1 < grown < math.inf and not result.message:
+                    result.message = (
+                        f"synthesis: the box grew to {grown:g} x --max-change "
+                        f"({synthesiser.max_change:g})"
+                    )
+                return result
             if outcome != "new counterexample":
                 return stopped(names, outcome, state.rounds, "; ".join(state.notes))
         return stopped(names, "timeout", state.rounds, f"no repair after {state.rounds} rounds")
 
-    def _unsolved(self, names: FreeSet, proposal: Proposal, rounds: int) -> TrialResult:
-        """The trial a round without offsets ends: why synthesis found none."""
+    def _unsolved(self, names: FreeSet, proposal: Proposal, rounds: int, box: float) -> TrialResult:
+        """The trial a round without offsets ends: why synthesis found none, in ``box``."""
         stopped = self.outcomes.stopped
         if proposal.status == "infeasible":
-            return stopped(
-                names,
-                "not_repaired",
-                rounds,
-                "no values within the allowed change (--max-change "
-                f"{self.settings.max_change:g}) fix every counterexample",
-            )
+            return stopped(names, "not_repaired", rounds, self._infeasible(names, box))
         if proposal.status == "not_found":
             return stopped(
                 names,
@@ -226,11 +232,24 @@ class Repairer:
             return stopped(names, "timeout", rounds, "synthesis timed out")
         return stopped(names, "error", rounds, f"synthesis: {proposal.message}")
 
+    def _infeasible(self, names: FreeSet, box: float) -> str:
+        """Why no values exist: nowhere on the real line, or not within the (grown) box."""
+        if box == math.inf:
+            return f"no value of {names[0]} anywhere on the real line fixes every counterexample"
+        given = self.settings.max_change
+        if box > given:
+            return (
+                f"no values within {box / given:g} x the allowed change (--max-change "
+                f"{given:g}, grown to {box:g}) fix every counterexample"
+            )
+        return (
+            f"no values within the allowed change (--max-change {given:g}) fix every counterexample"
+        )
+
     def _verified(
         self,
         names: FreeSet,
         candidate: Network,
-        values: np.ndarray,
         proposal: Proposal,
         state: _Rounds,
         deadline: float | None,
@@ -238,7 +257,7 @@ class Repairer:
         """The trial a candidate verified over every region ends: certified, and saying how
         synthesis found it unless certification has something to say."""
         result = self.outcomes.finish(
-            names, candidate, values, proposal.regions, state.rounds, remaining(deadline)
+            names, candidate, proposal.regions, state.rounds, remaining(deadline)
         )
         if proposal.message and not result.message:
             result.message = f"synthesis: {proposal.message}"
@@ -254,7 +273,11 @@ class Repairer:
             for prop, points in zip(self.properties, state.counterexamples, strict=True)
         ]
         checks += [
-            (region_property(self.network, self.soft, r), state.region_points[r]) for r in regions
+            (
+                region_property(self.network, self.soft, r, self.settings.decision),
+                state.region_points[r],
+            )
+            for r in regions
         ]
         for prop, points in checks:
             verifier = Verifier(self.verifier, timeout=remaining(deadline))

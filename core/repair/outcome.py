@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from nnv.core.model.dataset import Dataset
+from nnv.core.model.decision import DEFAULT_DECISION, Decision, margins
 from nnv.core.model.network import Network
 from nnv.core.model.property import Property
 from nnv.core.plugin.heuristic import SoftConstraints
@@ -25,13 +26,16 @@ from nnv.core.verify.certifier import Certifier
 from nnv.core.verify.verifier import Verifier
 
 
-def region_property(network: Network, soft: SoftConstraints, region: int) -> Property:
+def region_property(
+    network: Network, soft: SoftConstraints, region: int, decision: Decision = DEFAULT_DECISION
+) -> Property:
     """Soft region ``region`` as a property: every point of it gets the region's label."""
     return Property.classification(
         soft.regions[region],
         int(soft.region_labels[region]),
         network.n_outputs,
         name=f"soft region {region + 1}",
+        decision=decision,
     )
 
 
@@ -72,17 +76,18 @@ class Outcomes:
         self,
         names: FreeSet,
         candidate: Network,
-        values: np.ndarray,
         regions: list[int],
         rounds: int,
         timeout: float | None,
     ) -> TrialResult:
         """A verified candidate, certified within ``timeout`` seconds: ``repaired`` only if
-        the certificate holds; its accuracy and the soft constraints it keeps either way."""
+        the certificate holds; its accuracy and the soft constraints it keeps either way. The
+        values reported are the candidate's own, rounded to the network's precision as the file
+        written will hold them."""
         certificate = self.certifier.certify(candidate, self.properties, timeout)
         result = self.stopped(names, "repaired" if certificate.ok else "not_repaired", rounds, "")
-        result.values = {name: float(v) for name, v in zip(names, values, strict=True)}
-        result.accuracy = accuracy_report(candidate, self.data)["weighted"]
+        result.values = {name: candidate.parameter(name) for name in names}
+        result.accuracy = accuracy_report(candidate, self.data, self.settings.decision)["weighted"]
         result.kept = self.kept(candidate, regions)
         if certificate.ok:
             result.certified_by = certificate.by
@@ -98,8 +103,9 @@ class Outcomes:
         values = np.array([claimed.values[name] for name in names])
         candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
         regions = self.regions_kept(candidate)
-        result = self.finish(names, candidate, values, regions, claimed.rounds, None)
+        result = self.finish(names, candidate, regions, claimed.rounds, None)
         result.seconds = claimed.seconds
+        result.max_change_used = claimed.max_change_used
         if not result.repaired:
             result.message = f"resumed from trials.csv, then {result.message}"
         return result
@@ -109,11 +115,8 @@ class Outcomes:
         verified by the loop."""
         if self.soft.points.shape[0]:
             outputs = candidate.forward(self.soft.points)
-            m = outputs.shape[0]
-            own = outputs[np.arange(m), self.soft.labels]
-            others = outputs.copy()
-            others[np.arange(m), self.soft.labels] = -np.inf
-            points = int(np.sum(own - others.max(axis=1) >= self.settings.soft_margin))
+            lead = margins(outputs, self.soft.labels, self.settings.decision)
+            points = int(np.sum(lead >= self.settings.soft_margin))
         else:
             points = 0
         return points + len(regions)
@@ -124,6 +127,8 @@ class Outcomes:
         return [
             r
             for r in range(len(self.soft.regions))
-            if verifier.verify(candidate, region_property(self.network, self.soft, r)).status
+            if verifier.verify(
+                candidate, region_property(self.network, self.soft, r, self.settings.decision)
+            ).status
             == "unsat"
         ]

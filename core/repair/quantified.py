@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
+from nnv.core.model.decision import DEFAULT_DECISION, Decision
 from nnv.core.model.network import Network
 from nnv.core.model.property import InputPiece, OutputConjunction, Property
 from nnv.core.plugin.heuristic import SoftConstraints
@@ -126,6 +127,7 @@ def quantified_query(
     limits: np.ndarray,
     threshold: int,
     soft_margin: float,
+    decision: Decision = DEFAULT_DECISION,
 ) -> tuple[Query, np.ndarray, np.ndarray]:
     """The paper's formula as a Query; returns it, the offset variables and the region guards."""
     builder = QueryBuilder()
@@ -141,13 +143,15 @@ def quantified_query(
     if soft.points.shape[0]:
         outputs = encoder.add_points(builder, delta, soft.points)
         keep = builder.add_binaries(soft.points.shape[0])
-        rows, constant, _, point = margin_rows(outputs, soft.labels, builder.n_vars)
+        rows, constant, _, point = margin_rows(outputs, soft.labels, builder.n_vars, decision)
         builder.add_indicators(keep[point], rows, None, soft_margin - constant, np.inf)
         binaries.append(keep)
     for region, piece in enumerate(soft.regions):
         guard = builder.add_binaries(1)
         label = int(soft.region_labels[region])
-        region_property = Property.classification(piece, label, network.n_outputs)
+        region_property = Property.classification(
+            piece, label, network.n_outputs, decision=decision
+        )
         blocks.append(
             _universal(
                 builder, network, free, delta, piece, region_property.unsafe_outputs, int(guard[0])
@@ -163,11 +167,10 @@ def quantified_query(
 
 @dataclass
 class _Answer:
-    """The last satisfiable answer of a trial: the repaired network, the new values of the
-    free parameters and the soft regions it keeps."""
+    """The last satisfiable answer of a trial: the repaired network (its free parameters at
+    their new values) and the soft regions it keeps."""
 
     candidate: Network
-    values: np.ndarray
     regions: list[int]
 
 
@@ -190,9 +193,7 @@ def quantified_trial(
         if solution.status == "timeout":
             return outcomes.stopped(names, "timeout", calls, "the solver timed out")
         return outcomes.stopped(names, "error", calls, solution.message or solution.status)
-    result = outcomes.finish(
-        names, found.candidate, found.values, found.regions, calls, remaining(deadline)
-    )
+    result = outcomes.finish(names, found.candidate, found.regions, calls, remaining(deadline))
     if problem.settings.threshold_search and result.repaired:
         last = {"infeasible": "unsatisfiable", "timeout": "out of time"}
         ending = last.get(solution.status, "every soft constraint kept")
@@ -216,6 +217,7 @@ def _search_thresholds(
         problem.limits,
         threshold,
         settings.soft_synthesis_margin,
+        settings.decision,
     )
     found: _Answer | None = None
     calls = 0
@@ -231,7 +233,7 @@ def _search_thresholds(
         values = free.original + solution.values[delta]
         candidate = problem.network.with_parameters(dict(zip(free.names, values, strict=True)))
         regions = [r for r, guard in enumerate(guards) if solution.values[guard] > 0.5]
-        found = _Answer(candidate, values, regions)
+        found = _Answer(candidate, regions)
         threshold = max(threshold, outcomes.kept(candidate, regions)) + 1
         if not settings.threshold_search or threshold > soft.count:
             break

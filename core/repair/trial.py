@@ -23,6 +23,9 @@ class TrialResult:
     certified_by: str | None = None
     rounds: int = 0  # counterexample rounds
     message: str = ""
+    # the box synthesis searched in the end: --max-change, or more where the MILP's box grew;
+    # inf for one parameter's exact line (the whole real line), None where none ran
+    max_change_used: float | None = None
     started: bool = True  # False: the run's timeout passed before the trial could start
     cut_short: bool = False  # the run's timeout stopped it; a resumed run runs it again
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nnv.core.errors import InputError
+from nnv.core.model.decision import DEFAULT_DECISION, Decision
 from nnv.core.plugin.options import (
     NoOptions,
     Options,
@@ -60,6 +61,13 @@ class RunConfig(Options):
         kind="verifier",
         fingerprint=True,
         help="The verifier's options (-o verifier.KEY=VALUE).",
+    )
+    # every method decides classes by it: accuracy, the heuristics' labels, retrain's aims
+    decision: Decision = option(
+        DEFAULT_DECISION,
+        fingerprint=True,
+        help="The class is the largest output (argmax, default) or the smallest (argmin, "
+        "ACAS Xu's advisories).",
     )
     timeout: float | None = option(None, minimum=0, help="Seconds for the whole run.")
     seed: int = option(0, help="Seed of the heuristic's random choices (default 0).")

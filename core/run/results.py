@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from nnv.core.errors import PluginError
 from nnv.core.model.dataset import Dataset
 from nnv.core.model.network import Network
 from nnv.core.model.property import Property
@@ -97,6 +98,7 @@ class RunResult:
     accuracy_after: dict[str, float | None] | None
     seconds: float
     verifier: str
+    decision: str  # the decision rule accuracy and the class-keeping constraints used
     timeout: float | None
     seed: int
     network: str
@@ -132,6 +134,7 @@ class RunResult:
             details=details,
             method=config.method,
             verifier=config.verifier,
+            decision=config.decision,
             timeout=config.timeout,
             seed=config.seed,
             network=str(config.network),
@@ -198,11 +201,19 @@ def write_outputs(
     """The networks first, so a result.json that names one never precedes it.
 
     ``repaired`` must be a certified repair; ``unverified`` is a network a method kept without
-    a proof. Either file absent from this run is removed: a stale one would mislead.
+    a proof. Either file absent from this run is removed: a stale one would mislead. Each is
+    written in its precision and read back: the file must hold exactly the network given (the
+    one certified, float32-rounded weights and all), or it is removed and the run fails.
     """
     for name, network in ((REPAIRED_FILE, repaired), (UNVERIFIED_FILE, unverified)):
         if network is not None:
             registry.save_network(network, out / name)
+            if registry.load_network(out / name) != network:
+                (out / name).unlink()
+                raise PluginError(
+                    f"{out / name} does not read back as the network nnv wrote to it, so it is "
+                    "not what was certified; the saver plugin is at fault"
+                )
         else:
             (out / name).unlink(missing_ok=True)
     write_text_atomic(out / RESULT_FILE, result.to_json() + "\n")

@@ -30,7 +30,7 @@ from nnv.core.status import TrialStatus
 
 TRIAL_COLUMNS = (
     "free", "status", "accuracy", "kept", "soft_total", "seconds", "rounds", "certified_by",
-    "values", "message", "cut_short",
+    "values", "message", "cut_short", "max_change_used",
 )  # fmt: skip
 
 
@@ -220,6 +220,7 @@ def _row_result(row: dict[str, str], network: Network) -> TrialResult:
         rounds=int(row["rounds"]),
         message=row["message"],
         cut_short=row.get("cut_short") == "1",
+        max_change_used=float(row["max_change_used"]) if row["max_change_used"] else None,
     )
 
 
@@ -232,7 +233,7 @@ def trials_csv(results: Sequence[TrialResult]) -> str:
         writer.writerow([
             ",".join(r.free), r.status, _blank(r.accuracy), _blank(r.kept), r.soft_total,
             f"{r.seconds:.3f}", r.rounds, r.certified_by or "", json.dumps(r.values), r.message,
-            "1" if r.cut_short else "",
+            "1" if r.cut_short else "", _blank(r.max_change_used),
         ])  # fmt: skip
     return buffer.getvalue()
 

@@ -11,8 +11,11 @@ is silently approximated. External data (tensors kept in files the model names) 
 too: nnv reads the one file it is given, never a path taken from it. The network's input
 vector is the input tensor in C order with batch size 1; its output vector, the output's.
 
-The saver writes Gemm(transB=1) + Relu layers with float64 initializers, input ``X`` [1, n]
-and output ``Y`` [1, m]: the round trip is exact and onnxruntime runs the file. Sparse layers
+The network's precision is the file's: ``float32`` when the input tensor is float32 and every
+lowered parameter is a float32 value (the ACAS Xu files, the paper's), ``float64`` otherwise,
+so that loading never changes a parameter. The saver writes Gemm(transB=1) + Relu layers in the
+network's precision (or the ``dtype`` it is given), input ``X`` [1, n] and output ``Y`` [1, m]:
+the round trip is exact, and onnxruntime, Marabou and the VNN-COMP tools run the file. Sparse layers
 are written as dense Gemm weights, up to ``DENSE_LIMIT`` entries each; larger ones are refused.
 """
 
@@ -100,20 +103,21 @@ class OnnxLoader(NetworkLoader):
 
 
 class OnnxSaver(NetworkSaver):
-    """ONNX Gemm + Relu layers; float64 by default, so the round trip is exact."""
+    """ONNX Gemm + Relu layers in the network's precision, so the round trip is exact."""
 
     suffixes = (".onnx",)
-    description = "ONNX Gemm + Relu layers (float64 by default)"
+    description = "ONNX Gemm + Relu layers (in the network's precision)"
 
-    def __init__(self, dtype: str = "float64") -> None:
-        if dtype not in _DTYPES:
+    def __init__(self, dtype: str | None = None) -> None:
+        if dtype is not None and dtype not in _DTYPES:
             raise InputError(
                 f"ONNX saver: dtype must be one of {', '.join(_DTYPES)}, not {dtype!r}"
             )
-        self.dtype = _DTYPES[dtype]
+        self.dtype = None if dtype is None else _DTYPES[dtype]
 
     def save(self, network: Network, path: Path) -> None:
-        write_atomic(Path(path), network_to_model(network, self.dtype).SerializeToString())
+        dtype = _DTYPES[network.precision] if self.dtype is None else self.dtype
+        write_atomic(Path(path), network_to_model(network, dtype).SerializeToString())
 
 
 @hookimpl

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from nnv.core import InputError, Network, UnsupportedError
 from nnv.plugins.loaders.onnx_proto import attribute_value, to_array, uses_external_data
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     import onnx
 
 _DOMAINS = ("", "ai.onnx")
+FLOAT = 1  # onnx.TensorProto.FLOAT (the onnx package is not imported to read a file)
 
 Handler = Callable[["Lowering", "onnx.NodeProto"], None]
 
@@ -53,6 +55,7 @@ class Lowering:
         if len(inputs) != 1:
             raise UnsupportedError(f"{path}: expected one graph input, found {len(inputs)}")
         shape = self._input_shape(inputs[0])
+        self.single = inputs[0].type.tensor_type.elem_type == FLOAT  # a float32 graph input
         self.generation = 0
         self.values: dict[str, Affine] = {inputs[0].name: Affine.hidden(shape, 0)}
         self.layers: list[tuple[Any, np.ndarray]] = []
@@ -218,10 +221,23 @@ class Lowering:
         if output is None or output.generation != self.generation:
             raise UnsupportedError(f"{self.path}: the graph's output is not the end of its chain")
         # A graph that ends with a Relu leaves the identity: a linear last layer.
+        layers = [*self.layers, (layer_weights(output.matrix()), output.bias)]
+        precision = "float32" if self.single and _single(layers) else "float64"
         try:
-            return Network([*self.layers, (layer_weights(output.matrix()), output.bias)])
+            return Network(layers, precision)
         except InputError as error:
             raise InputError(f"{self.path}: {error}") from None
+
+
+def _single(layers: list[tuple[Any, np.ndarray]]) -> bool:
+    """Whether every parameter is a float32 value (folding constants may leave some that are
+    not: then the network stays float64, exactly as read, so loading never changes one)."""
+    with np.errstate(over="ignore"):
+        return all(
+            np.array_equal(values, values.astype(np.float32).astype(np.float64))
+            for layer in layers
+            for values in (layer[0].data if sp.issparse(layer[0]) else layer[0], layer[1])
+        )
 
 
 def _needed(graph: onnx.GraphProto) -> list[onnx.NodeProto]:

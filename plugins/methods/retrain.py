@@ -61,7 +61,7 @@ from nnv.core.verify.certifier import Certifier
 from nnv.core.verify.falsify import violating_samples
 from nnv.core.verify.verifier import Verifier
 
-from .region_points import points_near, required_class, uniform_points
+from .region_points import allowed_classes, points_near, uniform_points
 from .retrain_options import RetrainOptions
 from .retrain_result import RetrainDetails
 from .torch_training import fine_tune, require_torch
@@ -159,7 +159,9 @@ class _Loop:
         self.config = config
         self.options = options
         self.inputs = inputs
-        self.classes = {prop.name: required_class(prop) for prop in inputs.properties}
+        self.classes = {
+            prop.name: allowed_classes(prop, config.decision) for prop in inputs.properties
+        }
         if len(self.classes) != len(inputs.properties):
             raise InputError("--method retrain needs properties with distinct names")
         if options.train_points and "train" not in inputs.data.splits:
@@ -171,7 +173,8 @@ class _Loop:
         self.deadline = None if config.timeout is None else start + config.timeout
         self.rng = np.random.default_rng(config.seed)
         self.X = np.zeros((0, inputs.network.n_inputs))
-        self.y = np.zeros(0, dtype=np.int64)
+        # each point's allowed classes: a region's, or a training point's own label
+        self.allowed = np.zeros((0, inputs.network.n_outputs), dtype=bool)
         self.region_count = self.train_count = 0
         self.timed_out = False
         self.settings = ""  # run.json's text, written with the first step (not before: a run
@@ -192,7 +195,8 @@ class _Loop:
                     break
                 self._add_points(steps[-1])
                 seed = int(self.rng.integers(2**31))
-                network, loss = fine_tune(network, self.X, self.y, self.options.training, seed)
+                training = self.options.training(self.config.decision)
+                network, loss = fine_tune(network, self.X, self.allowed, training, seed)
             step = self._check(iteration, network)
             step.loss, step.seconds = loss, time.monotonic() - started
             step.region_points, step.train_points = self.region_count, self.train_count
@@ -210,7 +214,8 @@ class _Loop:
 
     def _check(self, iteration: int, network: Network) -> Step:
         """Verify every property; certify when all hold."""
-        step = Step(iteration, network, [], accuracy_report(network, self.inputs.data))
+        accuracy = accuracy_report(network, self.inputs.data, self.config.decision)
+        step = Step(iteration, network, [], accuracy)
         notes = []
         for prop in self.inputs.properties:
             verifier = Verifier(self.verifier, timeout=self.remaining())
@@ -235,22 +240,25 @@ class _Loop:
 
     def _add_points(self, last: Step) -> None:
         """The points this iteration adds to the fine-tuning set."""
-        added_X, added_y = [self.X], [self.y]
+        added_X, added_allowed = [self.X], [self.allowed]
+        classes = self.inputs.network.n_outputs
         for prop in self.inputs.properties:
             if prop.name not in last.not_proved:
                 continue
             points = self._region_points(prop, last)
             added_X.append(points)
-            added_y.append(np.full(points.shape[0], self.classes[prop.name]))
+            marks = np.zeros((points.shape[0], classes), dtype=bool)
+            marks[:, self.classes[prop.name]] = True
+            added_allowed.append(marks)
             self.region_count += points.shape[0]
         if self.options.train_points:
             X, y = self.inputs.data.splits["train"]
             count = min(self.options.train_points, X.shape[0])
             chosen = self.rng.choice(X.shape[0], size=count, replace=False)
             added_X.append(X[chosen])
-            added_y.append(y[chosen])
+            added_allowed.append(np.eye(classes, dtype=bool)[y[chosen]])
             self.train_count += count
-        self.X, self.y = np.vstack(added_X), np.concatenate(added_y)
+        self.X, self.allowed = np.vstack(added_X), np.vstack(added_allowed)
 
     def _region_points(self, prop: Property, last: Step) -> np.ndarray:
         count = self.options.region_points
@@ -311,6 +319,7 @@ def _settings(config: RunConfig, method: RetrainMethod) -> dict[str, Any]:
         "files": {str(path): hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in files},
         "method_options": to_json(method.options),
         "verifier": config.verifier,
+        "decision": config.decision,
         "seed": config.seed,
         "nnv_version": nnv_version(),
     }
@@ -332,7 +341,7 @@ def _result(
         sampling=options.sampling,
         iterations=last.iteration,
         max_iterations=options.iterations,
-        required_classes=loop.classes,
+        allowed_classes=loop.classes,
         unverified_network=(
             None
             if unverified is None

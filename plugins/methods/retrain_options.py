@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from nnv.core import InputError
+from nnv.core.model.decision import Decision
 from nnv.core.plugin.options import Options, option
 
 from .torch_training import TrainingSettings
@@ -51,6 +52,6 @@ class RetrainOptions(Options):
             if not value > 0:
                 raise InputError(f"{name} must be a positive number, not {value!r}")
 
-    @property
-    def training(self) -> TrainingSettings:
-        return TrainingSettings(self.epochs, float(self.learning_rate), self.batch_size)
+    def training(self, decision: Decision) -> TrainingSettings:
+        """The fine-tuning's settings, aiming at classes decided by ``decision``."""
+        return TrainingSettings(self.epochs, float(self.learning_rate), self.batch_size, decision)

@@ -15,7 +15,7 @@ class RetrainDetails(ResultDetails):
     sampling: str = field(metadata=placed("certified_by"))
     iterations: int  # fine-tuning iterations run
     max_iterations: int
-    required_classes: dict[str, int] = field(metadata=placed("accuracy_after"))
+    allowed_classes: dict[str, list[int]] = field(metadata=placed("accuracy_after"))
     # the best network trained, kept as unverified.onnx when none was proved
     unverified_network: dict[str, Any] | None
     region_points: int

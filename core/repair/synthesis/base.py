@@ -50,7 +50,13 @@ class Rounds(Protocol):
 
 
 class Synthesiser(Protocol):
-    """Proposes offsets for one trial's free parameters, one call per round of the loop."""
+    """Proposes offsets for one trial's free parameters, one call per round of the loop.
+
+    ``max_change`` is the box it searches now: ``--max-change`` (see
+    :func:`~nnv.core.repair.free.change_limits`), larger once it has grown, ``inf`` for a search
+    of the whole real line; the trial reports it."""
+
+    max_change: float
 
     def propose(self, state: Rounds) -> Proposal: ...
 

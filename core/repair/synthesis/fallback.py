@@ -25,6 +25,10 @@ class FallbackSynthesiser:
         self.search = PairSynthesiser(problem)
         self.timed_out = False
 
+    @property
+    def max_change(self) -> float:
+        return self.search.max_change if self.timed_out else self.exact.max_change
+
     def propose(self, state: Rounds) -> Proposal:
         if not self.timed_out:
             proposal = self.exact.propose(state)

@@ -15,37 +15,101 @@ Everything is vectorised over points: each point's breakpoints are one row of a 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from nnv.core.model.decision import DEFAULT_DECISION, Decision, scores
 from nnv.core.model.network import Network, ParameterAddress
 from nnv.core.model.property import Property
 from nnv.core.repair.synthesis.base import Proposal, Rounds, SynthesisProblem
 
-# how far a chosen offset stays inside an optimal interval of positive length (times the limit)
+# how far a chosen offset stays inside an optimal interval of positive length (times the limit,
+# or on the whole line times the offset, at least 1)
 _INSIDE = 1e-9
 
 
 @dataclass
 class LineAnswer:
-    """The synthesised offset (None: no offset in the limits makes every counterexample safe)
+    """The synthesised offset (None: no offset on the line makes every counterexample safe)
     and the soft points it keeps, by the interval computation."""
 
     delta: float | None
     kept: int
 
 
-def segments(
-    network: Network, address: ParameterAddress, X: np.ndarray, limit: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The network at each row of ``X`` as a piecewise linear function of the offset ``delta``.
+@dataclass(frozen=True)
+class Pieces:
+    """The network at each of m points as a piecewise affine function of the offset ``delta``.
 
-    Returns ``breaks`` (m, K): per row the sorted breakpoints in ``[-limit, limit]``, both ends
-    included, padded with ``limit``; and ``outputs`` (m, K, n_outputs): the outputs with the
-    parameter at ``address`` moved by each breakpoint. Outputs are affine in ``delta`` between
-    consecutive breakpoints.
+    ``outputs`` (m, K, n_outputs) are the values at each point's sorted ``breaks`` (m, K),
+    padded by repeating the last breakpoint (empty segments that change nothing), and affine
+    between consecutive ones. A bounded line ends at its first and last breakpoint; on the whole
+    line, ``below`` and ``above`` (m, n_outputs) are the outputs' slopes on the two rays beyond
+    them, where no ReLU switches any more.
+    """
+
+    breaks: np.ndarray
+    outputs: np.ndarray
+    below: np.ndarray | None = None
+    above: np.ndarray | None = None
+
+    @property
+    def bounded(self) -> bool:
+        return self.below is None
+
+    def row(self, index: int) -> Pieces:
+        """The pieces of one point."""
+        pick = slice(index, index + 1)
+        if self.below is None or self.above is None:
+            return Pieces(self.breaks[pick], self.outputs[pick])
+        return Pieces(self.breaks[pick], self.outputs[pick], self.below[pick], self.above[pick])
+
+    def extents(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each piece's ends (m, P), in order along the line: (the ray below,) the segments
+        between breakpoints(, the ray above)."""
+        lo, hi = self.breaks[:, :-1], self.breaks[:, 1:]
+        if self.bounded:
+            return lo, hi
+        first, last = self.breaks[:, :1], self.breaks[:, -1:]
+        infinite = np.full_like(first, np.inf)
+        return np.hstack([-infinite, lo, last]), np.hstack([first, hi, infinite])
+
+    def at_least(
+        self, values: np.ndarray, below: np.ndarray | None, above: np.ndarray | None, bound: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Where an affine function on each piece is ``>= bound``: closed intervals (m, P, c),
+        empty ones ``lo = inf, hi = -inf``, in the order of :meth:`extents`.
+
+        ``values`` (m, K, c) are the function at the breakpoints; ``below`` and ``above`` (m, c)
+        its slopes on the rays (unused on a bounded line). ``bound`` broadcasts against (m, c).
+        """
+        t0, t1 = self.breaks[:, :-1, None], self.breaks[:, 1:, None]
+        lo, hi = at_least(t0, t1, values[:, :-1], values[:, 1:], bound)
+        if self.bounded or below is None or above is None:
+            return lo, hi
+        first, last = self.breaks[:, :1], self.breaks[:, -1:]
+        low_lo, low_hi = _ray_at_least(first, values[:, 0], below, bound, downwards=True)
+        up_lo, up_hi = _ray_at_least(last, values[:, -1], above, bound, downwards=False)
+        return (
+            np.concatenate([low_lo[:, None], lo, up_lo[:, None]], axis=1),
+            np.concatenate([low_hi[:, None], hi, up_hi[:, None]], axis=1),
+        )
+
+
+def segments(
+    network: Network, address: ParameterAddress, X: np.ndarray, limit: float = math.inf
+) -> Pieces:
+    """The network at each row of ``X`` as a piecewise affine function of the offset ``delta``:
+    over ``[-limit, limit]`` (both ends are breakpoints), or the whole real line when ``limit``
+    is infinite.
+
+    Each ReLU layer from the changed one on may split every piece where a pre-activation
+    changes sign: inside a segment at the root of its linear interpolation, on a ray at the
+    root of its slope's line. Beyond the last breakpoint every output is affine.
     """
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     activations = network.activations(X)
@@ -54,11 +118,19 @@ def segments(
     # the changed neuron's pre-activation is base + delta * slope; the layers before are fixed
     slope = np.ones(X.shape[0]) if address.source is None else reads[:, address.source]
     line = _Line(network, address, activations[layer], slope)
-    breaks = np.tile(np.array([-limit, limit], dtype=np.float64), (X.shape[0], 1))
-    # the layers from the changed one up to the last are ReLUs; each may split every segment
-    for index in range(layer, len(network.layers) - 1):
-        breaks = _split(breaks, line.pre_activations(breaks, index))
-    return breaks, line.pre_activations(breaks, len(network.layers) - 1)
+    bounded = math.isfinite(limit)
+    start = np.array([-limit, limit] if bounded else [0.0], dtype=np.float64)
+    breaks = np.tile(start, (X.shape[0], 1))
+    last = len(network.layers) - 1
+    # the layers from the changed one up to the last are ReLUs; each may split every piece
+    for index in range(layer, last):
+        z = line.pre_activations(breaks, index)
+        roots = None if bounded else _ray_roots(breaks, z, *line.ray_slopes(breaks, index))
+        breaks = _split(breaks, z, roots)
+    outputs = line.pre_activations(breaks, last)
+    if bounded:
+        return Pieces(breaks, outputs)
+    return Pieces(breaks, outputs, *line.ray_slopes(breaks, last))
 
 
 @dataclass
@@ -84,23 +156,61 @@ class _Line:
             values = np.maximum(values, 0.0) @ layer.weight.T + layer.bias
         return values
 
+    def ray_slopes(self, breaks: np.ndarray, upto: int) -> tuple[np.ndarray, np.ndarray]:
+        """Slopes of layer ``upto``'s pre-activations on the rays below the first and above
+        the last breakpoint: no earlier layer switches there, so the derivative through the
+        ReLUs active at one point of each ray (forward mode) holds on all of it, exactly zero
+        where no path from the changed neuron is active."""
+        first, last = breaks[:, :1], breaks[:, -1:]
+        probes = np.hstack(
+            [first - np.maximum(1.0, np.abs(first)), last + np.maximum(1.0, np.abs(last))]
+        )
+        values = np.repeat(self.base[:, None, :], 2, axis=1)
+        values[:, :, self.address.neuron] += probes * self.slope[:, None]
+        slopes = np.zeros_like(values)
+        slopes[:, :, self.address.neuron] = self.slope[:, None]
+        for index in range(self.address.layer + 1, upto + 1):
+            layer = self.network.layers[index]
+            active = values > 0
+            values = np.where(active, values, 0.0) @ layer.weight.T + layer.bias
+            slopes = np.where(active, slopes, 0.0) @ layer.weight.T
+        return slopes[:, 0], slopes[:, 1]
 
-def _split(breaks: np.ndarray, z: np.ndarray) -> np.ndarray:
+
+def _ray_roots(
+    breaks: np.ndarray, z: np.ndarray, below: np.ndarray, above: np.ndarray
+) -> np.ndarray:
+    """(m, 2n): where each pre-activation, affine on the rays with slopes ``below``/``above``,
+    reaches zero beyond the first or last breakpoint; NaN where it does not."""
+    z_first, z_last = z[:, 0], z[:, -1]
+    first, last = breaks[:, :1], breaks[:, -1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        down = first - z_first / below
+        up = last - z_last / above
+    falls = ((z_first > 0) & (below > 0)) | ((z_first < 0) & (below < 0))  # zero lies below
+    rises = ((z_last > 0) & (above < 0)) | ((z_last < 0) & (above > 0))  # zero lies above
+    return np.hstack([np.where(falls, down, np.nan), np.where(rises, up, np.nan)])
+
+
+def _split(breaks: np.ndarray, z: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
     """Add the offsets where some neuron's pre-activation ``z`` (m, K, n) changes sign.
 
     ``z`` is affine between consecutive breakpoints, so a sign change inside a segment is at
     the linear interpolation's root. A zero already at a breakpoint needs no new breakpoint.
+    ``extra`` (m, j) are more breakpoints (NaN: none), the roots on the rays.
     """
     z0, z1 = z[:, :-1], z[:, 1:]
     t0, t1 = breaks[:, :-1, None], breaks[:, 1:, None]
     crossing = ((z0 < 0) & (z1 > 0)) | ((z0 > 0) & (z1 < 0))
     with np.errstate(divide="ignore", invalid="ignore"):
         roots = np.clip(t0 + (t1 - t0) * z0 / (z0 - z1), t0, t1)
-    found = np.where(crossing, roots, np.nan).reshape(breaks.shape[0], -1)
-    merged = np.sort(np.concatenate([breaks, found], axis=1), axis=1)  # NaN sorts last
+    found = [breaks, np.where(crossing, roots, np.nan).reshape(breaks.shape[0], -1)]
+    if extra is not None:
+        found.append(extra)
+    merged = np.sort(np.concatenate(found, axis=1), axis=1)  # NaN sorts last
     width = int(np.max(np.sum(~np.isnan(merged), axis=1), initial=breaks.shape[1]))
     merged = merged[:, :width]
-    return np.where(np.isnan(merged), breaks[:, -1:], merged)
+    return np.where(np.isnan(merged), np.nanmax(merged, axis=1, keepdims=True), merged)
 
 
 def at_least(
@@ -120,6 +230,26 @@ def at_least(
     return lo, hi
 
 
+def _ray_at_least(
+    end: np.ndarray, f_end: np.ndarray, slope: np.ndarray, bound: Any, downwards: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``f(t) = f_end + slope (t - end)`` is ``>= bound`` on the ray ``t <= end``
+    (``downwards``) or ``t >= end``: a closed interval per element, possibly unbounded."""
+    holds = f_end >= bound
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = end + (bound - f_end) / slope
+    gains = slope < 0 if downwards else slope > 0  # f grows along the ray
+    loses = slope > 0 if downwards else slope < 0
+    far = -np.inf if downwards else np.inf
+    # grows: from the root (or the end) to infinity; shrinks: from the end to the root, if
+    # it holds at the end; flat: all of it or nothing
+    near = np.where(holds, end, np.where(gains, root, np.inf if downwards else -np.inf))
+    reach = np.where(gains | (holds & ~loses), far, np.where(holds, root, -far))
+    lo, hi = (reach, near) if downwards else (near, reach)
+    empty = ~holds & ~gains
+    return np.where(empty, np.inf, lo), np.where(empty, -np.inf, hi)
+
+
 def union(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``lo``/``hi`` (groups x intervals), the union of its closed intervals.
 
@@ -130,7 +260,8 @@ def union(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     present = lo <= hi
     reach = np.maximum.accumulate(np.where(present, hi, -np.inf), axis=1)
     before = np.concatenate([np.full((lo.shape[0], 1), -np.inf), reach[:, :-1]], axis=1)
-    starts = (present & (lo > before)).ravel()
+    # a component starts past everything before it, or first in its row (it may start at -inf)
+    starts = (present & ((lo > before) | np.isneginf(before))).ravel()
     component = np.cumsum(starts) - 1  # rows flatten in order, and a row's first one starts
     ends = np.full(int(starts.sum()), -np.inf)
     np.maximum.at(ends, component[present.ravel()], hi.ravel()[present.ravel()])
@@ -151,9 +282,16 @@ def _cover(starts: np.ndarray, ends: np.ndarray, coords: np.ndarray) -> np.ndarr
     return cells
 
 
+def _lead(oriented: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """How far each point's label's score leads every class's: ``oriented`` is (m, ..., n)."""
+    index = labels.reshape(-1, *([1] * (oriented.ndim - 1)))
+    return np.take_along_axis(oriented, index, axis=-1) - oriented
+
+
 class LineSynthesis:
-    """Synthesis for one free parameter: the offset in ``[-limit, limit]`` that keeps the most
-    soft points (margin at least ``soft_margin``) while every counterexample is safe.
+    """Synthesis for one free parameter: the offset in ``[-limit, limit]`` (anywhere on the real
+    line when ``limit`` is infinite) that keeps the most soft points (margin at least
+    ``soft_margin``) while every counterexample is safe.
 
     The soft points' kept sets are computed once per trial; each :meth:`solve` (one per round
     of the counterexample loop) only adds the counterexamples' safe sets and sweeps.
@@ -167,8 +305,10 @@ class LineSynthesis:
         points: np.ndarray,
         labels: np.ndarray,
         soft_margin: float,
+        decision: Decision = DEFAULT_DECISION,
     ) -> None:
         self.network = network
+        self.decision = decision
         self.address = network.resolve(address)
         self.limit = float(limit)
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
@@ -179,17 +319,20 @@ class LineSynthesis:
     def _kept_sets(
         self, points: np.ndarray, labels: np.ndarray, soft_margin: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Components of every soft point's kept set: ``y_label - y_k >= soft_margin`` for
-        every other class ``k``, an intersection of intervals on each segment."""
-        m = points.shape[0]
-        breaks, outputs = segments(self.network, self.address, points, self.limit)
-        own = outputs[np.arange(m), :, labels][:, :, None]
-        margins = own - outputs  # (m, K, n_outputs)
-        t0, t1 = breaks[:, :-1, None], breaks[:, 1:, None]
-        lo, hi = at_least(t0, t1, margins[:, :-1], margins[:, 1:], soft_margin)
-        is_label = np.arange(outputs.shape[2]) == labels[:, None, None]  # no condition
-        lo = np.where(is_label, t0, lo).max(axis=2)
-        hi = np.where(is_label, t1, hi).min(axis=2)
+        """Components of every soft point's kept set: the label's score leads every other
+        class's by ``soft_margin`` (``y_label - y_k`` under argmax, ``y_k - y_label`` under
+        argmin), an intersection of intervals on each segment."""
+        pieces = segments(self.network, self.address, points, self.limit)
+        below, above = (
+            None if slope is None else _lead(scores(slope, self.decision), labels)
+            for slope in (pieces.below, pieces.above)
+        )
+        margins = _lead(scores(pieces.outputs, self.decision), labels)
+        lo, hi = pieces.at_least(margins, below, above, soft_margin)
+        ends_lo, ends_hi = pieces.extents()
+        is_label = np.arange(pieces.outputs.shape[2]) == labels[:, None, None]  # no condition
+        lo = np.where(is_label, ends_lo[:, :, None], lo).max(axis=2)
+        hi = np.where(is_label, ends_hi[:, :, None], hi).min(axis=2)
         return union(lo, hi)
 
     def _safe_sets(
@@ -201,13 +344,17 @@ class LineSynthesis:
         if not counterexamples:
             return np.zeros(0), np.zeros(0), 0
         X = np.array([point for _, point in counterexamples], dtype=np.float64)
-        breaks, outputs = segments(self.network, self.address, X, self.limit)
+        pieces = segments(self.network, self.address, X, self.limit)
         starts, ends, groups = [], [], 0
-        for (prop, _), cuts, values in zip(counterexamples, breaks, outputs, strict=True):
+        for index, (prop, _) in enumerate(counterexamples):
+            one = pieces.row(index)
             for conjunction in prop.unsafe_outputs:
-                rows = values @ conjunction.C.T  # (K, rows)
-                lo, hi = at_least(
-                    cuts[:-1, None], cuts[1:, None], rows[:-1], rows[1:], conjunction.d + margin
+
+                def rows(values: np.ndarray | None, C: np.ndarray = conjunction.C) -> Any:
+                    return None if values is None else values @ C.T
+
+                lo, hi = one.at_least(
+                    rows(one.outputs), rows(one.below), rows(one.above), conjunction.d + margin
                 )
                 order = np.argsort(lo, axis=None)
                 component_lo, component_hi = union(
@@ -247,24 +394,29 @@ class LineSynthesis:
         pick = int(np.argmin(np.abs(nearest)))
         low, high = lows[pick], highs[pick]
         if high > low:
-            inside = min(_INSIDE * max(1.0, self.limit), (high - low) / 4)
+            scale = self.limit if math.isfinite(self.limit) else abs(float(nearest[pick]))
+            inside = min(_INSIDE * max(1.0, scale), (high - low) / 4)
             return LineAnswer(float(np.clip(0.0, low + inside, high - inside)), best)
         return LineAnswer(float(low), best)
 
 
 class LineSynthesiser:
     """The loop's synthesis for one free parameter and no soft regions: each round, the
-    exact optimum of :class:`LineSynthesis` over the counterexamples found so far."""
+    exact optimum of :class:`LineSynthesis` over the counterexamples found so far, anywhere on
+    the real line (no ``--max-change`` box: "infeasible" means no value repairs)."""
+
+    max_change = math.inf
 
     def __init__(self, problem: SynthesisProblem) -> None:
         self.problem = problem
         self.line = LineSynthesis(
             problem.network,
             problem.free.addresses[0],
-            float(problem.limits[0]),
+            math.inf,
             problem.soft.points,
             problem.soft.labels,
             problem.settings.soft_synthesis_margin,
+            problem.settings.decision,
         )
 
     def propose(self, state: Rounds) -> Proposal:

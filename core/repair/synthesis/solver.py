@@ -6,6 +6,11 @@ with ``synthesis_margin`` to spare, with a binary per soft constraint that may c
 (binary = 1 forces it, with ``soft_synthesis_margin`` to spare). On a linear problem a solver
 that optimises maximises the binaries kept, then minimises the change; otherwise the binaries
 are the Query's soft constraints, with the run's threshold if there is one.
+
+The offsets' box (their big-M bounds) starts at ``--max-change`` and doubles, up to
+``max_growth`` times, while the counterexamples are infeasible inside it or the optimum sits on
+one of its limits, where a larger box may keep more: the box is a starting point for the
+encoding, not a bound on the repair.
 """
 
 from __future__ import annotations
@@ -22,12 +27,16 @@ from nnv.core.repair.points import PointEncoder, margin_rows, output_rows
 from nnv.core.repair.settings import remaining
 from nnv.core.repair.synthesis.base import Proposal, Rounds, SynthesisProblem
 
+# an offset this close to its limit (relative) sits on it: the box grows and synthesis reruns
+_ON_THE_LIMIT = 1e-6
+
 
 class SolverSynthesiser:
     """Synthesis by ``solver``; each call gets ``share`` of the trial's remaining time.
 
     Soft points whose label no offset within the limits can change are counted once
-    (``always``) and left out of the Query; those no offset can keep are left out too.
+    (``always``) and left out of the Query; those no offset can keep are left out too (both
+    worked out again whenever the box grows).
     """
 
     def __init__(
@@ -43,10 +52,51 @@ class SolverSynthesiser:
         self.bilinear = bilinear
         self.deadline = deadline
         self.share = share
-        self.encoder = PointEncoder(problem.network, problem.free, problem.limits)
+        self.growth = 1.0  # the box: problem.limits times this
+        self._encode()
+
+    @property
+    def max_change(self) -> float:
+        return self.problem.settings.max_change * self.growth
+
+    def _encode(self) -> None:
+        self.encoder = PointEncoder(
+            self.problem.network, self.problem.free, self.problem.limits * self.growth
+        )
         self.always, self.uncertain = self._triage_points()
 
+    def _grow(self, factor: float = 2.0) -> bool:
+        """Double the box (or undo that with ``factor`` 0.5); False at the cap."""
+        if factor > 1 and self.growth * factor > self.problem.settings.max_growth:
+            return False
+        self.growth *= factor
+        self._encode()
+        return True
+
     def propose(self, state: Rounds) -> Proposal:
+        """This round's answer, the box grown while it is infeasible or its optimum sits on a
+        limit. A larger box that fails (out of time) gives back the smaller box's answer."""
+        found: Proposal | None = None
+        while True:
+            proposal = self._solve(state)
+            if proposal.status == "found":
+                found = proposal
+                if not self._on_a_limit(proposal) or not self._grow():
+                    return proposal
+            elif proposal.status == "infeasible" and found is None and self._grow():
+                continue
+            else:
+                if found is not None:
+                    self._grow(0.5)
+                return found or proposal
+
+    def _on_a_limit(self, proposal: Proposal) -> bool:
+        assert proposal.offsets is not None
+        limits = self.encoder.limits
+        return bool(np.any(np.abs(proposal.offsets) >= limits * (1 - _ON_THE_LIMIT)))
+
+    def _solve(self, state: Rounds) -> Proposal:
+        """One solver call in the current box."""
         query, delta, region_vars = self.query(state)
         left = remaining(self.deadline)
         budget = None if left is None else left * self.share
@@ -89,6 +139,8 @@ class SolverSynthesiser:
         if not points.shape[0]:
             return 0, np.zeros(0, dtype=np.int64)
         low, high = self.encoder.output_bounds(points)
+        if self.problem.settings.decision == "argmin":  # the scores -y: bounds swap
+            low, high = -high, -low
         m, n_out = low.shape
         others = np.ones((m, n_out), dtype=bool)
         others[np.arange(m), labels] = False
@@ -109,7 +161,9 @@ class SolverSynthesiser:
         soft = self.problem.soft
         outputs = self.encoder.add_points(builder, delta, soft.points[which])
         keep = builder.add_binaries(which.size)
-        rows, constant, _, point = margin_rows(outputs, soft.labels[which], builder.n_vars)
+        rows, constant, _, point = margin_rows(
+            outputs, soft.labels[which], builder.n_vars, self.problem.settings.decision
+        )
         margin = self.problem.settings.soft_synthesis_margin
         builder.add_indicators(keep[point], rows, None, margin - constant, np.inf)
         return keep
@@ -126,7 +180,9 @@ class SolverSynthesiser:
                 continue
             label = int(self.problem.soft.region_labels[region])
             outputs = self.encoder.add_points(builder, delta, np.array(points))
-            rows, constant, _, _ = margin_rows(outputs, np.full(len(points), label), builder.n_vars)
+            rows, constant, _, _ = margin_rows(
+                outputs, np.full(len(points), label), builder.n_vars, self.problem.settings.decision
+            )
             builder.add_indicators(
                 np.full(rows.shape[0], keep),
                 rows,

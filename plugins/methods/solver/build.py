@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from nnv.core.errors import InputError
 from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
 from nnv.core.plugin.options import accepts
 from nnv.core.plugin.registry import Registry
@@ -24,11 +25,22 @@ def build_run(
 
 
 def _heuristic(config: RunConfig, options: SolverOptions, registry: Registry) -> Heuristic:
-    """The heuristic with its options; ``seed`` reaches it when it takes one and none is set."""
+    """The heuristic with its options; ``seed`` reaches it when it takes one and none is set,
+    the run's ``decision`` always: a heuristic that takes none labels by argmax, so it cannot
+    serve an argmin run."""
     chosen = dict(options.heuristic_options)
     factory = registry.get("heuristic", options.heuristic).factory
     if "seed" not in chosen and accepts(factory, "seed"):
         chosen["seed"] = config.seed
+    if "decision" in chosen:
+        raise InputError("the heuristic labels by the run's decision rule: set it with --decision")
+    if accepts(factory, "decision"):
+        chosen["decision"] = config.decision
+    elif config.decision != "argmax":
+        raise InputError(
+            f"heuristic {options.heuristic!r} takes no decision option, so it labels by argmax "
+            f"only, and this run decides by {config.decision}"
+        )
     heuristic: Heuristic = registry.create("heuristic", options.heuristic, chosen)
     return heuristic
 
@@ -47,6 +59,7 @@ def _repairer(
         threshold_search=options.threshold_search,
         line_synthesis=options.line_synthesis,
         trial_timeout=options.trial_timeout,
+        decision=config.decision,
     )
     return Repairer(
         inputs.network,

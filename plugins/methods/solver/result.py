@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,9 @@ class SearchDetails(ResultDetails):
     threshold: int | None
     threshold_search: bool
     max_change: float
+    # the box the chosen trial's synthesis ended with: max_change, what the MILP's box grew
+    # to, or "unbounded" (one parameter's exact line); None when no trial repaired
+    max_change_used: float | str | None
     line_synthesis: bool
     trial_timeout: float | None = field(metadata=placed("timeout"))
     executor: str = field(metadata=placed("seed"))
@@ -106,6 +110,7 @@ def search_result(
         threshold=options.threshold,
         threshold_search=options.threshold_search,
         max_change=options.max_change,
+        max_change_used=_max_change_used(chosen),
         line_synthesis=options.line_synthesis,
         trial_timeout=options.trial_timeout,
         executor=options.executor,
@@ -118,10 +123,20 @@ def search_result(
         message=_message(trials, chosen),
         certified_by=None if chosen is None else chosen.certified_by,
         accuracy_before=finite(repairer.accuracy_before),
-        accuracy_after=None if repaired is None else finite(accuracy_report(repaired, inputs.data)),
+        accuracy_after=(
+            None
+            if repaired is None
+            else finite(accuracy_report(repaired, inputs.data, trials.config.decision))
+        ),
         seconds=round(seconds, 3),
         details=details,
     )
+
+
+def _max_change_used(chosen: TrialResult | None) -> float | str | None:
+    if chosen is None or chosen.max_change_used is None:
+        return None
+    return "unbounded" if math.isinf(chosen.max_change_used) else chosen.max_change_used
 
 
 def _status(trials: TrialTable, chosen: TrialResult | None) -> RunStatus:
