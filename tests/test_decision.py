@@ -19,13 +19,13 @@ import pytest
 from cli_helpers import assert_bad_input, nnv
 from test_run import EXAMPLE
 
-from nnv.cli.boundary import plot_boundary
 from nnv.core import Dataset, Heuristic, InputError, Network, Property, SoftConstraints, hookimpl
 from nnv.core.plugin.registry import Registry, default_registry
 from nnv.core.repair.metrics import accuracy_report
 from nnv.core.run.config import RunConfig
 from nnv.core.run.dispatch import run_repair
 from nnv.core.verify.verifier import Verifier
+from nnv.plots import plot_boundary
 from nnv.plugins.heuristics.grid import GridHeuristic
 from nnv.plugins.heuristics.samples import SamplesHeuristic
 from nnv.plugins.heuristics.voronoi import VoronoiHeuristic
