@@ -380,3 +380,36 @@ def test_random_milps_agree() -> None:
         assert first.status == second.status == "optimal"
         assert first.objective == pytest.approx(second.objective, rel=1e-6, abs=1e-6)
         assert query.check_values(first.values) == query.check_values(second.values) == []
+
+
+def test_a_forked_child_solves_after_the_parent_used_threads() -> None:
+    """HiGHS's worker threads do not survive a fork, but its pool's record of them does: a
+    MIP in a forked trial would wait for them for ever. The plugin drops the record in the
+    child (os.register_at_fork), so the child solves."""
+    import multiprocessing
+
+    solver = default_registry().solver("highs", threads=2)
+    query = _knapsack_query()
+    assert solver.solve(query, timeout=60).status == "optimal"  # the parent's pool has workers
+    child = multiprocessing.get_context("fork").Process(target=_solve_knapsack)
+    child.start()
+    child.join(60)
+    hung = child.is_alive()
+    if hung:
+        child.kill()
+        child.join()
+    assert not hung and child.exitcode == 0
+
+
+def _knapsack_query() -> Query:
+    """A small integer program HiGHS branches on (40 integers, 30 rows)."""
+    rng = np.random.default_rng(0)
+    builder = QueryBuilder()
+    builder.add_vars(40, 0.0, 10.0, integer=True)
+    builder.add_rows(rng.uniform(0, 3, (30, 40)), None, -np.inf, rng.uniform(10, 20, 30))
+    return builder.build(objective=-rng.uniform(1, 2, 40))
+
+
+def _solve_knapsack() -> None:
+    solution = default_registry().solver("highs").solve(_knapsack_query(), timeout=60)
+    raise SystemExit(0 if solution.status == "optimal" else 1)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import multiprocessing
 import pickle
-import sys
 import time
 import traceback
 from collections.abc import Iterator, Sequence
@@ -34,11 +33,6 @@ def kill_after(timeout: float | None) -> float | None:
 
 def _child_main(job: TrialJob, task: TrialTask, conn: Connection) -> None:
     """Run the trial; send ``("result", TrialResult)`` or ``("raise", exception)`` back."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        # the parent's OpenMP thread team does not come through the fork: a parallel region
-        # would wait on threads that are not there (seen after activation BaB in the tests)
-        torch.set_num_threads(1)
     try:
         message: tuple[str, Any] = ("result", job(task))
     except BaseException as error:  # noqa: BLE001 - every failure goes back to the parent

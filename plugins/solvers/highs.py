@@ -6,6 +6,7 @@ Query costs the same whether it has ten rows or a hundred thousand. HiGHS has no
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, ClassVar
@@ -46,6 +47,18 @@ _UNDECIDED = frozenset({_Model.kUnboundedOrInfeasible, _Model.kUnknown})
 # HiGHS keeps one thread pool per process; asking for another size needs it rebuilt first.
 _scheduler_lock = threading.Lock()
 _scheduler_threads: int | None = None
+
+
+def _scheduler_after_fork() -> None:
+    """A forked child (a repair trial) has none of the parent's HiGHS worker threads, only
+    the pool's record of them: a MIP there would wait for them for ever. Drop the record
+    (without joining threads that are not there), so the child's first solve makes its own."""
+    global _scheduler_lock, _scheduler_threads
+    highspy.Highs.resetGlobalScheduler(False)
+    _scheduler_lock, _scheduler_threads = threading.Lock(), None
+
+
+os.register_at_fork(after_in_child=_scheduler_after_fork)
 
 
 class HighsSolver(Solver):
