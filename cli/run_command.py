@@ -31,6 +31,7 @@ from nnv.plots import plot_boundary
 
 from .config import load_config, merge
 from .errors import user_errors
+from .progress import progress_console, showing
 from .run_options import command_line_settings, run_parameters
 
 NOT_REPAIRED = 1
@@ -77,7 +78,7 @@ def run(ctx: typer.Context) -> None:
         file_settings = {} if config_file is None else load_config(config_file, catalogue)
         given = command_line_settings(values, catalogue)
         config = assemble(merge(file_settings, given, catalogue), registry)
-        outcome = _run_with_progress(config, registry)
+        outcome = _run_with_progress(config, registry, values["quiet"])
         _draw(config, outcome)
     if values["json_output"]:
         typer.echo(outcome.result.to_json())
@@ -113,9 +114,9 @@ class _Left(ProgressColumn):
         return Text(left)
 
 
-def _run_with_progress(config: RunConfig, registry: Registry) -> RunOutcome:
-    """A progress bar on stderr while trials run, when stderr is a terminal."""
-    console = Console(stderr=True)
+def _run_with_progress(config: RunConfig, registry: Registry, quiet: bool) -> RunOutcome:
+    """A progress bar on stderr while trials run, when stderr is a terminal (not --quiet)."""
+    console = progress_console(quiet)
     columns = (
         TextColumn("trials"),
         BarColumn(),
@@ -126,7 +127,7 @@ def _run_with_progress(config: RunConfig, registry: Registry) -> RunOutcome:
         TimeRemainingColumn(),
         TextColumn("{task.fields[best]}"),
     )
-    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+    with Progress(*columns, console=console, disable=not showing(console)) as progress:
         bar = _Bar(progress)
         return run_repair(config, registry, bar.finished, bar.planned)
 

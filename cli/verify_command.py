@@ -14,6 +14,7 @@ from nnv.core.runtime.files import write_text_atomic
 from nnv.core.verify.verifier import Verifier
 
 from .errors import refuse_nan, user_errors
+from .progress import BabProgress
 
 
 def verify(
@@ -46,6 +47,7 @@ def verify(
             "stops paying; milp: bounds, then one solver call per case."
         ),
     ] = "bab",
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress line on stderr.")] = False,
 ) -> None:
     """Verify NETWORK against PROPERTY.
 
@@ -61,7 +63,8 @@ def verify(
         verifier = Verifier(
             chosen, timeout=timeout, seed=seed, events=registry.hook, strategy=strategy
         )
-        result = verifier.verify(net, prop)
+        with BabProgress(registry, quiet):
+            result = verifier.verify(net, prop)
         if result_file is not None:
             write_text_atomic(result_file, result.vnncomp_text())
     if json_output:
