@@ -65,7 +65,7 @@ def run(ctx: typer.Context) -> None:
     """Repair NETWORK so that every PROPERTY holds, changing a few free parameters.
 
     Writes OUT/result.json, OUT/trials.csv, OUT/repaired.onnx (when repaired and certified)
-    and, for 2-D inputs, OUT/boundary.png. Running the same command again with the same OUT
+    and OUT/boundary.png (a 2-D slice for wider inputs). Running the same command again with the same OUT
     resumes: the trials OUT/trials.csv already holds are not run again. --method retrain
     fine-tunes every weight instead (the paper's baseline). Exit code 0 when repaired, 1 when
     not, 2 on bad input.
