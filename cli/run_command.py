@@ -65,10 +65,10 @@ def run(ctx: typer.Context) -> None:
     """Repair NETWORK so that every PROPERTY holds, changing a few free parameters.
 
     Writes OUT/result.json, OUT/trials.csv, OUT/repaired.onnx (when repaired and certified)
-    and OUT/boundary.png (a 2-D slice for wider inputs). Running the same command again with the same OUT
-    resumes: the trials OUT/trials.csv already holds are not run again. --method retrain
-    fine-tunes every weight instead (the paper's baseline). Exit code 0 when repaired, 1 when
-    not, 2 on bad input.
+    and OUT/boundary.png (a 2-D slice for wider inputs). Running the same command again with
+    the same OUT resumes: the trials OUT/trials.csv already holds are not run again.
+    --method retrain fine-tunes every weight instead (the paper's baseline). Exit code 0 when
+    repaired, 1 when not, 2 on bad input.
     """
     values = ctx.params
     with user_errors():
