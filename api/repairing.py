@@ -98,16 +98,18 @@ class RepairResult:
         default_registry().save_network(self.network, path)
         return Path(path)
 
-    def plot(self) -> Figure:
-        """The decision boundary before and after, property regions outlined (2-D inputs)."""
+    def plot(self, axes: tuple[int, int] | None = None) -> Figure:
+        """The decision boundary before and after, property regions outlined; more than 2
+        inputs: the slice through the property's centre along ``axes`` (default: the two
+        inputs its box is widest in)."""
         from nnv.plots import boundary_figure
 
         decision = self.result.decision  # type: ignore[arg-type]
         figure = boundary_figure(
-            self.original, self.network, self.properties, self.data, decision
+            self.original, self.network, self.properties, self.data, axes, decision
         )
         if figure is None:
-            raise InputError("plot() draws networks of 2 inputs")
+            raise InputError("plot() draws networks of 2 or more inputs")
         return figure
 
     def __repr__(self) -> str:

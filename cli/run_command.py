@@ -31,6 +31,7 @@ from nnv.plots import plot_boundary
 
 from .config import load_config, merge
 from .errors import user_errors
+from .progress import progress_console, showing
 from .run_options import command_line_settings, run_parameters
 
 NOT_REPAIRED = 1
@@ -68,10 +69,10 @@ def run(ctx: typer.Context) -> None:
     """Repair NETWORK so that every PROPERTY holds, changing a few free parameters.
 
     Writes OUT/result.json, OUT/trials.csv, OUT/repaired.onnx (when repaired and certified)
-    and, for 2-D inputs, OUT/boundary.png. Running the same command again with the same OUT
-    resumes: the trials OUT/trials.csv already holds are not run again. --method retrain
-    fine-tunes every weight instead (the paper's baseline). Exit code 0 when repaired, 1 when
-    not, 2 on bad input.
+    and OUT/boundary.png (a 2-D slice for wider inputs). Running the same command again with
+    the same OUT resumes: the trials OUT/trials.csv already holds are not run again.
+    --method retrain fine-tunes every weight instead (the paper's baseline). Exit code 0 when
+    repaired, 1 when not, 2 on bad input.
     """
     values = ctx.params
     with user_errors():
@@ -81,7 +82,7 @@ def run(ctx: typer.Context) -> None:
         file_settings = {} if config_file is None else load_config(config_file, catalogue)
         given = command_line_settings(values, catalogue)
         config = assemble(merge(file_settings, given, catalogue), registry)
-        outcome = _run_with_progress(config, registry)
+        outcome = _run_with_progress(config, registry, values["quiet"])
         _draw(config, outcome)
     if values["json_output"]:
         typer.echo(outcome.result.to_json())
@@ -117,9 +118,9 @@ class _Left(ProgressColumn):
         return Text(left)
 
 
-def _run_with_progress(config: RunConfig, registry: Registry) -> RunOutcome:
-    """A progress bar on stderr while trials run, when stderr is a terminal."""
-    console = Console(stderr=True)
+def _run_with_progress(config: RunConfig, registry: Registry, quiet: bool) -> RunOutcome:
+    """A progress bar on stderr while trials run, when stderr is a terminal (not --quiet)."""
+    console = progress_console(quiet)
     columns = (
         TextColumn("trials"),
         BarColumn(),
@@ -130,7 +131,7 @@ def _run_with_progress(config: RunConfig, registry: Registry) -> RunOutcome:
         TimeRemainingColumn(),
         TextColumn("{task.fields[best]}"),
     )
-    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+    with Progress(*columns, console=console, disable=not showing(console)) as progress:
         bar = _Bar(progress)
         return run_repair(config, registry, bar.finished, bar.planned)
 

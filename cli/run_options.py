@@ -44,6 +44,12 @@ STATIC = [
             bool, typer.Option("--json", help="Print result.json instead of the summary table.")
         ],
     ),
+    inspect.Parameter(
+        "quiet",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[bool, typer.Option("--quiet", help="No progress bar on stderr.")],
+    ),
 ]
 
 

@@ -25,6 +25,7 @@ from nnv.core.plugin.trainer import (
 )
 
 from .errors import refuse_nan, user_errors
+from .progress import progress_console, showing
 
 NOT_CERTIFIED = 1
 
@@ -115,6 +116,7 @@ def train(
     json_output: Annotated[
         bool, typer.Option("--json", help="Print result.json instead of the summary table.")
     ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar on stderr.")] = False,
 ) -> None:
     """Train a network for a property and write OUT/model.onnx, OUT/result.json,
     OUT/property.json and OUT/curves.png.
@@ -155,7 +157,7 @@ def train(
             level=level,
             samples=SAMPLES if samples is None else samples,
         )
-        result = _with_progress(trainer, request, registry, epochs)
+        result = _with_progress(trainer, request, registry, epochs, quiet)
     if json_output:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -175,23 +177,28 @@ def _widths(text: str) -> list[int]:
 
 
 def _with_progress(
-    trainer: Trainer, request: TrainRequest, registry: Registry, epochs: int | None
+    trainer: Trainer, request: TrainRequest, registry: Registry, epochs: int | None, quiet: bool
 ) -> TrainResult:
-    """A progress bar on stderr (when it is a terminal): epochs, losses, counterexamples.
+    """A progress bar on stderr (on a terminal, not --quiet), redrawn after every epoch: the
+    epoch, the train and validation losses, the largest violation the counterexample searches
+    found that epoch, and how many counterexamples have been projected away so far.
 
     A trainer that cannot finish (a solver ran out of time) is an outcome, not bad input:
     one line on stderr and exit code 1.
     """
-    console = Console(stderr=True)
+    console = progress_console(quiet)
     columns = (
         TextColumn("epoch"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("loss {task.fields[loss]}  val {task.fields[val]}"),
-        TextColumn("violation {task.fields[violation]}  projections {task.fields[projections]}"),
+        TextColumn(
+            "violation {task.fields[violation]}  counterexamples projected "
+            "{task.fields[projections]}"
+        ),
     )
-    with Progress(*columns, console=console, disable=not console.is_terminal) as progress:
+    with Progress(*columns, console=console, disable=not showing(console)) as progress:
         task = progress.add_task(
             "train", total=epochs or 1000, loss="-", val="-", violation="-", projections=0
         )

@@ -16,6 +16,7 @@ import typer
 from nnv.core.errors import InputError
 
 from .errors import refuse_nan, user_errors
+from .progress import BabProgress
 
 BATCH = "Whole benchmark (--instances)"
 # Seconds of the timeout kept for printing, writing the result file and the interpreter's exit
@@ -60,7 +61,9 @@ def verify(
             help="Multiply every row's timeout.", callback=refuse_nan, rich_help_panel=BATCH
         ),
     ] = 1.0,
-    quiet: Annotated[bool, typer.Option(help="No progress bar.", rich_help_panel=BATCH)] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No progress on stderr (the line of branch and bound, the batch's bar).")
+    ] = False,
     solver: Annotated[str, typer.Option(help="Solver plugin (see `nnv plugins`).")] = "highs",
     timeout: Annotated[
         float | None,
@@ -127,7 +130,8 @@ def verify(
         verifier = Verifier(
             chosen, timeout=left, seed=seed, events=registry.hook, strategy=strategy
         )
-        result = verifier.verify(net, prop)
+        with BabProgress(registry, quiet):
+            result = verifier.verify(net, prop)
         if result_file is not None:
             write_text_atomic(result_file, result.vnncomp_text())
     if json_output:

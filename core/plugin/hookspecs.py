@@ -122,6 +122,13 @@ def nnv_trial_finished(result: TrialResult) -> None:
 
 
 @hookspec
+def nnv_verification_progress(open_boxes: int, boxes: int, settled: int, seconds: float) -> None:
+    """Branch and bound took a step: ``open_boxes`` wait in its queue, ``boxes`` have been
+    bounded and ``settled`` proved so far, ``seconds`` since the verification began (a
+    progress display; fired once per step of up to 256 boxes)."""
+
+
+@hookspec
 def nnv_verification_finished(result: VerificationResult) -> None:
     """A verification (``nnv verify``) finished with ``result``."""
 
@@ -137,5 +144,9 @@ class Events(Protocol):
     def nnv_trial_started(self, *, free: FreeSet) -> list[None]: ...
 
     def nnv_trial_finished(self, *, result: TrialResult) -> list[None]: ...
+
+    def nnv_verification_progress(
+        self, *, open_boxes: int, boxes: int, settled: int, seconds: float
+    ) -> list[None]: ...
 
     def nnv_verification_finished(self, *, result: VerificationResult) -> list[None]: ...

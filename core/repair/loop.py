@@ -290,8 +290,7 @@ class Repairer:
                         source="repair", inputs=result.counterexample, outputs=result.output
                     )
             elif result.status != "unsat":
-                state.notes.append(
-                    f"verifying {prop.name}: {result.status} {result.message}".strip()
-                )
+                reason = f" ({result.message})" if result.message else ""
+                state.notes.append(f"verifying {prop.name}: {result.status}{reason}")
                 return "timeout" if result.status == "timeout" else "error"
         return "new counterexample" if found else "verified"

@@ -72,6 +72,10 @@ class BabOutcome:
     message: str = ""
 
 
+# (boxes still open, the outcome so far) -> None: called after every step, for a display
+BabProgress = Callable[[int, BabOutcome], None]
+
+
 @dataclass
 class _Boxes:
     """Boxes with their bounds, the disjuncts still open on them, and the splits so far."""
@@ -218,7 +222,9 @@ class BranchAndBound:
 
     # -- search -------------------------------------------------------------------------------
 
-    def run(self, deadline: float | None) -> BabOutcome:
+    def run(self, deadline: float | None, progress: BabProgress | None = None) -> BabOutcome:
+        """Search until a counterexample, a proof or the deadline; ``progress(open boxes,
+        outcome so far)`` after every step."""
         outcome = BabOutcome("unsat", boxes=1)
         root = self._evaluate(self.piece.lower[None, :], self.piece.upper[None, :])
         queue = root.take(root.open.any(axis=1))
@@ -244,6 +250,8 @@ class BranchAndBound:
                 if len(children) and self._found(children, outcome):
                     return outcome
                 queue = _Boxes.concatenate([queue, children])
+            if progress is not None:
+                progress(len(queue), outcome)
         return outcome
 
     def _found(self, boxes: _Boxes, outcome: BabOutcome) -> bool:

@@ -113,6 +113,10 @@ class CounterexampleEvents(Protocol):
 class VerificationEvents(CounterexampleEvents, Protocol):
     """The events a :class:`Verifier` fires."""
 
+    def nnv_verification_progress(
+        self, *, open_boxes: int, boxes: int, settled: int, seconds: float
+    ) -> object: ...
+
     def nnv_verification_finished(self, *, result: VerificationResult) -> object: ...
 
 
@@ -253,12 +257,24 @@ class Verifier:
             return prop.violations(network.forward, points)
 
         outcomes: list[BabOutcome] = []
+
+        def progress(open_boxes: int, outcome: BabOutcome) -> None:
+            if self.events is not None:
+                done = sum(o.boxes for o in outcomes)
+                settled = sum(o.proved_by_bounds + o.proved_by_solver for o in outcomes)
+                self.events.nnv_verification_progress(
+                    open_boxes=open_boxes,
+                    boxes=done + outcome.boxes,
+                    settled=settled + outcome.proved_by_bounds + outcome.proved_by_solver,
+                    seconds=time.perf_counter() - start,
+                )
+
         for piece in pieces:
             search = BranchAndBound(
                 network, piece, prop.unsafe_outputs, is_violation, solve_box, self.bab
             )
             with blas_threads(1):
-                outcomes.append(search.run(deadline))
+                outcomes.append(search.run(deadline, progress))
             if outcomes[-1].status in ("sat", "timeout"):
                 break
         return self._bab_result(network, prop, outcomes, "bab")

@@ -24,9 +24,14 @@ def plot_curves(records: Sequence[EpochRecord], title: str, path: Path) -> None:
     losses.set_xlabel("epoch")
     losses.set_ylabel("loss")
     losses.legend()
-    searches.plot(epochs, [r.violation for r in records], color="tab:red")
+    # log scale, so the first epochs' spike does not flatten the rest; epochs that found no
+    # counterexample (violation 0) have no point on it
+    violations = [r.violation if r.violation > 0 else float("nan") for r in records]
+    searches.plot(epochs, violations, color="tab:red", marker=".", markersize=3)
+    if any(r.violation > 0 for r in records):
+        searches.set_yscale("log")
     searches.set_xlabel("epoch")
-    searches.set_ylabel("largest counterexample violation", color="tab:red")
+    searches.set_ylabel("largest counterexample violation (log; none: no point)", color="tab:red")
     projections = searches.twinx()
     projections.plot(epochs, [r.projections for r in records], color="tab:gray")
     projections.set_ylabel("projections so far", color="tab:gray")
