@@ -62,7 +62,8 @@ def verify(
         ),
     ] = 1.0,
     quiet: Annotated[
-        bool, typer.Option("--quiet", help="No progress on stderr (the line of branch and bound, the batch's bar).")
+        bool,
+        typer.Option("--quiet", help="No progress on stderr (branch and bound, the batch)."),
     ] = False,
     solver: Annotated[str, typer.Option(help="Solver plugin (see `nnv plugins`).")] = "highs",
     timeout: Annotated[
