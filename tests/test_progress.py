@@ -69,7 +69,7 @@ def _verify_on_a_terminal(*flags: str) -> subprocess.CompletedProcess[str]:
         str(acasxu / "ACASXU_run2a_3_3_batch_2000.onnx"),
         str(acasxu / "prop_2.vnnlib"),
         "--timeout",
-        "3",
+        "6",  # counted from the process's start: loading takes a second or two of it
         *flags,
     ]
     env = dict(os.environ, FORCE_COLOR="1", COLUMNS="120")
@@ -81,7 +81,7 @@ def test_nnv_verify_draws_branch_and_bound_progress_on_a_terminal() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == "timeout"
     assert "branch and bound" in done.stderr and "boxes open" in done.stderr
-    assert "branch and bound" not in done.stdout  # the verdict's stream stays clean
+    assert "boxes open" not in done.stdout  # the verdict's stream stays clean
 
 
 def test_quiet_turns_the_progress_off() -> None:
