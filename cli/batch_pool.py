@@ -3,7 +3,8 @@
 Each instance is a process of its own either way (:func:`~nnv.core.run.batch.run_instance`);
 a thread or a dask task only starts it and waits, so ``workers`` instances run at once.
 The executor plugins' ``map`` runs repair trials (typed tasks and results), so a batch has
-these two small pools instead; the dask one reuses the plugin's scheduler check.
+these two small pools instead; the dask one connects as the plugin does (locally with
+threads, not processes).
 
 On dask, a remote cluster's workers must have nnv installed and read the instances' files
 at the same (absolute) paths; the result files come back in the task's answer, so only this
@@ -16,7 +17,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Any
 
 from nnv.core.errors import InputError
 from nnv.core.run.batch import InstanceJob, InstanceOutcome, run_instance, stop_all
@@ -50,27 +50,9 @@ class DaskPool:
     """Instances as tasks on the dask cluster at ``scheduler``, or on a LocalCluster."""
 
     def __init__(self, workers: int, scheduler: str | None) -> None:
-        try:
-            from dask.distributed import Client, LocalCluster
-        except ImportError:
-            raise InputError(
-                'the dask executor needs dask.distributed: pip install "nnv[dask]"'
-            ) from None
-        from nnv.plugins.executors.dask_cluster import check_scheduler
+        from nnv.plugins.executors.dask_cluster import connect
 
-        self._cluster: Any = None
-        if scheduler is None:
-            self._cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=False, dashboard_address=None
-            )
-            self._client: Any = Client(self._cluster)
-        else:
-            check_scheduler(scheduler)
-            try:
-                self._client = Client(scheduler, timeout=30)
-            except OSError as error:
-                message = f"cannot reach the dask scheduler at {scheduler}: {error}"
-                raise InputError(message) from None
+        self._cluster, self._client = connect(scheduler, workers, processes=False)
 
     def run(self, jobs: Sequence[InstanceJob]) -> Iterator[tuple[int, InstanceOutcome]]:
         from dask.distributed import as_completed as completed

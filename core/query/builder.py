@@ -60,16 +60,22 @@ class QueryBuilder:
         ub: float | np.ndarray,
     ) -> None:
         """Add rows ``lb <= coefficients @ v[columns] <= ub`` (``columns=None``: all variables)."""
-        matrix = sp.coo_matrix(coefficients)
-        if columns is not None:
-            matrix = sp.coo_matrix(
-                (matrix.data, (matrix.row, np.asarray(columns)[matrix.col])),
-                shape=(matrix.shape[0], max(self.n_vars, 1)),
-            )
-        count = matrix.shape[0]
+        matrix = self._placed(coefficients, columns)
         self._rows.append(matrix)
-        self._row_lb.append(np.broadcast_to(np.asarray(lb, dtype=np.float64), (count,)).copy())
-        self._row_ub.append(np.broadcast_to(np.asarray(ub, dtype=np.float64), (count,)).copy())
+        self._row_lb.append(_per_row(lb, matrix.shape[0]))
+        self._row_ub.append(_per_row(ub, matrix.shape[0]))
+
+    def _placed(
+        self, coefficients: sp.spmatrix | np.ndarray, columns: np.ndarray | None
+    ) -> sp.coo_matrix:
+        """``coefficients`` as rows over every variable: its column ``j`` is ``columns[j]``."""
+        matrix = sp.coo_matrix(coefficients)
+        if columns is None:
+            return matrix
+        return sp.coo_matrix(
+            (matrix.data, (matrix.row, np.asarray(columns)[matrix.col])),
+            shape=(matrix.shape[0], max(self.n_vars, 1)),
+        )
 
     def add_relu(self, outputs: np.ndarray, inputs: np.ndarray) -> None:
         self._relu.append(np.column_stack([outputs, inputs]).astype(np.int64))
@@ -86,17 +92,12 @@ class QueryBuilder:
         ub: float | np.ndarray,
     ) -> None:
         """Add ``v[binaries[r]] = 1 -> lb[r] <= coefficients[r] @ v[columns] <= ub[r]``."""
-        matrix = sp.coo_matrix(coefficients)
-        if columns is not None:
-            matrix = sp.coo_matrix(
-                (matrix.data, (matrix.row, np.asarray(columns)[matrix.col])),
-                shape=(matrix.shape[0], max(self.n_vars, 1)),
-            )
+        matrix = self._placed(coefficients, columns)
         count = matrix.shape[0]
         self._ind_var.append(np.asarray(binaries, dtype=np.int64).reshape(count))
         self._ind_rows.append(matrix)
-        self._ind_lb.append(np.broadcast_to(np.asarray(lb, dtype=np.float64), (count,)).copy())
-        self._ind_ub.append(np.broadcast_to(np.asarray(ub, dtype=np.float64), (count,)).copy())
+        self._ind_lb.append(_per_row(lb, count))
+        self._ind_ub.append(_per_row(ub, count))
 
     def build(self, **extra: object) -> Query:
         """Freeze into a Query; ``extra`` sets objective, soft constraints and the like."""
@@ -129,3 +130,8 @@ def _stack(blocks: list[sp.coo_matrix], n: int) -> sp.csr_matrix:
         return empty_matrix(n)
     resized = [sp.coo_matrix((b.data, (b.row, b.col)), shape=(b.shape[0], n)) for b in blocks]
     return sp.vstack(resized, format="csr")
+
+
+def _per_row(bound: float | np.ndarray, count: int) -> np.ndarray:
+    """A row bound given once or per row, as ``count`` floats of its own."""
+    return np.broadcast_to(np.asarray(bound, dtype=np.float64), (count,)).copy()

@@ -45,30 +45,7 @@ class DaskExecutor(Executor):
         if workers is not None and workers < 1:
             raise InputError(f"workers must be at least 1, not {workers}")
         super().__init__(workers)
-        try:
-            import dask
-            from dask.distributed import Client, LocalCluster
-        except ImportError:
-            raise InputError(
-                'the dask executor needs dask.distributed: pip install "nnv[dask]"'
-            ) from None
-        self._cluster: Any = None
-        if scheduler is None:
-            with dask.config.set({"distributed.worker.daemon": False}):
-                self._cluster = LocalCluster(
-                    n_workers=workers or default_workers(),
-                    threads_per_worker=1,
-                    processes=True,
-                    dashboard_address=None,
-                )
-            self._client: Any = Client(self._cluster)
-        else:
-            check_scheduler(scheduler)
-            try:
-                self._client = Client(scheduler, timeout=30)
-            except OSError as error:
-                message = f"cannot reach the dask scheduler at {scheduler}: {error}"
-                raise InputError(message) from None
+        self._cluster, self._client = connect(scheduler, workers or default_workers(), True)
 
     def map(self, job: TrialJob, tasks: Sequence[TrialTask]) -> Iterator[tuple[int, TrialResult]]:
         """Submit every task; past the run's deadline (plus grace) the tasks still out are
@@ -117,6 +94,35 @@ def _host_port(address: str) -> tuple[str, int]:
             f"tcp://host:8786 ({error})"
         ) from None
     return host, port
+
+
+def connect(scheduler: str | None, workers: int, processes: bool) -> tuple[Any, Any]:
+    """A dask ``(cluster, client)``: a LocalCluster of ``workers`` single-thread workers
+    (``processes``, or threads of this one) when ``scheduler`` is None, else ``(None, client)``
+    of the cluster there, checked first so a wrong address fails in one line.
+
+    Local worker processes are not daemonic, so a trial can still run in a child process."""
+    try:
+        import dask
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError(
+            'the dask executor needs dask.distributed: pip install "nnv[dask]"'
+        ) from None
+    if scheduler is None:
+        with dask.config.set({"distributed.worker.daemon": False}):
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=processes,
+                dashboard_address=None,
+            )
+        return cluster, Client(cluster)
+    check_scheduler(scheduler)
+    try:
+        return None, Client(scheduler, timeout=30)
+    except OSError as error:
+        raise InputError(f"cannot reach the dask scheduler at {scheduler}: {error}") from None
 
 
 def check_scheduler(address: str) -> None:

@@ -20,9 +20,23 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from nnv.core import CapabilityError, InputError, Query, Solution
+from nnv.core import Capability, CapabilityError, InputError, Query, Solution
 from nnv.core.query.form import Universal
 from nnv.core.status import SolveStatus
+
+# what both SMT solvers decide over rationals; z3 adds optimisation
+SMT_CAPABILITIES = frozenset(
+    {
+        Capability.LINEAR,
+        Capability.INTEGER,
+        Capability.RELU,
+        Capability.INDICATOR,
+        Capability.BILINEAR,
+        Capability.SOFT,
+        Capability.EXACT,
+        Capability.QUANTIFIERS,
+    }
+)
 
 
 @dataclass

@@ -19,10 +19,11 @@ from typing import Any
 import cvc5
 import cvc5.pythonic as cp
 
-from nnv.core import Capability, InputError, Query, Solution, Solver, hookimpl
+from nnv.core import InputError, Query, Solution, Solver, hookimpl
 from nnv.core.plugin.options import option_error
 
 from ._exact import (
+    SMT_CAPABILITIES,
     Compiled,
     Deadline,
     check_supported,
@@ -43,18 +44,7 @@ class Cvc5Solver(Solver):
     """cvc5 SMT solver: rational arithmetic, so ``infeasible`` is a proof."""
 
     name = "cvc5"
-    capabilities = frozenset(
-        {
-            Capability.LINEAR,
-            Capability.INTEGER,
-            Capability.RELU,
-            Capability.INDICATOR,
-            Capability.BILINEAR,
-            Capability.SOFT,
-            Capability.EXACT,
-            Capability.QUANTIFIERS,
-        }
-    )
+    capabilities = SMT_CAPABILITIES
     description = "cvc5 SMT solver (exact rationals; LRA, LIA, NRA; soft maximum by counting)"
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:

@@ -20,26 +20,23 @@ import z3
 from nnv.core import Capability, InputError, Query, Solution, Solver, hookimpl
 from nnv.core.plugin.options import check_kind, option_error
 
-from ._exact import Compiled, Deadline, check_supported, compile_query, found, infeasible, unsolved
+from ._exact import (
+    SMT_CAPABILITIES,
+    Compiled,
+    Deadline,
+    check_supported,
+    compile_query,
+    found,
+    infeasible,
+    unsolved,
+)
 
 
 class Z3Solver(Solver):
     """Z3 SMT solver: rational arithmetic, so ``infeasible`` is a proof."""
 
     name = "z3"
-    capabilities = frozenset(
-        {
-            Capability.LINEAR,
-            Capability.INTEGER,
-            Capability.RELU,
-            Capability.INDICATOR,
-            Capability.BILINEAR,
-            Capability.SOFT,
-            Capability.OPTIMIZE,
-            Capability.EXACT,
-            Capability.QUANTIFIERS,
-        }
-    )
+    capabilities = SMT_CAPABILITIES | {Capability.OPTIMIZE}
     description = "Z3 SMT solver (exact rationals; LRA, LIA, NRA; MaxSMT and optimisation)"
 
     def check_options(self, options: dict[str, Any]) -> dict[str, Any]:
