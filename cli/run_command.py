@@ -162,7 +162,12 @@ def summary_table(result: RunResult, out: Path) -> Table:
     after = result.accuracy_after or {}
     for split, value in result.accuracy_before.items():
         table.add_row(f"accuracy {split}", f"{percent(value)} -> {percent(after.get(split))}")
+    if result.drawdown:
+        lost = ", ".join(f"{split} {percent(value)}" for split, value in result.drawdown.items())
+        table.add_row("drawdown", lost)
     for row in details.summary("accuracy"):
+        table.add_row(*row)
+    for row in _region_rows(result.regions):
         table.add_row(*row)
     table.add_row("certified by", result.certified_by or "-")
     for row in details.summary("certificate"):
@@ -170,3 +175,28 @@ def summary_table(result: RunResult, out: Path) -> Table:
     table.add_row("seconds", f"{result.seconds:.2f}")
     table.add_row("results", str(out))
     return table
+
+
+def _region_rows(regions: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """--partition's rows: the boxes, and how the held-out ones fared after the repair."""
+    if regions is None:
+        return []
+    rows = [
+        (
+            "regions",
+            f"{regions['boxes']} boxes of side {regions['side']:g}, {regions['violating']} "
+            f"violating at {regions['samples_per_box']} samples each: "
+            f"{len(regions['repaired_boxes'])} repaired, {regions['held_out_boxes']} held out",
+        )
+    ]
+    found = regions["generalisation"]
+    if found is not None and found["held_out"]:
+        rows.append(
+            (
+                "generalisation",
+                f"{found['proved']} of {found['held_out']} held-out boxes proved "
+                f"({percent(found['boxes_generalised'])}); {found['points_fixed']} of "
+                f"{found['points']} violating points fixed ({percent(found['points_generalised'])})",
+            )
+        )
+    return rows

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from nnv.core.model.network import Network
+from nnv.core.model.property import Property
 from nnv.core.repair.trial import FreeSet, TrialResult
 
 Evaluate = Callable[[Sequence[FreeSet]], list[TrialResult]]
@@ -31,6 +32,12 @@ class SearchStrategy(abc.ABC):
         self.max_free = max_free
         self.layers = None if layers is None else list(layers)
         self.options = options
+        self.properties: list[Property] = []
+
+    def prepare(self, properties: Sequence[Property]) -> None:
+        """Hear the run's properties before :meth:`search` (a strategy may rank parameters by
+        how the network violates them)."""
+        self.properties = list(properties)
 
     @abc.abstractmethod
     def search(

@@ -69,6 +69,26 @@ class RunConfig(Options):
         help="The class is the largest output (argmax, default) or the smallest (argmin, "
         "ACAS Xu's advisories).",
     )
+    partition: float | None = option(
+        None,
+        minimum=0,
+        fingerprint=True,
+        help="Cut each property's region into boxes of this side and repair the violating "
+        "ones (found by sampling) as properties of their own.",
+    )
+    repair_boxes: int | None = option(
+        None,
+        minimum=1,
+        fingerprint=True,
+        help="With --partition: repair this many violating boxes (seeded order) and hold the "
+        "rest out to measure generalisation (default: repair them all).",
+    )
+    partition_samples: int = option(
+        50,
+        minimum=1,
+        fingerprint=True,
+        help="With --partition: points sampled in each box to find the violating ones.",
+    )
     timeout: float | None = option(None, minimum=0, help="Seconds for the whole run.")
     seed: int = option(0, help="Seed of the heuristic's random choices (default 0).")
     out: Path = option(Path("runs/latest"), help="Results folder (default runs/latest).")
@@ -77,6 +97,13 @@ class RunConfig(Options):
         flag="--restart",
         help="Run every trial again, ignoring those OUT holds from this run.",
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.partition is not None and not self.partition > 0:
+            raise InputError(f"partition must be a positive side, not {self.partition!r}")
+        if self.repair_boxes is not None and self.partition is None:
+            raise InputError("repair_boxes needs partition (the side of the boxes)")
 
     def verifier_name(self, installed: Collection[str]) -> str:
         """The solver that verifies candidates: ``verifier`` when named, else highs when it is

@@ -1,8 +1,9 @@
-"""A run's network, properties and data, loaded and checked against each other."""
+"""A run's network, properties and data, loaded and checked against each other (and, with
+``--partition``, the properties cut into boxes: :mod:`nnv.core.run.regions`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nnv.core.errors import InputError
 from nnv.core.model.dataset import Dataset
@@ -10,6 +11,7 @@ from nnv.core.model.network import Network
 from nnv.core.model.property import Property
 from nnv.core.plugin.registry import Registry
 from nnv.core.run.config import RunConfig
+from nnv.core.run.regions import Partition, partition
 
 
 @dataclass
@@ -17,8 +19,9 @@ class Inputs:
     """A run's network, properties and data, loaded and checked against each other."""
 
     network: Network
-    properties: list[Property]
+    properties: list[Property]  # with --partition: the boxes to repair
     data: Dataset
+    partition: Partition | None = field(default=None)
 
 
 def load_inputs(config: RunConfig, registry: Registry) -> Inputs:
@@ -36,4 +39,16 @@ def load_inputs(config: RunConfig, registry: Registry) -> Inputs:
     data.check_labels(network.n_outputs, str(config.data))
     if "train" in data.splits and not data.splits["train"][0].shape[0]:
         raise InputError(f"{config.data}: the train split is empty")
-    return Inputs(network, properties, data)
+    if config.partition is None:
+        return Inputs(network, properties, data)
+    for prop in properties:
+        prop.check_fits(network.n_inputs, network.n_outputs)
+    parts = partition(
+        network,
+        properties,
+        config.partition,
+        config.repair_boxes,
+        config.partition_samples,
+        config.seed,
+    )
+    return Inputs(network, parts.repair, data, parts)

@@ -96,6 +96,8 @@ class RunResult:
     certified_by: str | None
     accuracy_before: dict[str, float | None]
     accuracy_after: dict[str, float | None] | None
+    # accuracy lost per split (before - after; negative: gained), the field's "drawdown"
+    drawdown: dict[str, float | None] | None
     seconds: float
     verifier: str
     decision: str  # the decision rule accuracy and the class-keeping constraints used
@@ -103,6 +105,8 @@ class RunResult:
     seed: int
     network: str
     properties: list[str]
+    # --partition: the boxes, which were repaired, and how the held-out ones fared
+    regions: dict[str, Any] | None
     data: str
     repaired_network: str | None
     nnv_version: str | None
@@ -121,6 +125,7 @@ class RunResult:
         accuracy_after: dict[str, float | None] | None,
         seconds: float,
         details: ResultDetails,
+        regions: dict[str, Any] | None = None,
     ) -> RunResult:
         """The result of a run of ``config`` that found these (``repaired``: the certified
         network written, if any); the settings are ``config``'s."""
@@ -130,8 +135,10 @@ class RunResult:
             certified_by=certified_by,
             accuracy_before=accuracy_before,
             accuracy_after=accuracy_after,
+            drawdown=drawdown(accuracy_before, accuracy_after),
             seconds=seconds,
             details=details,
+            regions=regions,
             method=config.method,
             verifier=config.verifier,
             decision=config.decision,
@@ -172,6 +179,19 @@ class RunOutcome:
     @property
     def ok(self) -> bool:
         return self.repaired is not None
+
+
+def drawdown(
+    before: dict[str, float | None], after: dict[str, float | None] | None
+) -> dict[str, float | None] | None:
+    """Accuracy lost per split by the repair (None where a split has no accuracy)."""
+    if after is None:
+        return None
+    lost = {}
+    for split, value in before.items():
+        now = after.get(split)
+        lost[split] = None if value is None or now is None else round(value - now, 12)
+    return lost
 
 
 def finite(report: dict[str, float]) -> dict[str, float | None]:

@@ -44,6 +44,7 @@ from nnv.core.repair.metrics import accuracy_report
 from nnv.core.repair.trial import TrialResult
 from nnv.core.run.config import RunConfig
 from nnv.core.run.inputs import Inputs, load_inputs
+from nnv.core.run.regions import regions_result
 from nnv.core.run.results import (
     RUN_FILE,
     STALE_FILES,
@@ -132,7 +133,11 @@ class RetrainMethod(RepairMethod):
         steps = loop.run(on_step)
         repaired = steps[-1].network if steps[-1].certified_by is not None else None
         unverified = None if repaired is not None else _best_unverified(steps)
-        result = _result(config, self.options, loop, steps, repaired, unverified, start)
+        verifier = config.verifier_name(registry.names("solver"))
+        regions = regions_result(
+            inputs.partition, repaired, registry, verifier, config.verifier_options, loop.deadline
+        )
+        result = _result(config, self.options, loop, steps, repaired, unverified, start, regions)
         kept = None if unverified is None else unverified.network
         write_outputs(config.out, registry, result, repaired, kept)
         return RunOutcome(
@@ -321,6 +326,7 @@ def _settings(config: RunConfig, method: RetrainMethod) -> dict[str, Any]:
         "verifier": config.verifier,
         "decision": config.decision,
         "seed": config.seed,
+        "partition": [config.partition, config.repair_boxes, config.partition_samples],
         "nnv_version": nnv_version(),
     }
 
@@ -333,6 +339,7 @@ def _result(
     repaired: Network | None,
     unverified: Step | None,
     start: float,
+    regions: dict[str, Any] | None,
 ) -> RunResult:
     """result.json."""
     last = steps[-1]
@@ -366,6 +373,7 @@ def _result(
         accuracy_after=None if repaired is None else finite(last.accuracy),
         seconds=round(time.monotonic() - start, 3),
         details=details,
+        regions=regions,
     )
 
 

@@ -77,11 +77,15 @@ class GreedySearch(SearchStrategy):
         self.target_accuracy = fraction_or_none("target_accuracy", target_accuracy)
         self.batch_size = positive_int("batch_size", batch_size)
 
+    def first_level(self, network: Network) -> list[FreeSet]:
+        """Level 1: every single parameter of the chosen layers, in the paper's order."""
+        return [(address,) for address in candidates(network, self.layers)]
+
     def search(
         self, network: Network, evaluate: Evaluate, deadline: float | None
     ) -> list[TrialResult]:
         order = {str(a): i for i, a in enumerate(network.parameter_addresses())}
-        level: list[FreeSet] = [(address,) for address in candidates(network, self.layers)]
+        level = self.first_level(network)
         results: list[TrialResult] = []
         for size in range(1, self.max_free + 1):
             level_results, cut_short = run_in_batches(

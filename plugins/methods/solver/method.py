@@ -52,6 +52,7 @@ def search_repair(
     inputs, heuristic, repairer = build_run(config, options, registry)
     plan = _search_plan(options)
     strategy: SearchStrategy = registry.create("search", *plan)
+    strategy.prepare(inputs.properties)
     _check_given_sets(options, repairer)
     trial_settings = fingerprint(config, options, heuristic, repairer)
     with _executor(options, registry) as executor:

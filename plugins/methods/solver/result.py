@@ -13,6 +13,7 @@ from nnv.core.repair.loop import Repairer
 from nnv.core.repair.metrics import accuracy_report
 from nnv.core.repair.trial import TrialResult
 from nnv.core.run.inputs import Inputs
+from nnv.core.run.regions import regions_result
 from nnv.core.run.results import ResultDetails, Row, RunResult, SummaryPlace, finite, placed
 from nnv.core.run.trials import TrialTable
 from nnv.core.status import RunStatus
@@ -130,6 +131,14 @@ def search_result(
         ),
         seconds=round(seconds, 3),
         details=details,
+        regions=regions_result(
+            inputs.partition,
+            repaired,
+            trials.registry,
+            trials.config.verifier,
+            trials.config.verifier_options,
+            trials.deadline,
+        ),
     )
 
 
