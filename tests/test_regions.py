@@ -164,3 +164,18 @@ def test_cli_refuses_repair_boxes_without_partition(tmp_path: Path) -> None:
     )  # fmt: skip
     assert_bad_input(done, "nothing to repair")
     assert not (tmp_path / "run").exists()
+
+
+def test_closest_to_unsafe_is_in_the_region_and_nearer_than_any_sample() -> None:
+    from nnv.core.verify.falsify import closest_to_unsafe, unsafe_margin
+
+    network = _threshold_network(0.62)
+    safe = _class_property([0.0, 0.0], [0.55, 1.0], forbidden=1)  # safe: x0 <= 0.55 < 0.62
+    point = closest_to_unsafe(network, safe, samples=300, seed=0)
+    assert point is not None and safe.in_region(point)[0]
+    (conjunction,) = safe.unsafe_outputs
+    grid = np.column_stack([np.linspace(0.0, 0.55, 500), np.full(500, 0.5)])
+    nearest = unsafe_margin(network.forward(point[None, :]), conjunction)[0]
+    assert nearest > 0  # not unsafe: the property holds
+    assert nearest <= unsafe_margin(network.forward(grid), conjunction).min() + 1e-9
+    assert point[0] == pytest.approx(0.55)  # the edge nearest the class boundary

@@ -283,3 +283,40 @@ def test_grid_regions_are_kept_only_where_verified() -> None:
         for piece, label in zip(soft.regions, soft.region_labels, strict=True)
     )
     assert result.kept is not None and result.kept <= verified
+
+
+class _UndecidedFirst:
+    """The loop's verifier, answering ``timeout`` to its first ``count`` calls."""
+
+    calls = 0
+    count = 0
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.real = Verifier(*args, **kwargs)  # type: ignore[arg-type]
+
+    def verify(self, network: Network, prop: Property):  # type: ignore[no-untyped-def]
+        type(self).calls += 1
+        if type(self).calls <= type(self).count:
+            from nnv.core.verify.verifier import VerificationResult
+
+            return VerificationResult("timeout", "fake")
+        return self.real.verify(network, prop)
+
+
+@pytest.mark.parametrize(("undecided", "budget", "status"), [(2, 5, "repaired"), (3, 2, "timeout")])
+def test_an_undecided_region_adds_its_nearest_point_within_the_budget(
+    monkeypatch: pytest.MonkeyPatch, undecided: int, budget: int, status: str
+) -> None:
+    import nnv.core.repair.loop as loop
+
+    _UndecidedFirst.calls, _UndecidedFirst.count = 0, undecided
+    monkeypatch.setattr(loop, "Verifier", _UndecidedFirst)
+    engine = repairer("highs", trial_timeout=300, near_misses=budget)
+    result = engine.trial(["b2.1"])
+    assert result.status == status, result.message
+    if status == "repaired":
+        # each undecided check cost a round; the certificate is the certifier's, not the fake's
+        assert result.rounds >= undecided + 1
+        assert_really_repaired(engine, result.values)
+    else:
+        assert "timeout" in result.message

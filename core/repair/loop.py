@@ -51,7 +51,7 @@ from nnv.core.repair.synthesis.pair import PairSynthesiser
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.repair.trial import FreeSet, TrialResult
 from nnv.core.verify.certifier import Certifier
-from nnv.core.verify.falsify import violating_samples
+from nnv.core.verify.falsify import closest_to_unsafe, violating_samples
 from nnv.core.verify.verifier import CounterexampleEvents, Verifier
 
 # how a candidate fared in the loop's verification
@@ -65,6 +65,7 @@ class _Rounds:
     counterexamples: list[list[np.ndarray]]  # per property
     region_points: list[list[np.ndarray]]  # per soft region
     rounds: int = 0
+    near_misses: int = 0  # regions undecided in check_seconds, met by their nearest point
     notes: list[str] = field(default_factory=list)
 
 
@@ -280,8 +281,11 @@ class Repairer:
             for r in regions
         ]
         for prop, points in checks:
-            verifier = Verifier(self.verifier, timeout=remaining(deadline))
-            result = verifier.verify(candidate, prop.expanded(self.settings.verify_margin))
+            widened = prop.expanded(self.settings.verify_margin)
+            verifier = Verifier(self.verifier, timeout=self._check_time(deadline))
+            result = verifier.verify(candidate, widened)
+            if result.status == "timeout" and self._near_miss(candidate, widened, points, state):
+                return "new counterexample"
             if result.status == "sat" and result.counterexample is not None:
                 points.append(result.counterexample)
                 found = True
@@ -294,3 +298,25 @@ class Repairer:
                 state.notes.append(f"verifying {prop.name}: {result.status}{reason}")
                 return "timeout" if result.status == "timeout" else "error"
         return "new counterexample" if found else "verified"
+
+    def _check_time(self, deadline: float | None) -> float | None:
+        """The verifier's time for one region: check_seconds, within the trial's time."""
+        left, cap = remaining(deadline), self.settings.check_seconds
+        if cap is None or self.settings.near_misses == 0:
+            return left
+        return cap if left is None else min(cap, left)
+
+    def _near_miss(
+        self, candidate: Network, prop: Property, points: list[np.ndarray], state: _Rounds
+    ) -> bool:
+        """After the verifier ran out of its time on ``prop``: add the region's point nearest
+        to the unsafe set to its counterexamples, unless the budget is spent (or no point is
+        found, or the time was the trial's own): then the timeout stands."""
+        if state.near_misses >= self.settings.near_misses or self.settings.check_seconds is None:
+            return False
+        point = closest_to_unsafe(candidate, prop, seed=state.rounds)
+        if point is None:
+            return False
+        state.near_misses += 1
+        points.append(point)
+        return True

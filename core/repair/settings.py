@@ -34,6 +34,13 @@ class RepairSettings:
     trial_timeout: float | None = None
     max_rounds: int = 200
     seed_counterexamples: int = 4  # violating samples of each property that start the loop
+    # The loop's verifier has at most check_seconds for each region of a candidate. A region
+    # it cannot decide in that time adds its point nearest to the unsafe set as a constraint
+    # of the next round (at most near_misses times a trial), instead of ending the trial: a
+    # candidate that barely avoids the unsafe set is as hard to prove as to refute. Sound
+    # either way: only a candidate verified everywhere is certified and reported.
+    check_seconds: float | None = 10.0
+    near_misses: int = 50
     # one free parameter: synthesise by the exact line analysis instead of the solver
     line_synthesis: bool = True
     # which output is the class a soft point keeps: the largest (argmax) or the smallest

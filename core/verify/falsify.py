@@ -135,6 +135,35 @@ def _late(deadline: float | None) -> bool:
     return deadline is not None and time.perf_counter() > deadline
 
 
+def closest_to_unsafe(
+    network: Network, prop: Property, samples: int = 500, steps: int = 30, seed: int = 0
+) -> np.ndarray | None:
+    """The point of the region (of its boxes) found nearest to an unsafe output: the smallest
+    :func:`unsafe_margin` over samples and gradient steps from the closest of them.
+
+    Repair adds it to the counterexamples when the verifier could not decide a candidate in
+    the time it had: such a candidate sits too close to the unsafe set to prove, and asking
+    the next one to be safe at this point, with the synthesis margin, pushes it away."""
+    rng = np.random.default_rng(seed)
+    best, closest = None, np.inf
+    for piece in prop.pieces:
+        points = sample_piece(piece, samples, rng)
+        if not points.shape[0] or not piece.is_box:
+            continue
+        outputs = network.forward(points)
+        for conjunction in prop.unsafe_outputs:
+            margins = unsafe_margin(outputs, conjunction)
+            starts = np.clip(points[np.argsort(margins)[:16]], piece.lower, piece.upper)
+            step = (piece.upper - piece.lower) / 4
+            for _ in range(steps + 1):
+                margin, gradient = _margin_gradient(network, starts, conjunction)
+                if margin.min() < closest:
+                    closest, best = float(margin.min()), starts[np.argmin(margin)].copy()
+                starts = np.clip(starts - step * np.sign(gradient), piece.lower, piece.upper)
+                step = step * 0.9
+    return best
+
+
 def violating_samples(
     network: Network, prop: Property, count: int, samples: int = 2000, seed: int = 0
 ) -> np.ndarray:
