@@ -1,0 +1,275 @@
+"""Repair ACAS Xu networks with `nnv run` and report the repair field's figures.
+
+Usage (from the repository root):
+
+    python benchmarks/acasxu_repair.py boxes --out benchmarks/results/acasxu_repair.md
+    python benchmarks/acasxu_repair.py prop2 --out benchmarks/results/acasxu_repair_prop2.md
+
+``boxes``: N2,9 property 8 as APRNN sets it up: the region cut into boxes of side 0.05, 20 of
+the violating ones repaired (`--partition 0.05 --repair-boxes 20`), the others held out for
+generalisation; drawdown on points the original network labels (the data file below). Each
+repaired box is then checked by Marabou on the written repaired.onnx when maraboupy is
+installed (`pip install maraboupy`).
+
+``prop2``: every network whose property-2 instance is `sat` in acasxu/instances.csv, repaired
+over the whole property-2 region; each "repaired" file is verified again by `nnv verify`.
+
+The data of each network (made here, not stored): ``train`` is 2,000 points drawn uniformly
+from the normalised input domain, ``test`` 1,000 points from each of properties 1, 3 and 4's
+regions; both labelled by the original network (its advisory: the smallest output). A
+repair's drawdown is the accuracy it loses on them. Every run is one `nnv run` process, timed
+whole (start-up, loading, choosing the parameters, certification).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+ACASXU = ROOT.parent / "shared" / "benchmarks" / "acasxu"
+DOMAIN = (
+    np.array([-0.328422877, -0.5, -0.5, -0.5, -0.5]),
+    np.array([0.679857769, 0.5, 0.5, 0.5, 0.5]),
+)  # the normalised ranges of the five inputs
+LAST_LAYER = ["--layers", "7", "--search", "localise"]
+
+
+def nnv_command() -> list[str]:
+    beside = Path(sys.executable).parent / "nnv"
+    return [str(beside)] if beside.is_file() else [sys.executable, "-m", "nnv.cli"]
+
+
+def make_data(network: Path, path: Path, seed: int = 0) -> None:
+    """The train and test points of the module's docstring, labelled by ``network``."""
+    sys.path.insert(0, str(ROOT))
+    import nnv
+
+    net = nnv.load_network(network)
+    rng = np.random.default_rng(seed)
+    low, high = DOMAIN
+    train = low + (high - low) * rng.random((2000, 5))
+    tests = []
+    for number in (1, 3, 4):
+        (piece,) = nnv.load_property(ACASXU / f"prop_{number}.vnnlib").pieces
+        tests.append(piece.lower + (piece.upper - piece.lower) * rng.random((1000, 5)))
+    test = np.vstack(tests)
+    label = lambda X: np.argmin(net.forward(X), axis=1)  # noqa: E731
+    np.savez(path, X_train=train, y_train=label(train), X_test=test, y_test=label(test))
+
+
+def repair(network: Path, prop: Path, data: Path, out: Path, extra: list[str]) -> dict:
+    """One `nnv run`; its result.json with the whole process's wall time added."""
+    command = [
+        *nnv_command(), "run", "--network", str(network), "--property", str(prop),
+        "--data", str(data), "--decision", "argmin", "--out", str(out), "--quiet", *extra,
+    ]  # fmt: skip
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"nnv run failed ({done.returncode}): {done.stderr.strip()}")
+    result = json.loads((out / "result.json").read_text())
+    result["wall"] = wall
+    result["command"] = " ".join(command)
+    return result
+
+
+def marabou_confirms(repaired: Path, boxes: list[dict], timeout: float) -> list[str]:
+    """Marabou's verdict on the repaired file for each box ('unavailable' without it)."""
+    marabou = Path(sys.executable).parent / "Marabou"
+    found = str(marabou) if marabou.is_file() else shutil.which("Marabou")
+    if found is None:
+        return ["unavailable"] * len(boxes)
+    verdicts = []
+    with tempfile.TemporaryDirectory() as folder:
+        for index, box in enumerate(boxes):
+            path = Path(folder) / f"box{index}.vnnlib"
+            path.write_text(box_vnnlib(box["lower"], box["upper"]))
+            summary = Path(folder) / "summary.txt"
+            subprocess.run(
+                [found, str(repaired), str(path), "--timeout", f"{timeout:g}", "--verbosity",
+                 "0", "--summary-file", str(summary)],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            verdicts.append(summary.read_text().split()[0] if summary.is_file() else "error")
+    return verdicts
+
+
+def box_vnnlib(lower: list[float], upper: list[float]) -> str:
+    """Property 8's output condition on one box (unsafe: WR, SL or SR is the advisory)."""
+    lines = [f"(declare-const X_{i} Real)" for i in range(5)]
+    lines += [f"(declare-const Y_{i} Real)" for i in range(5)]
+    for i, (low, high) in enumerate(zip(lower, upper, strict=True)):
+        lines += [f"(assert (>= X_{i} {low!r}))", f"(assert (<= X_{i} {high!r}))"]
+    lines.append("(assert (or")
+    for unsafe in (2, 3, 4):
+        others = " ".join(f"(<= Y_{unsafe} Y_{j})" for j in range(5) if j != unsafe)
+        lines.append(f"    (and {others})")
+    lines.append("))")
+    return "\n".join(lines) + "\n"
+
+
+def boxes_experiment(out: Path, timeout: float) -> str:
+    network = ACASXU / "ACASXU_run2a_2_9_batch_2000.onnx"
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "data.npz"
+        make_data(network, data)
+        run = Path(folder) / "run"
+        extra = ["--partition", "0.05", "--repair-boxes", "20", *LAST_LAYER]
+        result = repair(network, ACASXU / "prop_8.vnnlib", data, run, [*extra, "--timeout",
+                        f"{timeout:g}"])  # fmt: skip
+        marabou = []
+        if (run / "repaired.onnx").is_file():
+            boxes = _repaired_boxes(network, result)
+            marabou = marabou_confirms(run / "repaired.onnx", boxes, 60)
+    return _boxes_report(result, marabou)
+
+
+def _repaired_boxes(network: Path, result: dict) -> list[dict]:
+    """The bounds of the boxes the run repaired, rebuilt as nnv cut them."""
+    sys.path.insert(0, str(ROOT))
+    import nnv
+    from nnv.core.run.regions import partition
+
+    regions = result["regions"]
+    parts = partition(
+        nnv.load_network(network), [nnv.load_property(ACASXU / "prop_8.vnnlib")],
+        regions["side"], len(regions["repaired_boxes"]), regions["samples_per_box"],
+        result["seed"],
+    )  # fmt: skip
+    assert [b.name for b in parts.repair] == regions["repaired_boxes"]
+    return [
+        {"lower": b.pieces[0].lower.tolist(), "upper": b.pieces[0].upper.tolist()}
+        for b in parts.repair
+    ]
+
+
+def _boxes_report(result: dict, marabou: list[str]) -> str:
+    regions = result["regions"]
+    found = regions["generalisation"] or {}
+    changed = result.get("parameters") or {}
+    lines = [
+        "# ACAS Xu N2,9 property 8: APRNN-style boxes",
+        "",
+        "Command: `python benchmarks/acasxu_repair.py boxes`, which runs",
+        "",
+        f"    {result['command']}",
+        "",
+        "(2-core shared development machine; whole `nnv run` process.)",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| status | {result['status']} |",
+        f"| certified by | {result['certified_by']} |",
+        f"| boxes (side {regions['side']}) | {regions['boxes']} |",
+        f"| violating (at {regions['samples_per_box']} samples each) | {regions['violating']} |",
+        f"| repaired / held out | {len(regions['repaired_boxes'])} / "
+        f"{regions['held_out_boxes']} |",
+        f"| parameters changed | {len(changed)}: "
+        + ", ".join(f"{k} {v['before']:.6g} -> {v['after']:.6g}" for k, v in changed.items())
+        + " |",
+        f"| drawdown (train: domain, test: props 1, 3, 4) | {_percents(result['drawdown'])} |",
+        f"| generalisation: held-out boxes proved | {found.get('proved')} of "
+        f"{found.get('held_out')} ({_pct(found.get('boxes_generalised'))}) |",
+        f"| generalisation: held-out violating points fixed | {found.get('points_fixed')} of "
+        f"{found.get('points')} ({_pct(found.get('points_generalised'))}) |",
+        f"| Marabou on the repaired boxes (repaired.onnx) | {_counts(marabou)} |",
+        f"| wall time, whole command | {result['wall']:.1f} s |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def prop2_experiment(timeout: float) -> str:
+    rows = []
+    with open(ACASXU / "instances.csv", newline="") as stream:
+        wanted = [r for r in csv.DictReader(stream) if r["vnnlib"] == "prop_2.vnnlib"]
+    wanted = [r for r in wanted if r["expected"] == "sat"]
+    for row in wanted:
+        network = ACASXU / row["onnx"]
+        with tempfile.TemporaryDirectory() as folder:
+            data, run = Path(folder) / "data.npz", Path(folder) / "run"
+            make_data(network, data)
+            result = repair(network, ACASXU / "prop_2.vnnlib", data, run,
+                            [*LAST_LAYER, "--timeout", f"{timeout:g}"])  # fmt: skip
+            again = "-"
+            if (run / "repaired.onnx").is_file():
+                check = subprocess.run(
+                    [*nnv_command(), "verify", str(run / "repaired.onnx"),
+                     str(ACASXU / "prop_2.vnnlib"), "--quiet"],
+                    capture_output=True, text=True,
+                )  # fmt: skip
+                again = check.stdout.split()[0] if check.stdout else "error"
+            rows.append((network.name, result, again))
+    return _prop2_report(rows)
+
+
+def _prop2_report(rows: list[tuple[str, dict, str]]) -> str:
+    lines = [
+        "# ACAS Xu property 2, every network where it is violated",
+        "",
+        f"Command: `python benchmarks/acasxu_repair.py prop2`; each run: `nnv run ... "
+        f"{' '.join(LAST_LAYER)}`",
+        "",
+        "| network | status | parameters changed | drawdown test | nnv verify again | wall s |",
+        "|---|---|---|---|---|---|",
+    ]
+    drawdowns, solved = [], 0
+    for name, result, again in rows:
+        test = (result.get("drawdown") or {}).get("test")
+        if result["status"] == "repaired":
+            solved += 1
+            drawdowns.append(test)
+        lines.append(
+            f"| {name} | {result['status']} | {len(result.get('parameters') or {})} | "
+            f"{_pct(test)} | {again} | {result['wall']:.1f} |"
+        )
+    median = statistics.median(drawdowns) if drawdowns else None
+    lines += ["", f"Repaired (proved): {solved} of {len(rows)}; median drawdown (test) "
+              f"{_pct(median)}.", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f} %"
+
+
+def _percents(drawdown: dict | None) -> str:
+    if not drawdown:
+        return "-"
+    return ", ".join(f"{k} {_pct(v)}" for k, v in drawdown.items() if k != "weighted")
+
+
+def _counts(verdicts: list[str]) -> str:
+    if not verdicts:
+        return "no repaired file"
+    return ", ".join(f"{verdicts.count(v)} {v}" for v in sorted(set(verdicts)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment", choices=["boxes", "prop2"])
+    parser.add_argument("--timeout", type=float, default=600.0, help="each run's --timeout")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if args.experiment == "boxes":
+        text = boxes_experiment(args.out, args.timeout)
+    else:
+        text = prop2_experiment(args.timeout)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
