@@ -162,7 +162,7 @@ def summary_table(result: RunResult, out: Path) -> Table:
     after = result.accuracy_after or {}
     for split, value in result.accuracy_before.items():
         table.add_row(f"accuracy {split}", f"{percent(value)} -> {percent(after.get(split))}")
-    if result.drawdown:
+    if result.drawdown and result.regions:  # elsewhere the accuracy rows say as much
         lost = ", ".join(f"{split} {percent(value)}" for split, value in result.drawdown.items())
         table.add_row("drawdown", lost)
     for row in details.summary("accuracy"):
