@@ -196,7 +196,8 @@ def _region_rows(regions: dict[str, Any] | None) -> list[tuple[str, str]]:
                 "generalisation",
                 f"{found['proved']} of {found['held_out']} held-out boxes proved "
                 f"({percent(found['boxes_generalised'])}); {found['points_fixed']} of "
-                f"{found['points']} violating points fixed ({percent(found['points_generalised'])})",
+                f"{found['points']} violating points fixed "
+                f"({percent(found['points_generalised'])})",
             )
         )
     return rows

@@ -152,6 +152,9 @@ def verify(
         )
     elif result.message:
         typer.echo(result.message)
+    if "proved_fraction" in result.extra:
+        share = 100 * result.extra["proved_fraction"]
+        typer.echo(f"proved before the timeout: {share:.2f} % of the region's volume")
     names = {"bab": "input branch and bound", "activation": "activation branch and bound"}
     strategy = result.extra.get("strategy", "milp")
     typer.echo(f"strategy: {names.get(strategy, strategy)} ({result.extra.get('chosen_by', '')})")

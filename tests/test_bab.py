@@ -292,3 +292,22 @@ def test_vnncomp_scripts_write_the_result_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.txt"
     script("run_instance.sh", str(tmp_path / "missing.onnx"), violated, str(broken), "60")
     assert broken.read_text().strip() == "error"
+
+
+def test_a_timeout_says_how_much_of_the_region_was_proved(acasxu: Path) -> None:
+    registry = default_registry()
+    network = registry.load_network(acasxu / "ACASXU_run2a_4_2_batch_2000.onnx")
+    prop = registry.load_property(acasxu / "prop_2.vnnlib")  # holds, after many boxes
+    fractions = []
+    for seconds in (0.5, 6.0):
+        result = Verifier(registry.solver("highs"), timeout=seconds, strategy="input").verify(
+            network, prop
+        )
+        assert result.status == "timeout"
+        fractions.append(result.extra["proved_fraction"])
+    assert 0.0 <= fractions[0] <= fractions[1] < 1.0  # depth first: proofs only accumulate
+    assert fractions[1] > 0.0
+    done = Verifier(registry.solver("highs"), strategy="input").verify(
+        network, registry.load_property(acasxu / "prop_1.vnnlib")
+    )
+    assert done.status == "unsat" and "proved_fraction" not in done.extra

@@ -70,6 +70,7 @@ class BabOutcome:
     proved_by_bounds: int = 0
     proved_by_solver: int = 0
     message: str = ""
+    proved_volume: float = 0.0  # the fraction of the piece's volume proved safe so far
 
 
 # (boxes still open, the outcome so far) -> None: called after every step, for a display
@@ -234,6 +235,9 @@ class BranchAndBound:
         while len(queue):
             if deadline is not None and time.perf_counter() > deadline:
                 outcome.status = "timeout"
+                outcome.proved_volume = 1.0 - _volume(queue.lower, queue.upper, root) / _volume(
+                    root.lower, root.upper, root
+                )
                 return outcome
             keep = max(len(queue) - self.settings.batch, 0)  # depth first: the newest boxes
             batch, queue = queue.take(slice(keep, None)), queue.take(slice(0, keep))
@@ -252,6 +256,7 @@ class BranchAndBound:
                 queue = _Boxes.concatenate([queue, children])
             if progress is not None:
                 progress(len(queue), outcome)
+        outcome.proved_volume = 1.0
         return outcome
 
     def _found(self, boxes: _Boxes, outcome: BabOutcome) -> bool:
@@ -339,3 +344,9 @@ def pair_bound(bounds: BatchBounds, first: int, second: int, radius: np.ndarray)
     spread = np.einsum("btd,bd->bt", np.abs(mix), radius)
     size = (1 - t) * np.abs(m_a)[:, None] + t * np.abs(m_b)[:, None]
     return np.max(centre - spread - rounding_margin(size, spread), axis=1)
+
+
+def _volume(lower: np.ndarray, upper: np.ndarray, root: _Boxes) -> float:
+    """The summed volume of boxes (rows), over the inputs the root box does not fix."""
+    free = root.upper[0] > root.lower[0]
+    return float(np.prod((upper - lower)[:, free], axis=1).sum())

@@ -277,7 +277,10 @@ class Verifier:
                 outcomes.append(search.run(deadline, progress))
             if outcomes[-1].status in ("sat", "timeout"):
                 break
-        return self._bab_result(network, prop, outcomes, "bab")
+        result = self._bab_result(network, prop, outcomes, "bab")
+        if result.status == "timeout":
+            result.extra["proved_fraction"] = _proved_fraction(pieces, outcomes)
+        return result
 
     def _bab_result(
         self, network: Network, prop: Property, outcomes: list[BabOutcome], strategy: str
@@ -400,6 +403,13 @@ class Verifier:
                 network, prop, pieces, solve_domain, self.activation, attack_seed, deadline
             )
         return self._bab_result(network, prop, outcomes, "activation")
+
+
+def _proved_fraction(pieces: list[InputPiece], outcomes: list[BabOutcome]) -> float:
+    """The share of the region's volume the searches proved safe (pieces not reached: none)."""
+    volumes = [float(np.prod((p.upper - p.lower)[p.upper > p.lower])) for p in pieces]
+    proved = sum(v * o.proved_volume for v, o in zip(volumes, outcomes, strict=False))
+    return proved / sum(volumes) if sum(volumes) else 0.0
 
 
 def _has_torch() -> bool:
