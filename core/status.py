@@ -22,5 +22,7 @@ Verdict = Literal["sat", "unsat", "timeout", "unknown"]
 TrialStatus = Literal["repaired", "not_repaired", "timeout", "error"]
 
 # A whole repair run (result.json's ``status``), whatever the method: ``repaired`` only with a
-# certified network; ``error`` when every trial failed so.
-RunStatus = Literal["repaired", "not_repaired", "timeout", "error"]
+# certified network; ``partially_proved`` when time ran out on a candidate the verifier had
+# proved on part of the regions (the share is reported; nothing is certified); ``error`` when
+# every trial failed so.
+RunStatus = Literal["repaired", "partially_proved", "not_repaired", "timeout", "error"]

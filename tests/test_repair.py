@@ -320,3 +320,53 @@ def test_an_undecided_region_adds_its_nearest_point_within_the_budget(
         assert_really_repaired(engine, result.values)
     else:
         assert "timeout" in result.message
+
+
+class _HalfProved:
+    """The loop's verifier: every check runs out of time with 40 % of the region proved."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def verify(self, network: Network, prop: Property):  # type: ignore[no-untyped-def]
+        from nnv.core.verify.verifier import VerificationResult
+
+        return VerificationResult("timeout", "fake", extra={"proved_fraction": 0.4})
+
+
+def test_a_trial_out_of_time_keeps_its_best_proved_candidate_and_never_repairs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import nnv.core.repair.loop as loop
+
+    monkeypatch.setattr(loop, "Verifier", _HalfProved)
+    engine = repairer("highs", trial_timeout=300, near_misses=0)
+    result = engine.trial(["b2.1"])
+    assert result.status == "timeout" and not result.repaired
+    assert result.proved_fraction == pytest.approx(0.4)
+    assert set(result.values) == {"b2.1"} and result.certified_by is None
+
+
+def test_a_run_out_of_time_on_a_partly_proved_candidate_is_partially_proved(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import json
+
+    import nnv
+    import nnv.core.repair.loop as loop
+
+    monkeypatch.setattr(loop, "Verifier", _HalfProved)
+    result = nnv.repair(
+        EXAMPLE / "network.onnx",
+        [EXAMPLE / "robust_violated.vnnlib"],
+        EXAMPLE / "data.npz",
+        free=["b2.1"],
+        out=tmp_path / "run",
+    )  # each undecided check adds a near miss until the budget is spent, then time is up
+    assert result.status == "partially_proved"
+    written = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert written["status"] == "partially_proved" and written["certified_by"] is None
+    assert written["partially_proved"]["proved_fraction"] == pytest.approx(0.4)
+    assert (tmp_path / "run" / "unverified.onnx").is_file()
+    assert not (tmp_path / "run" / "repaired.onnx").exists()
+    assert "40.00 %" in written["message"]

@@ -32,12 +32,13 @@ from nnv.core.run.results import (
 
 # result.json's keys for the solver method, in the order they have always had
 SOLVER_KEYS = [
-    "status", "method", "message", "certified_by", "free", "parameters", "accuracy_before",
-    "accuracy_after", "kept", "soft_total", "seconds", "trials", "resumed", "demoted",
-    "cut_short", "trial_counts", "solver", "verifier", "heuristic", "heuristic_options", "mode",
-    "search", "search_options", "threshold", "threshold_search", "max_change", "max_change_used",
-    "line_synthesis", "decision", "timeout", "trial_timeout", "seed", "executor", "workers",
-    "network", "properties", "data", "repaired_network", "nnv_version",
+    "status", "partially_proved", "method", "message", "certified_by", "free", "parameters",
+    "accuracy_before", "accuracy_after", "kept", "soft_total", "drawdown", "seconds", "trials",
+    "resumed", "demoted", "cut_short", "trial_counts", "solver", "verifier", "heuristic",
+    "heuristic_options", "mode", "search", "search_options", "threshold", "threshold_search",
+    "max_change", "max_change_used", "line_synthesis", "decision", "timeout", "trial_timeout",
+    "seed", "executor", "workers", "network", "properties", "regions", "data",
+    "repaired_network", "nnv_version",
 ]  # fmt: skip
 
 

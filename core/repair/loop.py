@@ -66,6 +66,9 @@ class _Rounds:
     region_points: list[list[np.ndarray]]  # per soft region
     rounds: int = 0
     near_misses: int = 0  # regions undecided in check_seconds, met by their nearest point
+    candidate: dict[str, float] = field(default_factory=dict)  # the values being checked
+    # the undecided candidate proved on the largest share of the properties' regions
+    partial: tuple[float, dict[str, float]] | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -196,13 +199,16 @@ class Repairer:
             state.rounds += 1
             left = remaining(deadline)
             if left is not None and left <= 0:
-                return stopped(names, "timeout", state.rounds, "the trial timed out")
+                return _with_partial(
+                    stopped(names, "timeout", state.rounds, "the trial timed out"), state
+                )
             proposal = synthesiser.propose(state)
             if proposal.status != "found":
                 return self._unsolved(names, proposal, state.rounds, synthesiser.max_change)
             assert proposal.offsets is not None  # a found proposal has them (Proposal checks)
             values = free.original + proposal.offsets
-            candidate = self.network.with_parameters(dict(zip(names, values, strict=True)))
+            state.candidate = dict(zip(names, map(float, values), strict=True))
+            candidate = self.network.with_parameters(dict(state.candidate))
             outcome = self._check_candidate(candidate, proposal.regions, state, deadline)
             if outcome == "verified":
                 result = self._verified(names, candidate, proposal, state, deadline)
@@ -214,8 +220,11 @@ class Repairer:
                     )
                 return result
             if outcome != "new counterexample":
-                return stopped(names, outcome, state.rounds, "; ".join(state.notes))
-        return stopped(names, "timeout", state.rounds, f"no repair after {state.rounds} rounds")
+                return _with_partial(
+                    stopped(names, outcome, state.rounds, "; ".join(state.notes)), state
+                )
+        message = f"no repair after {state.rounds} rounds"
+        return _with_partial(stopped(names, "timeout", state.rounds, message), state)
 
     def _unsolved(self, names: FreeSet, proposal: Proposal, rounds: int, box: float) -> TrialResult:
         """The trial a round without offsets ends: why synthesis found none, in ``box``."""
@@ -280,10 +289,14 @@ class Repairer:
             )
             for r in regions
         ]
-        for prop, points in checks:
+        proved = 0.0  # the volume of the properties' regions proved for this candidate
+        for index, (prop, points) in enumerate(checks):
             widened = prop.expanded(self.settings.verify_margin)
             verifier = Verifier(self.verifier, timeout=self._check_time(deadline))
             result = verifier.verify(candidate, widened)
+            if result.status == "timeout" and index < len(self.properties) and not found:
+                share = proved + result.extra.get("proved_fraction", 0.0) * _volume(prop)
+                _keep_partial(state, share / sum(_volume(p) for p in self.properties))
             if result.status == "timeout" and self._near_miss(candidate, widened, points, state):
                 return "new counterexample"
             if result.status == "sat" and result.counterexample is not None:
@@ -297,6 +310,8 @@ class Repairer:
                 reason = f" ({result.message})" if result.message else ""
                 state.notes.append(f"verifying {prop.name}: {result.status}{reason}")
                 return "timeout" if result.status == "timeout" else "error"
+            elif index < len(self.properties):
+                proved += _volume(prop)
         return "new counterexample" if found else "verified"
 
     def _check_time(self, deadline: float | None) -> float | None:
@@ -320,3 +335,24 @@ class Repairer:
         state.near_misses += 1
         points.append(point)
         return True
+
+
+def _volume(prop: Property) -> float:
+    """A region's volume over the inputs its pieces do not fix (what shares are taken of)."""
+    return sum(
+        float(np.prod((piece.upper - piece.lower)[piece.upper > piece.lower]))
+        for piece in prop.pieces
+    )
+
+
+def _keep_partial(state: _Rounds, share: float) -> None:
+    """Remember the candidate being checked if it is the best-proved undecided one so far."""
+    if state.partial is None or share > state.partial[0]:
+        state.partial = (share, dict(state.candidate))
+
+
+def _with_partial(result: TrialResult, state: _Rounds) -> TrialResult:
+    """A trial that ran out of time, with its best-proved undecided candidate, if any."""
+    if result.status == "timeout" and state.partial is not None:
+        result.proved_fraction, result.values = state.partial
+    return result

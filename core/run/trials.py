@@ -30,7 +30,7 @@ from nnv.core.status import TrialStatus
 
 TRIAL_COLUMNS = (
     "free", "status", "accuracy", "kept", "soft_total", "seconds", "rounds", "certified_by",
-    "values", "message", "cut_short", "max_change_used",
+    "values", "message", "cut_short", "max_change_used", "proved_fraction",
 )  # fmt: skip
 
 
@@ -221,6 +221,7 @@ def _row_result(row: dict[str, str], network: Network) -> TrialResult:
         message=row["message"],
         cut_short=row.get("cut_short") == "1",
         max_change_used=float(row["max_change_used"]) if row["max_change_used"] else None,
+        proved_fraction=_fraction(row.get("proved_fraction", "")),
     )
 
 
@@ -233,9 +234,19 @@ def trials_csv(results: Sequence[TrialResult]) -> str:
         writer.writerow([
             ",".join(r.free), r.status, _blank(r.accuracy), _blank(r.kept), r.soft_total,
             f"{r.seconds:.3f}", r.rounds, r.certified_by or "", json.dumps(r.values), r.message,
-            "1" if r.cut_short else "", _blank(r.max_change_used),
+            "1" if r.cut_short else "", _blank(r.max_change_used), _blank(r.proved_fraction),
         ])  # fmt: skip
     return buffer.getvalue()
+
+
+def _fraction(text: str) -> float | None:
+    """A proved share read back: blank, or a number in [0, 1] (else the row is malformed)."""
+    if not text:
+        return None
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"proved_fraction {value} is not a share")
+    return value
 
 
 def _blank(value: float | int | None) -> str:

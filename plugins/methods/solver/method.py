@@ -36,7 +36,7 @@ from nnv.core.run.trials import TrialTable
 from nnv.plugins.methods.solver.build import build_run
 from nnv.plugins.methods.solver.job import RepairJob
 from nnv.plugins.methods.solver.options import SolverOptions
-from nnv.plugins.methods.solver.result import search_result
+from nnv.plugins.methods.solver.result import partial, search_result
 
 
 def search_repair(
@@ -68,7 +68,9 @@ def search_repair(
     seconds = time.monotonic() - start
     built = (heuristic, repairer)
     result = search_result(trials, options, plan, inputs, built, chosen, repaired, seconds)
-    write_outputs(config.out, registry, result, repaired)
+    found = None if repaired is not None else partial(trials)
+    unverified = None if found is None else _repaired_network(inputs.network, found)
+    write_outputs(config.out, registry, result, repaired, unverified)
     return RunOutcome(result, inputs.network, repaired, inputs.properties, inputs.data, trials.done)
 
 

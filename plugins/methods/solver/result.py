@@ -14,7 +14,15 @@ from nnv.core.repair.metrics import accuracy_report
 from nnv.core.repair.trial import TrialResult
 from nnv.core.run.inputs import Inputs
 from nnv.core.run.regions import regions_result
-from nnv.core.run.results import ResultDetails, Row, RunResult, SummaryPlace, finite, placed
+from nnv.core.run.results import (
+    UNVERIFIED_FILE,
+    ResultDetails,
+    Row,
+    RunResult,
+    SummaryPlace,
+    finite,
+    placed,
+)
 from nnv.core.run.trials import TrialTable
 from nnv.core.status import RunStatus
 from nnv.plugins.methods.solver.options import SolverOptions
@@ -49,6 +57,9 @@ class SearchDetails(ResultDetails):
     trial_timeout: float | None = field(metadata=placed("timeout"))
     executor: str = field(metadata=placed("seed"))
     workers: int | None
+    # partially_proved: the undecided candidate proved on the largest share of the regions
+    # (written as unverified.onnx, certified by nothing)
+    partially_proved: dict[str, Any] | None = field(default=None, metadata=placed("status"))
 
     def summary(self, place: SummaryPlace) -> list[Row]:
         if place == "outcome":
@@ -116,6 +127,7 @@ def search_result(
         trial_timeout=options.trial_timeout,
         executor=options.executor,
         workers=trials.executor.workers,
+        partially_proved=None if chosen is not None else _partial_details(trials),
     )
     return RunResult.of(
         trials.config,
@@ -153,6 +165,8 @@ def _status(trials: TrialTable, chosen: TrialResult | None) -> RunStatus:
     statuses = [r.status for r in trials.done]
     if chosen is not None:
         return "repaired"
+    if partial(trials) is not None:
+        return "partially_proved"
     if trials.out_of_time() or "timeout" in statuses:
         return "timeout"
     if statuses and all(s == "error" for s in statuses):
@@ -160,8 +174,33 @@ def _status(trials: TrialTable, chosen: TrialResult | None) -> RunStatus:
     return "not_repaired"
 
 
+def partial(trials: TrialTable) -> TrialResult | None:
+    """The timed-out trial whose undecided candidate was proved on the largest share."""
+    candidates = [r for r in trials.done if r.proved_fraction is not None and r.values]
+    return max(candidates, key=lambda r: r.proved_fraction or 0.0) if candidates else None
+
+
+def _partial_details(trials: TrialTable) -> dict[str, Any] | None:
+    found = partial(trials)
+    if found is None:
+        return None
+    return {
+        "free": list(found.free),
+        "values": found.values,
+        "proved_fraction": found.proved_fraction,
+        "file": UNVERIFIED_FILE,
+    }
+
+
 def _message(trials: TrialTable, chosen: TrialResult | None) -> str:
     notes = [chosen.message] if chosen is not None and chosen.message else []
+    found = partial(trials) if chosen is None else None
+    if found is not None:
+        notes.append(
+            f"not proved: time ran out with {', '.join(found.free)} proved safe on "
+            f"{100 * (found.proved_fraction or 0.0):.2f} % of the regions' volume "
+            f"({UNVERIFIED_FILE}, not certified)"
+        )
     if chosen is None:
         if len(trials.done) == 1 and not trials.skipped and not trials.cut_short:
             notes.append(trials.done[0].message)
