@@ -17,7 +17,9 @@ Capabilities (the strings a solver lists in ``capabilities``):
 - ``soft``: soft constraints natively (maximise how many hold, or at least a threshold);
 - ``optimize``: a linear objective;
 - ``quantifiers``: universally quantified blocks;
-- ``exact``: rational arithmetic, so ``infeasible`` is a proof rather than a float verdict.
+- ``exact``: rational arithmetic, so ``infeasible`` is a proof rather than a float verdict;
+- ``warm_start``: it starts from ``Query.start`` (an incumbent, an earlier basis) and returns
+  a basis in ``Solution.extra["basis"]`` that a later, larger problem may start from.
 """
 
 from __future__ import annotations
