@@ -60,6 +60,13 @@ def nnv_search_strategies() -> Mapping[str, type]:
 
 
 @hookspec
+def nnv_objectives() -> Mapping[str, type]:
+    """Objective classes of repair synthesis (:class:`nnv.core.plugin.objective.Objective`)
+    by name: what ``nnv run --objective NAME`` minimises."""
+    raise NotImplementedError
+
+
+@hookspec
 def nnv_executors() -> Mapping[str, Callable[..., Any]]:
     """Executors (where trials run) by name."""
     raise NotImplementedError

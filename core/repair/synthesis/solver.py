@@ -4,26 +4,32 @@ else QF_NRA for SMT solvers (z3, cvc5).
 Each round's Query asks for offsets that keep every counterexample out of every unsafe set
 with ``synthesis_margin`` to spare, with a binary per soft constraint that may change
 (binary = 1 forces it, with ``soft_synthesis_margin`` to spare). On a linear problem a solver
-that optimises maximises the binaries kept, then minimises the change; otherwise the binaries
-are the Query's soft constraints, with the run's threshold if there is one.
+that optimises minimises the run's objectives in order (:mod:`.goals`; the default ``keep``:
+the most binaries kept, then the smallest change); otherwise the binaries are the Query's soft
+constraints, with the run's threshold if there is one.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
 from nnv.core.model.property import Property
-from nnv.core.plugin.solver import Solver
+from nnv.core.plugin.objective import Goal, MostKept, Objective, ObjectiveContext, OutputChanges
+from nnv.core.plugin.solver import Solution, Solver
 from nnv.core.query.builder import QueryBuilder
 from nnv.core.query.form import Query
-from nnv.core.repair.points import PointEncoder, margin_rows, output_rows
+from nnv.core.repair.points import PointEncoder, PointOutputs, margin_rows, output_rows
 from nnv.core.repair.settings import remaining
 from nnv.core.repair.synthesis.base import Proposal, Rounds, SynthesisProblem
+from nnv.core.repair.synthesis.goals import solve_goals
 
 
 class SolverSynthesiser:
-    """Synthesis by ``solver``; each call gets ``share`` of the trial's remaining time.
+    """Synthesis by ``solver`` under ``objectives``; each call gets ``share`` of the trial's
+    remaining time.
 
     Soft points whose label no offset within the limits can change are counted once
     (``always``) and left out of the Query; those no offset can keep are left out too.
@@ -36,20 +42,49 @@ class SolverSynthesiser:
         bilinear: bool,
         deadline: float | None = None,
         share: float = 1.0,
+        objectives: Sequence[Objective] = (),
     ) -> None:
         self.problem = problem
         self.solver = solver
         self.bilinear = bilinear
         self.deadline = deadline
         self.share = share
+        self.objectives = list(objectives) or [MostKept()]
         self.encoder = PointEncoder(problem.network, problem.free, problem.limits)
         self.always, self.uncertain = self._triage_points()
 
+    @property
+    def optimises(self) -> bool:
+        """Whether the objectives are minimised (else the binaries are soft constraints)."""
+        return "optimize" in self.solver.capabilities and not self.bilinear
+
     def propose(self, state: Rounds) -> Proposal:
-        query, delta, region_vars = self.query(state)
+        builder, delta, region_vars, goals = self._build(state)
+        if self.optimises:
+            solved = solve_goals(builder, goals, self.solver, self._budget)
+            solution, optimal = solved.solution, solved.proved_optimal
+        else:
+            solution = self.solver.solve(self._soft_query(builder), self._budget())
+            optimal = solution.status == "optimal"
+        return self._proposal(solution, delta, region_vars, optimal)
+
+    def query(self, state: Rounds) -> tuple[Query, np.ndarray, list[int]]:
+        """This round's Query (the first objective's, where they are minimised), its offset
+        variables and the binary of each soft region."""
+        builder, delta, region_vars, goals = self._build(state)
+        if not self.optimises:
+            return self._soft_query(builder), delta, region_vars
+        goal = goals[0]
+        objective = goal.dense(builder.n_vars)
+        return builder.build(objective=objective, absolute_gap=goal.gap), delta, region_vars
+
+    def _budget(self) -> float | None:
         left = remaining(self.deadline)
-        budget = None if left is None else left * self.share
-        solution = self.solver.solve(query, budget)
+        return None if left is None else left * self.share
+
+    def _proposal(
+        self, solution: Solution, delta: np.ndarray, region_vars: list[int], optimal: bool
+    ) -> Proposal:
         if solution.status == "infeasible":
             return Proposal("infeasible")
         if solution.status == "timeout":
@@ -57,30 +92,37 @@ class SolverSynthesiser:
         if not solution.found or solution.values is None:
             return Proposal("error", message=solution.message or solution.status)
         chosen = [r for r, v in enumerate(region_vars) if v < 0 or solution.values[v] > 0.5]
-        return Proposal(
-            "found", solution.values[delta], chosen, proved_optimal=solution.status == "optimal"
-        )
+        return Proposal("found", solution.values[delta], chosen, proved_optimal=optimal)
 
-    def query(self, state: Rounds) -> tuple[Query, np.ndarray, list[int]]:
-        """This round's Query, its offset variables and the binary of each soft region."""
+    def _build(self, state: Rounds) -> tuple[QueryBuilder, np.ndarray, list[int], list[Goal]]:
+        """The round's constraints, and the objectives' goals where they are minimised."""
         builder = QueryBuilder()
         encoder = self.encoder
         delta = encoder.add_offsets(builder)
-        soft_vars = [self._add_soft_points(builder, delta)]
+        needs = {need for objective in self.objectives for need in objective.needs}
+        outputs = self._all_soft_outputs(builder, delta) if "outputs" in needs else None
+        binaries = [self._add_soft_points(builder, delta, outputs)]
         region_vars = self._add_soft_regions(builder, delta, state)
-        soft_vars.append(np.array([v for v in region_vars if v >= 0], dtype=np.int64))
+        binaries.append(np.array([v for v in region_vars if v >= 0], dtype=np.int64))
         for prop, points in zip(self.problem.properties, state.counterexamples, strict=True):
             for point in points:
                 self._add_safe_point(builder, delta, prop, point)
-        binaries = np.concatenate(soft_vars)
+        self._binaries = np.concatenate(binaries)
+        if not self.optimises:
+            return builder, delta, region_vars, []
         wanted = self.problem.settings.threshold
         threshold = None if wanted is None else wanted - self.always
-        use_objective = "optimize" in self.solver.capabilities and not self.bilinear
-        if use_objective:
-            query = _with_objective(builder, delta, encoder.limits, binaries, threshold)
-            return query, delta, region_vars
-        query = builder.build(soft=binaries, soft_threshold=threshold)
-        return query, delta, region_vars
+        if threshold is not None and threshold > 0:
+            builder.add_rows(np.ones((1, self._binaries.size)), self._binaries, threshold, np.inf)
+        changes = None if outputs is None else _output_changes(outputs, builder.n_vars)
+        context = ObjectiveContext(builder, delta, encoder.limits, self._binaries, changes)
+        return builder, delta, region_vars, [o.goal(context) for o in self.objectives]
+
+    def _soft_query(self, builder: QueryBuilder) -> Query:
+        """The binaries as soft constraints (solvers that do not optimise, nonlinear ones)."""
+        wanted = self.problem.settings.threshold
+        threshold = None if wanted is None else wanted - self.always
+        return builder.build(soft=self._binaries, soft_threshold=threshold)
 
     def _triage_points(self) -> tuple[int, np.ndarray]:
         """Soft points that are kept whatever the offsets (counted), and those that may change."""
@@ -100,13 +142,25 @@ class SolverSynthesiser:
         possible = best >= margin
         return int(always.sum()), np.flatnonzero(possible & ~always)
 
-    def _add_soft_points(self, builder: QueryBuilder, delta: np.ndarray) -> np.ndarray:
-        """A binary per soft point that may change; binary = 1 forces its label."""
+    def _all_soft_outputs(self, builder: QueryBuilder, delta: np.ndarray) -> PointOutputs:
+        """The outputs at every soft point, for an objective on the output change."""
+        return self.encoder.add_points(builder, delta, self.problem.soft.points)
+
+    def _add_soft_points(
+        self, builder: QueryBuilder, delta: np.ndarray, encoded: PointOutputs | None
+    ) -> np.ndarray:
+        """A binary per soft point that may change; binary = 1 forces its label. ``encoded``:
+        the outputs at every soft point, when already in the Query."""
         which = self.uncertain
-        if not which.size:
+        needed = any("kept" in o.needs for o in self.objectives) or not self.optimises
+        if not which.size or not (needed or self.problem.settings.threshold is not None):
             return np.zeros(0, dtype=np.int64)
         soft = self.problem.soft
-        outputs = self.encoder.add_points(builder, delta, soft.points[which])
+        if encoded is None:
+            outputs = self.encoder.add_points(builder, delta, soft.points[which])
+        else:
+            parts = (encoded.var, encoded.const, encoded.lower, encoded.upper)
+            outputs = PointOutputs(*(part[which] for part in parts))
         keep = builder.add_binaries(which.size)
         rows, constant, _, point = margin_rows(outputs, soft.labels[which], builder.n_vars)
         margin = self.problem.settings.soft_synthesis_margin
@@ -156,29 +210,12 @@ class SolverSynthesiser:
             builder.add_indicators(choose, rows, None, needed, np.inf)
 
 
-def _with_objective(
-    builder: QueryBuilder,
-    delta: np.ndarray,
-    limits: np.ndarray,
-    binaries: np.ndarray,
-    threshold: int | None,
-) -> Query:
-    """Maximise the soft constraints kept; among equal counts, the smallest total change
-    (each change relative to its limit)."""
-    size = builder.add_vars(delta.size, 0.0, limits)
-    pairs = sp.hstack([sp.identity(delta.size), -sp.identity(delta.size)])
-    builder.add_rows(pairs, np.concatenate([size, delta]), 0.0, np.inf)  # size >= delta
-    builder.add_rows(
-        sp.hstack([sp.identity(delta.size), sp.identity(delta.size)]),
-        np.concatenate([size, delta]),
-        0.0,
-        np.inf,
-    )  # size >= -delta
-    if threshold is not None and threshold > 0:
-        builder.add_rows(np.ones((1, binaries.size)), binaries, threshold, np.inf)
-    objective = np.zeros(builder.n_vars)
-    objective[binaries] = 1.0
-    # a tie-break worth less than one soft constraint in total
-    objective[size] = -0.5 / (delta.size * limits)
-    # any answer within half a constraint of the optimum still keeps the maximum count
-    return builder.build(objective=objective, maximize=True, absolute_gap=0.5)
+def _output_changes(outputs: PointOutputs, n_vars: int) -> OutputChanges:
+    """Each output a free parameter reaches, at every soft point, less its original value."""
+    point, output = np.nonzero(outputs.var >= 0)
+    variables = outputs.var[point, output]
+    rows = sp.csr_matrix(
+        (np.ones(variables.size), (np.arange(variables.size), variables)),
+        shape=(variables.size, n_vars),
+    )
+    return OutputChanges(rows, -outputs.const[point, output])
