@@ -19,6 +19,7 @@ from nnv.core.errors import InputError
 from nnv.core.run.config import RunConfig
 
 PATH_KEYS = ("network", "data", "out")
+FREE_KEYS = ("free", "free_layers", "free_neurons", "free_sets")  # what to free: one choice
 
 
 def _text(key: str, value: Any) -> str:
@@ -73,7 +74,9 @@ def free_sets(key: str, value: Any) -> list[list[str]]:
 
 
 def layer_list(key: str, value: Any) -> list[int]:
-    """``"1,2"`` or ``[1, 2]``."""
+    """``"1,2"``, ``[1, 2]`` or ``2``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
     if isinstance(value, str):
         try:
             return [int(item) for item in value.split(",") if item.strip()]
@@ -82,6 +85,15 @@ def layer_list(key: str, value: Any) -> list[int]:
     if not isinstance(value, list):
         raise InputError(f"{key} must be a list of layer numbers, not {value!r}")
     return [_integer(key, item) for item in value]
+
+
+def names(key: str, value: Any) -> list[str]:
+    """Plugin names in order: ``"keep,l1"`` or ``["keep", "l1"]``."""
+    items = value.split(",") if isinstance(value, str) else _texts(key, value)
+    chosen = [item.strip() for item in items if item.strip()]
+    if not chosen:
+        raise InputError(f"{key}: no names given")
+    return chosen
 
 
 def _options(key: str, value: Any) -> dict[str, Any]:
@@ -98,6 +110,8 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "out": _text,
     "free": free_set,
     "free_sets": free_sets,
+    "free_layers": layer_list,
+    "free_neurons": free_set,
     "search": _text,
     "max_free": _integer,
     "layers": layer_list,
@@ -109,6 +123,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "verifier": _text,
     "mode": _text,
     "threshold": _integer,
+    "objective": names,
     "threshold_search": _flag,
     "max_change": _number,
     "line_synthesis": _flag,
@@ -129,7 +144,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "epochs": _integer,
     "learning_rate": _number,
 }
-ALIASES = {"property": "properties"}
+ALIASES = {"property": "properties", "free_layer": "free_layers", "free_neuron": "free_neurons"}
 METHOD_OPTION_KEYS = (
     "iterations", "sampling", "region_points", "train_points", "epochs", "learning_rate",
 )  # fmt: skip
@@ -178,10 +193,10 @@ def merge(file: Mapping[str, Any], command_line: Mapping[str, Any]) -> RunConfig
         elif value is not None:
             settings[key] = value
     # what to free is one choice: the command line's replaces the file's, whichever form
-    if command_line.get("free") is not None:
-        settings.pop("free_sets", None)
-    if command_line.get("free_sets") is not None:
-        settings.pop("free", None)
+    chosen = [key for key in FREE_KEYS if command_line.get(key) is not None]
+    for key in FREE_KEYS:
+        if chosen and key not in chosen:
+            settings.pop(key, None)
     missing = [key for key in ("network", "properties", "data") if not settings.get(key)]
     if missing:
         flags = ", ".join(f"--{'property' if k == 'properties' else k}" for k in missing)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +30,7 @@ from nnv.core.run.dispatch import run_repair
 from nnv.core.run.results import BOUNDARY_FILE, RunOutcome
 
 from .boundary import plot_boundary
-from .config import free_set, free_sets, layer_list, load_config, merge
+from .config import free_set, free_sets, layer_list, load_config, merge, names
 from .errors import refuse_nan, user_errors
 
 NOT_REPAIRED = 1
@@ -51,7 +52,16 @@ def run(
         Path | None, typer.Option(help=".npz (X_train, y_train, X_test, ...) or .csv data.")
     ] = None,
     free: Annotated[
-        str | None, typer.Option(help="Exactly this set of free parameters: w1.1.1,b2.2.")
+        str | None,
+        typer.Option(help="Exactly this set of free parameters: w1.1.1,b2.2; globs: 'w7.*.*'."),
+    ] = None,
+    free_layer: Annotated[
+        list[str] | None,
+        typer.Option(help="Free every weight and bias of this layer: 7 (repeatable, or 6,7)."),
+    ] = None,
+    free_neuron: Annotated[
+        list[str] | None,
+        typer.Option(help="Free a neuron's incoming weights and bias: 6.30 (repeatable)."),
     ] = None,
     free_sets_text: Annotated[
         str | None,
@@ -91,6 +101,13 @@ def run(
     mode: Annotated[str | None, typer.Option(help="cegis (default) or quantified.")] = None,
     threshold: Annotated[
         int | None, typer.Option(help="Keep at least this many soft constraints.", min=0)
+    ] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            help="What synthesis minimises, in order: keep (default), l1, linf, output; "
+            "e.g. keep,l1."
+        ),
     ] = None,
     threshold_search: Annotated[
         bool,
@@ -193,6 +210,8 @@ def run(
                 "properties": property_files or None,
                 "data": data,
                 "free": None if free is None else free_set("--free", free),
+                "free_layers": _joined(free_layer, layer_list, "--free-layer"),
+                "free_neurons": _joined(free_neuron, free_set, "--free-neuron"),
                 "free_sets": sets,
                 "search": search,
                 "max_free": max_free,
@@ -205,6 +224,7 @@ def run(
                 "verifier": verifier,
                 "mode": mode,
                 "threshold": threshold,
+                "objective": None if objective is None else names("--objective", objective),
                 "threshold_search": True if threshold_search else None,
                 "max_change": max_change,
                 "line_synthesis": line_synthesis,
@@ -234,6 +254,15 @@ def run(
         Console().print(summary_table(outcome.result, config.out))
     if not outcome.ok:
         raise typer.Exit(NOT_REPAIRED)
+
+
+def _joined(
+    values: list[str] | None, parse: Callable[[str, Any], list[Any]], flag: str
+) -> list[Any] | None:
+    """A repeatable option whose values may also be comma-separated lists."""
+    if not values:
+        return None
+    return [item for value in values for item in parse(flag, value)]
 
 
 class _Bar:
@@ -300,8 +329,7 @@ def summary_table(result: dict[str, Any], out: Path) -> Table:
     if result.get("method", "solver") != "solver":
         sampling = f" ({result['sampling']} sampling)" if result.get("sampling") else ""
         table.add_row("method", f"{result['method']}{sampling}")
-    for address, change in (result.get("parameters") or {}).items():
-        table.add_row(f"free {address}", f"{change['before']:.6g} -> {change['after']:.6g}")
+    _parameter_rows(table, result.get("parameters") or {})
     after = result["accuracy_after"] or {}
     for split, value in result["accuracy_before"].items():
         table.add_row(f"accuracy {split}", f"{_percent(value)} -> {_percent(after.get(split))}")
@@ -334,6 +362,22 @@ def summary_table(result: dict[str, Any], out: Path) -> Table:
     table.add_row("seconds", f"{result['seconds']:.2f}")
     table.add_row("results", str(out))
     return table
+
+
+SHOWN_PARAMETERS = 12  # a larger free set lists only the parameters that moved, this many
+
+
+def _parameter_rows(table: Table, parameters: dict[str, dict[str, float]]) -> None:
+    """One row per free parameter; for a large set, a count and the ones that moved."""
+    shown = parameters
+    if len(parameters) > SHOWN_PARAMETERS:
+        moved = {a: c for a, c in parameters.items() if c["after"] != c["before"]}
+        table.add_row("free", f"{len(parameters)} parameters, {len(moved)} changed")
+        shown = dict(list(moved.items())[:SHOWN_PARAMETERS])
+        if len(moved) > SHOWN_PARAMETERS:
+            table.add_row("", f"(the first {SHOWN_PARAMETERS} changed are listed)")
+    for address, change in shown.items():
+        table.add_row(f"free {address}", f"{change['before']:.6g} -> {change['after']:.6g}")
 
 
 def _percent(value: float | None) -> str:

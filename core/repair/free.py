@@ -93,7 +93,9 @@ def _scope(network: Network, glob: str) -> list[ParameterAddress]:
     if prefix is None:
         return network.parameter_addresses()
     layer = int(prefix.group(1))
-    return network.parameter_addresses([layer]) if 1 <= layer <= len(network.layers) else []
+    if not 1 <= layer <= len(network.layers):
+        raise InputError(f"free parameters {glob!r}: the network has {len(network.layers)} layers")
+    return network.parameter_addresses([layer])
 
 
 def change_limits(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nnv.core.errors import InputError
+from nnv.core.repair.free import layer_selectors, neuron_selectors
 
 MODES = ("cegis", "quantified")
 
@@ -23,6 +24,10 @@ class RunConfig:
     out: Path = Path("runs/latest")
     free: list[str] | None = None  # exactly this one set of free parameters
     free_sets: list[list[str]] | None = None  # exactly these sets, in this order
+    # added to ``free``: every weight and bias of these 1-based layers; neurons "L.N" (their
+    # incoming weights and bias). ``free`` itself takes addresses and globs (w7.*.*).
+    free_layers: list[int] | None = None
+    free_neurons: list[str] | None = None
     search: str = "exhaustive"
     max_free: int = 1
     layers: list[int] | None = None
@@ -34,6 +39,8 @@ class RunConfig:
     verifier: str = "highs"  # verifies candidates inside the loop
     mode: Literal["cegis", "quantified"] = "cegis"
     threshold: int | None = None
+    # what synthesis minimises, in order (objective plugins): keep, l1, linf, output
+    objective: list[str] = field(default_factory=lambda: ["keep"])
     threshold_search: bool = False  # quantified mode: raise the threshold while satisfiable
     max_change: float = 10.0
     line_synthesis: bool = True  # one free parameter: the exact line analysis, not the solver
@@ -69,6 +76,9 @@ class RunConfig:
             )
         if self.workers is not None and self.workers < 1:
             raise InputError(f"workers must be at least 1, not {self.workers!r}")
+        if not self.objective or len(set(self.objective)) != len(self.objective):
+            raise InputError(f"objective must name objectives once each, not {self.objective!r}")
+        self.selectors()  # a malformed layer or neuron fails now
 
     def non_default(self, names: Sequence[str]) -> list[str]:
         """Which of these settings differ from their defaults (what a method may refuse)."""
@@ -78,8 +88,22 @@ class RunConfig:
         }
         return [name for name in names if getattr(self, name) != defaults[name]]
 
+    def selectors(self) -> list[str] | None:
+        """The one free set ``free``, ``free_layers`` and ``free_neurons`` name together, as
+        addresses and globs (see :func:`nnv.core.repair.free.select`); None if none do."""
+        if self.free is None and self.free_layers is None and self.free_neurons is None:
+            return None
+        chosen = list(self.free or [])
+        for layer in self.free_layers or []:
+            chosen += layer_selectors(layer)
+        for neuron in self.free_neurons or []:
+            chosen += neuron_selectors(neuron)
+        return chosen
+
     def given_sets(self) -> list[list[str]] | None:
-        """The free sets named outright (``free`` or ``free_sets``), or None to search."""
-        if self.free is not None and self.free_sets is not None:
-            raise InputError("give either free or free_sets, not both")
-        return [self.free] if self.free is not None else self.free_sets
+        """The free sets named outright (``free`` with ``free_layers`` and ``free_neurons``,
+        or ``free_sets``), as addresses and globs; None to search."""
+        one = self.selectors()
+        if one is not None and self.free_sets is not None:
+            raise InputError("give either free (free_layers, free_neurons) or free_sets, not both")
+        return [one] if one is not None else self.free_sets

@@ -35,6 +35,7 @@ def fingerprint(config: RunConfig, heuristic: Heuristic, repairer: Repairer) -> 
                 "mode": config.mode,
                 "threshold": config.threshold,
                 "threshold_search": config.threshold_search,
+                "objective": config.objective,
                 "max_change": config.max_change,
                 "line_synthesis": config.line_synthesis,
                 "trial_timeout": config.trial_timeout,

@@ -71,9 +71,10 @@ COLUMNS = (
 )  # fmt: skip
 # RunConfig settings of the solver method; retrain refuses them rather than ignore them
 SOLVER_SETTINGS = (
-    "free", "free_sets", "search", "max_free", "layers", "top_k", "target_accuracy",
-    "heuristic", "heuristic_options", "solver", "mode", "threshold", "threshold_search",
-    "max_change", "line_synthesis", "trial_timeout", "executor", "workers", "scheduler",
+    "free", "free_sets", "free_layers", "free_neurons", "search", "max_free", "layers", "top_k",
+    "target_accuracy", "heuristic", "heuristic_options", "solver", "mode", "threshold",
+    "threshold_search", "objective", "max_change", "line_synthesis", "trial_timeout",
+    "executor", "workers", "scheduler",
 )  # fmt: skip
 
 

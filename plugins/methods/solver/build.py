@@ -7,6 +7,7 @@ from typing import Any
 
 from nnv.core.errors import InputError
 from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
+from nnv.core.plugin.objective import Objective
 from nnv.core.plugin.registry import Registry
 from nnv.core.repair.loop import Repairer
 from nnv.core.repair.settings import RepairSettings
@@ -63,4 +64,11 @@ def _repairer(
         verifier=registry.solver(config.verifier),
         certifier=Certifier(registry.solver("highs"), registry.solver("z3")),
         settings=settings,
+        objectives=[_objective(registry, name) for name in config.objective],
     )
+
+
+def _objective(registry: Registry, name: str) -> Objective:
+    """The objective plugin ``name``, built without options."""
+    objective: Objective = registry.get("objective", name).factory()
+    return objective

@@ -20,6 +20,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from nnv.core.errors import CapabilityError, InputError
@@ -28,6 +29,7 @@ from nnv.core.plugin.executor import Executor
 from nnv.core.plugin.heuristic import Heuristic
 from nnv.core.plugin.registry import Registry
 from nnv.core.plugin.search import SearchStrategy, best
+from nnv.core.repair.free import select
 from nnv.core.repair.loop import Repairer
 from nnv.core.repair.metrics import accuracy_report
 from nnv.core.repair.trial import TrialResult
@@ -50,6 +52,7 @@ def search_repair(
     start = time.monotonic()
     deadline = None if config.timeout is None else start + config.timeout
     inputs, heuristic, repairer = build_run(config, registry)
+    config = _resolved(config, inputs.network)
     strategy = _strategy(config, registry)
     _check_given_sets(config, repairer)
     trial_settings = fingerprint(config, heuristic, repairer)
@@ -65,6 +68,15 @@ def search_repair(
     result = _result(trials, inputs, heuristic, repairer, chosen, repaired, seconds)
     write_outputs(config.out, registry, result, repaired)
     return RunOutcome(result, inputs.network, repaired, inputs.properties, inputs.data, trials.done)
+
+
+def _resolved(config: RunConfig, network: Network) -> RunConfig:
+    """The config with its named free sets as addresses: globs, layers and neurons expanded
+    (an ``InputError`` for one that names nothing in ``network``)."""
+    one = config.selectors()
+    free = None if one is None else select(network, one)
+    sets = None if config.free_sets is None else [select(network, s) for s in config.free_sets]
+    return replace(config, free=free, free_sets=sets, free_layers=None, free_neurons=None)
 
 
 def _executor(config: RunConfig, registry: Registry) -> Executor:
@@ -228,6 +240,7 @@ def _result(
         "search_options": search_options,
         "threshold": config.threshold,
         "threshold_search": config.threshold_search,
+        "objective": list(config.objective),
         "max_change": config.max_change,
         "line_synthesis": config.line_synthesis,
         "timeout": config.timeout,
