@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnv.core.model.dataset import Dataset
+from nnv.core.model.decision import DEFAULT_DECISION, Decision
 from nnv.core.model.network import Network
 from nnv.core.model.property import Property
 from nnv.core.repair.metrics import accuracy_report
@@ -36,9 +37,10 @@ def plot_boundary(
     properties: Sequence[Property],
     data: Dataset,
     path: Path,
+    decision: Decision = DEFAULT_DECISION,
 ) -> bool:
-    """Draw ``before`` (and ``after``, when there is one) into ``path``; False, and no file,
-    when the inputs are not 2-D."""
+    """Draw ``before`` (and ``after``, when there is one) into ``path``, the plane coloured
+    by ``decision`` of the outputs; False, and no file, when the inputs are not 2-D."""
     if before.n_inputs != 2 or data.n_features != 2:
         return False
     # imported here, not at the top: matplotlib costs a quarter of a second at start-up, and
@@ -50,8 +52,8 @@ def plot_boundary(
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     low, high = _extent(data, properties)
     for ax, (title, network) in zip(axes, panels, strict=True):
-        _panel(ax, network, properties, data, low, high)
-        weighted = accuracy_report(network, data)["weighted"]
+        _panel(ax, network, properties, data, low, high, decision)
+        weighted = accuracy_report(network, data, decision)["weighted"]
         ax.set_title(f"{title} repair: weighted accuracy {weighted:.4f}")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
@@ -76,6 +78,7 @@ def _panel(
     data: Dataset,
     low: np.ndarray,
     high: np.ndarray,
+    decision: Decision,
 ) -> None:
     from matplotlib.colors import ListedColormap
     from matplotlib.patches import Rectangle
@@ -83,7 +86,7 @@ def _panel(
     n = network.n_outputs
     xs, ys = (np.linspace(low[i], high[i], RESOLUTION) for i in range(2))
     grid_x, grid_y = np.meshgrid(xs, ys)
-    classes = network.predict(np.column_stack([grid_x.ravel(), grid_y.ravel()]))
+    classes = network.predict(np.column_stack([grid_x.ravel(), grid_y.ravel()]), decision)
     classes = classes.reshape(grid_x.shape)
     areas = ListedColormap([AREAS[c % len(AREAS)] for c in range(n)])
     ax.pcolormesh(grid_x, grid_y, classes, cmap=areas, vmin=-0.5, vmax=n - 0.5, shading="auto")

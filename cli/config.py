@@ -136,6 +136,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "restart": _flag,
     "method": _text,
     "method_options": _options,
+    "decision": _text,
     # the retrain method's options, also keys of their own (and options of the command line)
     "iterations": _integer,
     "sampling": _text,

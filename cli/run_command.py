@@ -166,6 +166,12 @@ def run(
         str | None,
         typer.Option(help="Repair method: solver (default, the paper's) or retrain (baseline)."),
     ] = None,
+    decision: Annotated[
+        str | None,
+        typer.Option(
+            help="The class is the largest output (argmax, default) or the smallest (argmin)."
+        ),
+    ] = None,
     method_option: Annotated[
         list[str] | None, typer.Option(help="A method option key=value (repeatable).")
     ] = None,
@@ -237,6 +243,7 @@ def run(
                 "scheduler": scheduler,
                 "restart": True if restart else None,
                 "method": method,
+                "decision": decision,
                 "method_options": dict(parse_options(method_option or [])),
                 "iterations": iterations,
                 "sampling": sampling,
@@ -312,7 +319,7 @@ def _run_with_progress(config: RunConfig) -> RunOutcome:
 def _draw(config: RunConfig, outcome: RunOutcome) -> None:
     path = config.out / BOUNDARY_FILE
     drawn = plot_boundary(
-        outcome.original, outcome.repaired, outcome.properties, outcome.data, path
+        outcome.original, outcome.repaired, outcome.properties, outcome.data, path, config.decision
     )
     if not drawn:
         path.unlink(missing_ok=True)  # a stale picture from an earlier run would mislead

@@ -58,8 +58,7 @@ def train(
         bool | None,
         typer.Option(
             "--level/--no-level",
-            help="Forecasting data: predict relative to each window's last input (default) "
-            "or not.",
+            help="Forecasting data: predict relative to each window's last input (default) or not.",
         ),
     ] = None,
     epochs: Annotated[int | None, typer.Option(help="Most epochs (default 1000).", min=1)] = None,

@@ -60,3 +60,11 @@ def test_address_round_trip() -> None:
 def test_invalid_networks_are_rejected(layers: list) -> None:
     with pytest.raises(InputError):
         Network(layers)
+
+
+def test_predict_by_either_decision_rule() -> None:
+    net = Network([([[1.0], [-1.0], [0.0]], [0.0, 0.0, 0.5])])
+    X = np.array([[2.0], [-2.0], [0.1]])
+    # outputs (2, -2, .5), (-2, 2, .5), (.1, -.1, .5)
+    assert net.predict(X).tolist() == [0, 1, 2]
+    assert net.predict(X, decision="argmin").tolist() == [1, 0, 1]

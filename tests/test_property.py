@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from nnv.core import Dataset, InputError, Property
+from nnv.core import Dataset, InputError, InputPiece, OutputConjunction, Property
+from nnv.core.model.decision import check_decision, decide, margins
 
 
 def test_robustness_property_unsafe_set() -> None:
@@ -50,3 +51,65 @@ def test_dataset_npz_and_csv(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert np.array_equal(from_csv.splits["train"][1], y[:4])
     with pytest.raises(InputError):
         Dataset.load(tmp_path / "missing.npz")
+
+
+def test_argmin_classification_forbids_smaller_other_outputs() -> None:
+    prop = Property.robustness([0.0], 1.0, label=1, n_outputs=3, decision="argmin")
+    outputs = np.array([[2.0, 1.0, 3.0], [0.5, 1.0, 3.0], [2.0, 1.0, 1.0]])
+    # safe only when output 1 is strictly the smallest (a tie counts as a violation)
+    assert prop.is_unsafe(outputs).tolist() == [False, True, True]
+    assert prop.allowed_classes("argmin") == {1} and prop.label == 1
+
+
+def test_allowed_classes_of_several_classes_round_trip() -> None:
+    piece = InputPiece(np.zeros(2), np.ones(2))
+    for decision in ("argmax", "argmin"):
+        prop = Property.decided_as(piece, [0, 1], 5, decision=decision)
+        assert prop.allowed_classes(decision) == {0, 1}
+        # one disjunct per forbidden class, so the other rule reads no classes from it
+        other = "argmin" if decision == "argmax" else "argmax"
+        assert len(prop.unsafe_outputs) == 3 and prop.allowed_classes(other) is None
+        rng = np.random.default_rng(0)
+        outputs = rng.normal(size=(2000, 5))
+        decided = np.argmax(outputs if decision == "argmax" else -outputs, axis=1)
+        np.testing.assert_array_equal(prop.is_unsafe(outputs), decided >= 2)
+
+
+def test_allowed_classes_are_none_for_other_output_conditions() -> None:
+    piece = InputPiece(np.zeros(1), np.ones(1))
+    # a score bound (ACAS Xu property 1's form) says nothing about the decision
+    bound = Property(
+        (piece,), (OutputConjunction(np.array([[-1.0, 0.0]]), np.array([-4.0])),), 1, 2
+    )
+    assert bound.allowed_classes("argmax") is None and bound.allowed_classes("argmin") is None
+    # "class 2 beats class 0" alone leaves class 1 neither allowed nor forbidden
+    partial = Property(
+        (piece,), (OutputConjunction(np.array([[1.0, 0.0, -1.0]]), np.zeros(1)),), 1, 3
+    )
+    assert partial.allowed_classes("argmax") is None
+    # a negative bound makes the unsafe set smaller than "the decision is not allowed"
+    strict = Property((piece,), (OutputConjunction(np.array([[1.0, -1.0]]), -np.ones(1)),), 1, 2)
+    assert strict.allowed_classes("argmax") is None
+
+
+def test_allowed_classes_of_the_acasxu_and_paper_properties(acasxu, nnsynth) -> None:  # type: ignore[no-untyped-def]
+    p8 = Property.from_vnnlib(str(acasxu / "prop_8.vnnlib"))
+    assert p8.allowed_classes("argmin") == {0, 1}  # COC or WL
+    assert p8.allowed_classes("argmax") is None
+    p7 = Property.from_vnnlib(str(acasxu / "prop_7.vnnlib"))
+    assert p7.allowed_classes("argmin") == {0, 1, 2}  # never strong left or strong right
+    p2 = Property.from_vnnlib(str(acasxu / "prop_2.vnnlib"))
+    assert p2.allowed_classes("argmax") == {1, 2, 3, 4} and p2.allowed_classes("argmin") is None
+    p1 = Property.from_vnnlib(str(acasxu / "prop_1.vnnlib"))
+    assert p1.allowed_classes("argmin") is None
+    xor = Property.from_vnnlib(str(nnsynth / "xor_b" / "properties" / "prop_1.vnnlib"))
+    assert xor.allowed_classes("argmax") == {1}
+
+
+def test_decision_rules_and_bad_names() -> None:
+    outputs = np.array([[0.2, -1.0, 3.0], [1.0, 1.0, 0.0]])
+    assert decide(outputs, "argmax").tolist() == [2, 0]
+    assert decide(outputs, "argmin").tolist() == [1, 2]
+    np.testing.assert_allclose(margins(outputs, np.array([2, 2]), "argmin"), [-4.0, 1.0])
+    with pytest.raises(InputError, match="decision must be one of argmax, argmin"):
+        check_decision("max")

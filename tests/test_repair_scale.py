@@ -13,13 +13,15 @@ from test_repair import build, example
 from nnv.core import CapabilityError, Dataset, InputError, Network, Property
 from nnv.core.model.property import InputPiece, OutputConjunction
 from nnv.core.plugin.heuristic import SoftConstraints
-from nnv.core.plugin.objective import Objective
+from nnv.core.model.decision import decide
+from nnv.core.plugin.objective import MostKept, Objective
 from nnv.core.plugin.registry import default_registry
 from nnv.core.query.builder import QueryBuilder
 from nnv.core.query.form import WarmStart
 from nnv.core.repair.free import FreeParameters, layer_selectors, neuron_selectors, select
 from nnv.core.repair.loop import Repairer, _Rounds
 from nnv.core.repair.synthesis.affine import AffineSynthesiser
+from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.verify.falsify import violating_samples
 
 
@@ -268,3 +270,29 @@ def test_highs_starts_an_lp_from_an_earlier_basis_and_a_milp_from_an_incumbent()
     assert best.status == "optimal" and best.values is not None
     started = highs.solve(milp.build(objective=cost, start=WarmStart(values=best.values)))
     assert started.status == "optimal" and started.objective == pytest.approx(best.objective)
+
+
+@pytest.mark.parametrize("decision", ["argmax", "argmin"])
+def test_the_last_layers_rows_keep_as_many_soft_points_as_the_general_milp(decision: str) -> None:
+    """Two output weights of the example: the rows over the offsets alone and the MILP over
+    the encoded network are both exact, so they keep the same number of soft points (a tenth
+    of them labelled against the network, so that not all can be kept)."""
+    net, prop, data, _ = example()
+    X = data.splits["train"][0][:300]
+    labels = decide(net.forward(X), decision)  # type: ignore[arg-type]
+    flip = np.random.default_rng(0).random(labels.size) < 0.1
+    soft = SoftConstraints(X, np.where(flip, 1 - labels, labels))
+    engine = build(net, [prop], soft, data, decision=decision)
+    free = FreeParameters.of(net, ["w2.1.7", "w2.2.8"])
+    state = _Rounds([list(violating_samples(net, prop, 4))], [])
+    counts = []
+    for synthesiser in (
+        AffineSynthesiser(engine.problem(free), engine.solver, [MostKept()]),
+        SolverSynthesiser(engine.problem(free), engine.solver, bilinear=False),
+    ):
+        proposal = synthesiser.propose(state)
+        assert proposal.status == "found" and proposal.proved_optimal
+        assert proposal.offsets is not None
+        values = dict(zip(free.names, free.original + proposal.offsets, strict=True))
+        counts.append(engine.outcomes.kept(net.with_parameters(values), []))
+    assert counts[0] == counts[1] and counts[0] < soft.count  # the repair costs some

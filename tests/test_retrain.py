@@ -16,7 +16,7 @@ from nnv.core.plugin.registry import default_registry
 from nnv.core.run.config import RunConfig
 from nnv.core.run.dispatch import run_repair
 from nnv.core.run.results import REPAIRED_FILE, UNVERIFIED_FILE
-from nnv.plugins.methods.region_points import points_near, required_class, uniform_points
+from nnv.plugins.methods.region_points import allowed_classes, points_near, uniform_points
 from nnv.plugins.methods.torch_training import from_torch, to_torch
 
 VIOLATED = EXAMPLE / "robust_violated.vnnlib"  # class 0 required; violated
@@ -52,7 +52,7 @@ def test_stops_as_soon_as_the_property_is_proved(tmp_path: Path) -> None:
     result = outcome.result
     assert result["status"] == "repaired" and result["certified_by"] == "z3 (exact)"
     assert result["iterations"] == 1 and result["method"] == "retrain"
-    assert result["sampling"] == "uniform" and result["required_classes"] == {"robust_violated": 0}
+    assert result["sampling"] == "uniform" and result["allowed_classes"] == {"robust_violated": [0]}
     assert result["accuracy_after"]["weighted"] > 0.9
     assert result["repaired_network"] == REPAIRED_FILE and result["unverified_network"] is None
     rows = read_rows(tmp_path)
@@ -92,7 +92,7 @@ def test_an_impossible_pair_of_properties_keeps_the_best_unverified(tmp_path: Pa
     outcome = run_repair(config, default_registry())
     result = outcome.result
     assert result["status"] == "not_repaired" and result["iterations"] == 2
-    assert result["required_classes"] == {"robust_violated": 0, "wants_class_1": 1}
+    assert result["allowed_classes"] == {"robust_violated": [0], "wants_class_1": [1]}
     rows = read_rows(tmp_path)
     assert len(rows) == 3 and all(r["status"] != "repaired" for r in rows)
     trained = [r for r in rows if r["iteration"] != "0"]
@@ -141,20 +141,25 @@ def test_solver_settings_are_refused(tmp_path: Path) -> None:
 def test_a_property_without_a_class_is_refused() -> None:
     square = np.vstack([np.eye(2), -np.eye(2)])
     prop = Property.linear(square, np.ones(4), np.array([[1.0, 0.0]]), np.zeros(1))
-    with pytest.raises(InputError, match="classification property"):
-        required_class(prop)
+    with pytest.raises(InputError, match="needs a property about the decision"):
+        allowed_classes(prop, "argmax")
 
 
 # -- the pieces ------------------------------------------------------------------------------
 
 
-def test_required_class_from_the_unsafe_outputs(nnsynth: Path) -> None:
+def test_allowed_classes_from_the_unsafe_outputs(nnsynth: Path, acasxu: Path) -> None:
     registry = default_registry()
     for name, k, label in (("xor_b", 1, 1), ("xor_b", 2, 1), ("blobs", 1, 0), ("blobs", 2, 0)):
         prop = registry.load_property(nnsynth / name / "properties" / f"prop_{k}.vnnlib")
-        assert prop.label is None and required_class(prop) == label
+        assert prop.label is None and allowed_classes(prop, "argmax") == [label]
     three = Property.classification(InputPiece(np.zeros(2), np.ones(2)), 2, 3)
-    assert required_class(Property(three.pieces, three.unsafe_outputs, 2, 3)) == 2
+    assert allowed_classes(Property(three.pieces, three.unsafe_outputs, 2, 3), "argmax") == [2]
+    # ACAS Xu property 8: "the minimum is one of outputs 2, 3, 4" is unsafe: COC or WL
+    p8 = registry.load_property(acasxu / "prop_8.vnnlib")
+    assert allowed_classes(p8, "argmin") == [0, 1]
+    with pytest.raises(InputError, match="under --decision argmax"):
+        allowed_classes(p8, "argmax")
 
 
 def test_region_points_stay_in_the_region() -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nnv.core.errors import InputError
+from nnv.core.model.decision import DEFAULT_DECISION, Decision, decide
 
 _ADDRESS = re.compile(r"^(?:w(\d+)\.(\d+)\.(\d+)|b(\d+)\.(\d+))$")
 
@@ -139,9 +140,9 @@ class Network:
                 values = np.maximum(values, 0.0)
         return result
 
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """Class indices (argmax of the outputs)."""
-        return np.argmax(np.atleast_2d(self.forward(inputs)), axis=1)
+    def predict(self, inputs: np.ndarray, decision: Decision = DEFAULT_DECISION) -> np.ndarray:
+        """Class indices: the largest output (``argmax``) or the smallest (``argmin``)."""
+        return decide(self.forward(inputs), decision)
 
     # -- parameters -------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from nnv.core.errors import InputError
+from nnv.core.model.decision import DEFAULT_DECISION, Decision, check_decision
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ class Property:
     n_inputs: int
     n_outputs: int
     name: str = "property"
-    # The class every input must get, for classification properties (robustness, the paper's).
+    # The class every input must get, for properties made by ``classification`` (under the
+    # decision rule they were made for); :meth:`allowed_classes` reads any property's classes.
     label: int | None = field(default=None)
 
     def __post_init__(self) -> None:
@@ -104,39 +106,64 @@ class Property:
         n_outputs: int,
         norm: str = "linf",
         name: str | None = None,
+        decision: Decision = DEFAULT_DECISION,
     ) -> Property:
         """Every x with ``|x - center|_inf <= radius`` must be classified as ``label``.
 
-        The unsafe set is "some other output is at least as large as the label's": ties count
-        as violations, which is the conservative reading.
+        The unsafe set is "some other output is at least as good as the label's" (as large
+        under argmax, as small under argmin): ties count as violations, the conservative
+        reading.
         """
         if norm != "linf":
             raise InputError(f"norm {norm!r} is not supported; use 'linf' (a box)")
         center_array = np.asarray(center, dtype=np.float64)
         piece = InputPiece(center_array - radius, center_array + radius)
-        return cls.classification(piece, label, n_outputs, name or f"robust({label})")
+        return cls.classification(
+            piece, label, n_outputs, name or f"robust({label})", decision=decision
+        )
 
     @classmethod
     def classification(
-        cls, piece: InputPiece, label: int, n_outputs: int, name: str = "classification"
+        cls,
+        piece: InputPiece,
+        label: int,
+        n_outputs: int,
+        name: str = "classification",
+        decision: Decision = DEFAULT_DECISION,
     ) -> Property:
         """Every x in ``piece`` must be classified as ``label`` (ties count as violations)."""
-        if not 0 <= label < n_outputs:
-            raise InputError(f"label {label} is not one of the {n_outputs} outputs")
+        prop = cls.decided_as(piece, [label], n_outputs, name, decision)
+        return replace(prop, label=label)
+
+    @classmethod
+    def decided_as(
+        cls,
+        piece: InputPiece,
+        allowed: Sequence[int],
+        n_outputs: int,
+        name: str = "classification",
+        decision: Decision = DEFAULT_DECISION,
+    ) -> Property:
+        """Every x in ``piece`` must be decided as one of the ``allowed`` classes ("COC or WL").
+
+        One unsafe disjunct per other class f: "f is at least as good as every allowed class"
+        (ties count as violations). :meth:`allowed_classes` reads the classes back.
+        """
+        chosen = sorted({int(c) for c in allowed})
+        if not chosen or not 0 <= chosen[0] <= chosen[-1] < n_outputs:
+            raise InputError(f"allowed classes {chosen} are not among the {n_outputs} outputs")
+        towards = 1.0 if check_decision(decision) == "argmax" else -1.0
         unsafe = []
-        for other in range(n_outputs):
-            if other == label:
-                continue
-            row = np.zeros((1, n_outputs))
-            row[0, label], row[0, other] = 1.0, -1.0  # y_label - y_other <= 0
-            unsafe.append(OutputConjunction(row, np.zeros(1)))
+        for other in sorted(set(range(n_outputs)) - set(chosen)):
+            rows = np.zeros((len(chosen), n_outputs))
+            for row, kept in enumerate(chosen):
+                # argmax: y_kept - y_other <= 0; argmin: y_other - y_kept <= 0
+                rows[row, kept], rows[row, other] = towards, -towards
+            unsafe.append(OutputConjunction(rows, np.zeros(len(chosen))))
+        if not unsafe:
+            raise InputError(f"{name}: every class is allowed, so nothing is unsafe")
         return cls(
-            (piece,),
-            tuple(unsafe),
-            n_inputs=piece.dimension,
-            n_outputs=n_outputs,
-            name=name,
-            label=label,
+            (piece,), tuple(unsafe), n_inputs=piece.dimension, n_outputs=n_outputs, name=name
         )
 
     @classmethod
@@ -177,6 +204,30 @@ class Property:
             OutputConjunction(-A_out[c : c + 1], -b_out[c : c + 1]) for c in range(A_out.shape[0])
         )
         return cls((piece,), unsafe, n_inputs=n, n_outputs=A_out.shape[1], name=name)
+
+    def allowed_classes(self, decision: Decision = DEFAULT_DECISION) -> frozenset[int] | None:
+        """The classes the region's inputs may be decided as, read from the unsafe outputs when
+        they say exactly "the decision is none of these"; None when they have another form.
+
+        That form: each unsafe disjunct names one class f and says "f is at least as good as
+        every allowed class" (rows ``k (y_f - y_a) <= d`` under argmin, ``k (y_a - y_f) <= d``
+        under argmax, with k > 0 and d >= 0, so ties count as unsafe), one disjunct for each
+        class not allowed. ``decided_as`` and ``classification`` write it; so do the paper's
+        files and ACAS Xu's (property 8 under argmin: "the minimum is one of outputs 2, 3, 4",
+        so {0, 1}, COC or WL, are allowed).
+        """
+        check_decision(decision)
+        allowed: frozenset[int] | None = None
+        forbidden: set[int] = set()
+        for conjunction in self.unsafe_outputs:
+            form = _beats_all(conjunction, decision)
+            if form is None or form[0] in forbidden or allowed not in (None, form[1]):
+                return None
+            forbidden.add(form[0])
+            allowed = form[1]
+        if allowed is None or forbidden & allowed or len(forbidden | allowed) != self.n_outputs:
+            return None
+        return allowed
 
     def expanded(self, margin: float) -> Property:
         """The same region with every unsafe conjunction loosened by ``margin`` (``C y <= d + m``).
@@ -225,3 +276,24 @@ class Property:
         lower = np.min([piece.lower for piece in self.pieces], axis=0)
         upper = np.max([piece.upper for piece in self.pieces], axis=0)
         return lower, upper
+
+
+def _beats_all(
+    conjunction: OutputConjunction, decision: Decision
+) -> tuple[int, frozenset[int]] | None:
+    """``(f, losers)`` when every row of ``conjunction`` says "class f is at least as good as
+    one loser" (see :meth:`Property.allowed_classes`); None otherwise."""
+    winner: int | None = None
+    losers: set[int] = set()
+    for row, bound in zip(conjunction.C, conjunction.d, strict=True):
+        nonzero = np.flatnonzero(row)
+        if nonzero.size != 2 or row[nonzero[0]] != -row[nonzero[1]] or bound < 0:
+            return None
+        # the row reads k (y_low - y_high) <= d: y_low is at most y_high (up to d / k)
+        low, high = (nonzero[0], nonzero[1]) if row[nonzero[0]] > 0 else (nonzero[1], nonzero[0])
+        better, worse = (int(low), int(high)) if decision == "argmin" else (int(high), int(low))
+        if winner not in (None, better):
+            return None
+        winner = better
+        losers.add(worse)
+    return None if winner is None else (winner, frozenset(losers))

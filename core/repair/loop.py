@@ -100,7 +100,7 @@ class Repairer:
         self.settings = settings or RepairSettings()
         # minimised in order; by default the most soft constraints kept, then the least change
         self.objectives = list(objectives or [MostKept()])
-        self.accuracy_before = accuracy_report(network, data)
+        self.accuracy_before = accuracy_report(network, data, self.settings.decision)
         self.outcomes = Outcomes(
             network, self.properties, soft, data, verifier, certifier, self.settings
         )
@@ -292,7 +292,11 @@ class Repairer:
             for prop, points in zip(self.properties, state.counterexamples, strict=True)
         ]
         checks += [
-            (region_property(self.network, self.soft, r), state.region_points[r]) for r in regions
+            (
+                region_property(self.network, self.soft, r, self.settings.decision),
+                state.region_points[r],
+            )
+            for r in regions
         ]
         for prop, points in checks:
             verifier = Verifier(self.verifier, timeout=remaining(deadline))

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from nnv.core.model.dataset import Dataset
+from nnv.core.model.decision import DEFAULT_DECISION, Decision, margins
 from nnv.core.model.network import Network
 from nnv.core.model.property import Property
 from nnv.core.plugin.heuristic import SoftConstraints
@@ -24,13 +25,16 @@ from nnv.core.verify.certifier import Certifier
 from nnv.core.verify.verifier import Verifier
 
 
-def region_property(network: Network, soft: SoftConstraints, region: int) -> Property:
+def region_property(
+    network: Network, soft: SoftConstraints, region: int, decision: Decision = DEFAULT_DECISION
+) -> Property:
     """Soft region ``region`` as a property: every point of it gets the region's label."""
     return Property.classification(
         soft.regions[region],
         int(soft.region_labels[region]),
         network.n_outputs,
         name=f"soft region {region + 1}",
+        decision=decision,
     )
 
 
@@ -81,7 +85,7 @@ class Outcomes:
         certificate = self.certifier.certify(candidate, self.properties, timeout)
         result = self.stopped(names, "repaired" if certificate.ok else "not_repaired", rounds, "")
         result.values = {name: float(v) for name, v in zip(names, values, strict=True)}
-        result.accuracy = accuracy_report(candidate, self.data)["weighted"]
+        result.accuracy = accuracy_report(candidate, self.data, self.settings.decision)["weighted"]
         result.kept = self.kept(candidate, regions)
         if certificate.ok:
             result.certified_by = certificate.by
@@ -108,11 +112,8 @@ class Outcomes:
         verified by the loop."""
         if self.soft.points.shape[0]:
             outputs = candidate.forward(self.soft.points)
-            m = outputs.shape[0]
-            own = outputs[np.arange(m), self.soft.labels]
-            others = outputs.copy()
-            others[np.arange(m), self.soft.labels] = -np.inf
-            points = int(np.sum(own - others.max(axis=1) >= self.settings.soft_margin))
+            lead = margins(outputs, self.soft.labels, self.settings.decision)
+            points = int(np.sum(lead >= self.settings.soft_margin))
         else:
             points = 0
         return points + len(regions)
@@ -123,6 +124,8 @@ class Outcomes:
         return [
             r
             for r in range(len(self.soft.regions))
-            if verifier.verify(candidate, region_property(self.network, self.soft, r)).status
+            if verifier.verify(
+                candidate, region_property(self.network, self.soft, r, self.settings.decision)
+            ).status
             == "unsat"
         ]

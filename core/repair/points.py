@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from nnv.core.model.decision import DEFAULT_DECISION, Decision, sign
 from nnv.core.model.network import Network, ParameterAddress
 from nnv.core.query.builder import QueryBuilder
 from nnv.core.repair.free import FreeParameters, affected_neurons
@@ -203,13 +204,16 @@ class PointEncoder:
 
 
 def margin_rows(
-    outputs: PointOutputs, labels: np.ndarray, n_vars: int
+    outputs: PointOutputs, labels: np.ndarray, n_vars: int, decision: Decision = DEFAULT_DECISION
 ) -> tuple[sp.coo_matrix, np.ndarray, np.ndarray, np.ndarray]:
-    """Rows ``y_label - y_other`` (over variables) for every point and every other class.
+    """Rows ``y_label - y_other`` (argmax; ``y_other - y_label`` for argmin) over variables,
+    for every point and every other class: how far the label leads, which "keep the label"
+    asks to be at least a margin.
 
     Returns (coefficients, constant part, lower bound of the row, point index of each row).
     A row with no variable has only its constant part.
     """
+    towards = sign(decision)
     m, n_out = outputs.var.shape
     labels = np.asarray(labels, dtype=np.int64)
     others = np.array([[j for j in range(n_out) if j != label] for label in labels])
@@ -218,13 +222,19 @@ def margin_rows(
     other_of_row = others.ravel()
     rows = np.arange(point.size)
     var_l, var_o = outputs.var[point, label_of_row], outputs.var[point, other_of_row]
-    constant = np.where(var_l < 0, outputs.const[point, label_of_row], 0.0) - np.where(
-        var_o < 0, outputs.const[point, other_of_row], 0.0
+    constant = towards * (
+        np.where(var_l < 0, outputs.const[point, label_of_row], 0.0)
+        - np.where(var_o < 0, outputs.const[point, other_of_row], 0.0)
     )
-    lower = outputs.lower[point, label_of_row] - outputs.upper[point, other_of_row]
+    if towards > 0:
+        lower = outputs.lower[point, label_of_row] - outputs.upper[point, other_of_row]
+    else:
+        lower = outputs.lower[point, other_of_row] - outputs.upper[point, label_of_row]
     r = np.concatenate([rows[var_l >= 0], rows[var_o >= 0]])
     c = np.concatenate([var_l[var_l >= 0], var_o[var_o >= 0]])
-    v = np.concatenate([np.ones(int((var_l >= 0).sum())), -np.ones(int((var_o >= 0).sum()))])
+    v = towards * np.concatenate(
+        [np.ones(int((var_l >= 0).sum())), -np.ones(int((var_o >= 0).sum()))]
+    )
     return sp.coo_matrix((v, (r, c)), shape=(rows.size, n_vars)), constant, lower, point
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
+from nnv.core.model.decision import DEFAULT_DECISION, Decision
 from nnv.core.model.network import Network
 from nnv.core.model.property import InputPiece, OutputConjunction, Property
 from nnv.core.plugin.heuristic import SoftConstraints
@@ -126,6 +127,7 @@ def quantified_query(
     limits: np.ndarray,
     threshold: int,
     soft_margin: float,
+    decision: Decision = DEFAULT_DECISION,
 ) -> tuple[Query, np.ndarray, np.ndarray]:
     """The paper's formula as a Query; returns it, the offset variables and the region guards."""
     builder = QueryBuilder()
@@ -141,13 +143,15 @@ def quantified_query(
     if soft.points.shape[0]:
         outputs = encoder.add_points(builder, delta, soft.points)
         keep = builder.add_binaries(soft.points.shape[0])
-        rows, constant, _, point = margin_rows(outputs, soft.labels, builder.n_vars)
+        rows, constant, _, point = margin_rows(outputs, soft.labels, builder.n_vars, decision)
         builder.add_indicators(keep[point], rows, None, soft_margin - constant, np.inf)
         binaries.append(keep)
     for region, piece in enumerate(soft.regions):
         guard = builder.add_binaries(1)
         label = int(soft.region_labels[region])
-        region_property = Property.classification(piece, label, network.n_outputs)
+        region_property = Property.classification(
+            piece, label, network.n_outputs, decision=decision
+        )
         blocks.append(
             _universal(
                 builder, network, free, delta, piece, region_property.unsafe_outputs, int(guard[0])
@@ -216,6 +220,7 @@ def _search_thresholds(
         problem.limits,
         threshold,
         settings.soft_synthesis_margin,
+        settings.decision,
     )
     found: _Answer | None = None
     calls = 0

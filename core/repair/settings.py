@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from nnv.core.errors import InputError
+from nnv.core.model.decision import Decision, check_decision
 
 
 @dataclass
@@ -14,8 +15,11 @@ class RepairSettings:
     """Tolerances and limits of a repair; the defaults suit networks with outputs of order 1."""
 
     mode: Literal["cegis", "quantified"] = "cegis"
-    # each free parameter's effect on its neuron stays within +- this (see change_limits)
+    # the starting box: each free parameter's effect on its neuron within +- this (see
+    # change_limits); MILP synthesis doubles it while the counterexamples are infeasible in it
+    # or its optimum sits on a limit, up to max_growth times (the line needs no box)
     max_change: float = 10.0
+    max_growth: float = 2.0**10
     threshold: int | None = None  # keep at least this many soft constraints
     threshold_search: bool = False  # quantified mode: raise the threshold while satisfiable
     synthesis_margin: float = 1e-3
@@ -32,6 +36,8 @@ class RepairSettings:
     seed_counterexamples: int = 4  # violating samples of each property that start the loop
     # one free parameter: synthesise by the exact line analysis instead of the solver
     line_synthesis: bool = True
+    # which output is the class a soft point keeps: the largest (argmax) or the smallest
+    decision: Decision = "argmax"
 
     def __post_init__(self) -> None:
         if not 0 < self.verify_margin < self.synthesis_margin:
@@ -40,6 +46,9 @@ class RepairSettings:
             raise InputError("the soft margin must be >= 0 and below the soft synthesis margin")
         if self.max_change <= 0:
             raise InputError("max_change must be positive")
+        if not self.max_growth >= 1:
+            raise InputError("max_growth must be at least 1")
+        check_decision(self.decision)
 
     def deadline(self, start: float) -> float | None:
         """When a trial that began at ``start`` (``time.monotonic()``) must stop, if ever."""

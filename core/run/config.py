@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nnv.core.errors import InputError
+from nnv.core.model.decision import Decision, check_decision
 from nnv.core.repair.free import layer_selectors, neuron_selectors
 
 MODES = ("cegis", "quantified")
@@ -53,8 +54,11 @@ class RunConfig:
     restart: bool = False  # ignore trials an earlier run left in ``out``
     method: str = "solver"  # the repair method plugin
     method_options: dict[str, Any] = field(default_factory=dict)  # the method's own options
+    # which output is the class: the largest (argmax) or the smallest (argmin, ACAS Xu's)
+    decision: Decision = "argmax"
 
     def __post_init__(self) -> None:
+        check_decision(self.decision)
         if self.mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         for name in ("timeout", "trial_timeout"):

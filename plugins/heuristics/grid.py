@@ -4,7 +4,7 @@ A region constraint covers the whole input space the data spans, not just the sa
 repair cannot buy the property by moving the boundary where no sample happens to lie. The
 grid spans the bounding box of every split's inputs (widened by ``margin`` on each side);
 each cell is labelled by the original network's majority vote over its centre and
-``votes - 1`` random points of the cell.
+``votes - 1`` random points of the cell, each point's class its decision under ``decision``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnv.core import Dataset, InputError, InputPiece, Network, hookimpl
+from nnv.core.model.decision import check_decision
 from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
 
 from ._options import integer_option, margin_option
@@ -26,12 +27,26 @@ class GridHeuristic(Heuristic):
     name = "grid"
     description = "cells of a grid over the data's bounding box, labelled by majority vote"
 
-    def __init__(self, cells: int = 10, votes: int = 3, seed: int = 0, margin: float = 0.0) -> None:
+    def __init__(
+        self,
+        cells: int = 10,
+        votes: int = 3,
+        seed: int = 0,
+        margin: float = 0.0,
+        decision: str = "argmax",
+    ) -> None:
         self.cells = integer_option("grid", "cells", cells, 1)
         self.votes = integer_option("grid", "votes", votes, 1)
         self.seed = integer_option("grid", "seed", seed, 0)
         self.margin = margin_option("grid", margin)
-        super().__init__(cells=self.cells, votes=self.votes, seed=self.seed, margin=self.margin)
+        self.decision = check_decision(decision, "grid: decision")
+        super().__init__(
+            cells=self.cells,
+            votes=self.votes,
+            seed=self.seed,
+            margin=self.margin,
+            decision=self.decision,
+        )
 
     def constraints(self, network: Network, data: Dataset) -> SoftConstraints:
         d = data.n_features
@@ -69,7 +84,7 @@ class GridHeuristic(Heuristic):
         """
         voters = self.vote_points(lower, upper)
         n_cells, votes, d = voters.shape
-        classes = network.predict(voters.reshape(-1, d)).reshape(n_cells, votes)
+        classes = network.predict(voters.reshape(-1, d), self.decision).reshape(n_cells, votes)
         counts = np.zeros((n_cells, network.n_outputs))
         np.add.at(counts, (np.arange(n_cells)[:, None], classes), 1.0)
         # Half a vote more for the centre's class wins a tie and never overturns a majority.

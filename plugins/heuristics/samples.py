@@ -2,7 +2,8 @@
 
 The repair paper keeps the first N training samples, each with the original network's
 classification: "B close to A" means B agrees with A, including where A disagrees with the
-data. That is the default here; ``label="true"`` keeps the data's own labels instead.
+data. That is the default here; ``label="true"`` keeps the data's own labels instead. The
+original network's class is its decision under the run's ``decision`` rule (argmax or argmin).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from nnv.core import Dataset, InputError, Network, hookimpl
+from nnv.core.model.decision import check_decision
 from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
 
 SELECTIONS = ("first", "random")
@@ -51,21 +53,28 @@ class SamplesHeuristic(Heuristic):
         select: str = "first",
         seed: int = 0,
         label: str = "original",
+        decision: str = "argmax",
     ) -> None:
         self.count = None if count is None else _integer("count", count, 1)
         self.split = str(split)
         self.select = _choice("select", select, SELECTIONS)
         self.seed = _integer("seed", seed, 0)
         self.label = _choice("label", label, LABELS)
+        self.decision = check_decision(decision, "samples: decision")
         super().__init__(
-            count=self.count, split=self.split, select=self.select, seed=self.seed, label=self.label
+            count=self.count,
+            split=self.split,
+            select=self.select,
+            seed=self.seed,
+            label=self.label,
+            decision=self.decision,
         )
 
     def constraints(self, network: Network, data: Dataset) -> SoftConstraints:
         X, y = _split(data, self.split)
         chosen = self._chosen(X.shape[0])
         points = X[chosen]
-        labels = network.predict(points) if self.label == "original" else y[chosen]
+        labels = network.predict(points, self.decision) if self.label == "original" else y[chosen]
         if labels.size and not 0 <= labels.min() <= labels.max() < network.n_outputs:
             raise InputError(
                 f"samples: split {self.split!r} has labels outside the network's "

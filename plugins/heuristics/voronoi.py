@@ -5,7 +5,7 @@ seeds are drawn from a split (or uniformly from the data's bounding box) and eac
 clipped to that box, must keep the original network's class at the seed. A cell is exactly
 the box intersected with the perpendicular-bisector half-spaces ``A x <= b`` towards the
 seed's Voronoi neighbours (its Delaunay neighbours); its piece's ``lower``/``upper`` are the
-cell's own bounding box.
+cell's own bounding box. The seed's class is the network's decision under ``decision``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnv.core import Dataset, InputError, InputPiece, Network, hookimpl
+from nnv.core.model.decision import check_decision
 from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
 
 from ._options import integer_option, margin_option
@@ -140,13 +141,25 @@ class VoronoiHeuristic(Heuristic):
     )
 
     def __init__(
-        self, points: int = 50, split: str = "sampled", seed: int = 0, margin: float = 0.0
+        self,
+        points: int = 50,
+        split: str = "sampled",
+        seed: int = 0,
+        margin: float = 0.0,
+        decision: str = "argmax",
     ) -> None:
         self.points = integer_option("voronoi", "points", points, 1)
         self.split = str(split)
         self.seed = integer_option("voronoi", "seed", seed, 0)
         self.margin = margin_option("voronoi", margin)
-        super().__init__(points=self.points, split=self.split, seed=self.seed, margin=self.margin)
+        self.decision = check_decision(decision, "voronoi: decision")
+        super().__init__(
+            points=self.points,
+            split=self.split,
+            seed=self.seed,
+            margin=self.margin,
+            decision=self.decision,
+        )
 
     def constraints(self, network: Network, data: Dataset) -> SoftConstraints:
         low, high = data.bounding_box(self.margin)
@@ -163,7 +176,8 @@ class VoronoiHeuristic(Heuristic):
             if piece is not None:
                 regions.append(piece)
                 kept.append(i)
-        labels = network.predict(seeds[np.asarray(kept, dtype=np.int64)]).astype(np.int64)
+        chosen = seeds[np.asarray(kept, dtype=np.int64)]
+        labels = network.predict(chosen, self.decision).astype(np.int64)
         empty = np.zeros((0, seeds.shape[1]))
         return SoftConstraints(empty, np.zeros(0, dtype=np.int64), tuple(regions), labels)
 

@@ -1,47 +1,33 @@
 """Labelled points of a property's input region: what the retrain baseline trains on.
 
-Retraining can only aim a classifier at a class, so each property must say which class its
-region needs. ``required_class`` reads it from the unsafe outputs: every unsafe conjunction
-must contain a row ``a (y_c - y_o) <= d`` (a > 0) for one and the same class c, as
-``Property.classification`` and the paper's VNN-LIB files write them; an input classified
-as c with enough margin then falsifies every conjunction.
+Retraining can only aim a classifier at classes, so each property must say which classes its
+region may be decided as. ``allowed_classes`` reads them from the unsafe outputs under the
+run's decision rule (:meth:`Property.allowed_classes`: one class for the paper's robustness
+files, several for ACAS Xu's property 8, "COC or WL" under argmin).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from nnv.core import InputError, OutputConjunction, Property
+from nnv.core import InputError, Property
+from nnv.core.model.decision import Decision
 
 # rejection sampling of a polytope piece: batches of box samples tried before giving up
 MAX_REJECTION_ROUNDS = 100
 
 
-def required_class(prop: Property) -> int:
-    """The class every input of the region must get; an error if the property names none."""
-    if prop.label is not None:
-        return prop.label
-    common: set[int] | None = None
-    for conjunction in prop.unsafe_outputs:
-        classes = _classes_beaten(conjunction)
-        common = classes if common is None else common & classes
-    if common is None or len(common) != 1:
+def allowed_classes(prop: Property, decision: Decision) -> list[int]:
+    """The classes the region's inputs may be decided as; an error if the property's unsafe
+    outputs do not say "the decision is none of these" under ``decision``."""
+    allowed = prop.allowed_classes(decision)
+    if allowed is None:
         raise InputError(
-            f"{prop.name}: --method retrain needs a classification property (every unsafe "
-            "output says one required class loses to another), and this one names "
-            f"{'several classes' if common else 'no class'}"
+            f"{prop.name}: --method retrain needs a property about the decision (each unsafe "
+            f"disjunct: one class at least as good as every allowed one, under --decision "
+            f"{decision}), and this one's outputs say something else"
         )
-    return common.pop()
-
-
-def _classes_beaten(conjunction: OutputConjunction) -> set[int]:
-    """The classes c for which some row reads ``a (y_c - y_o) <= d`` with a > 0."""
-    found = set()
-    for row in conjunction.C:
-        nonzero = np.flatnonzero(row)
-        if nonzero.size == 2 and row[nonzero[0]] == -row[nonzero[1]]:
-            found.add(int(nonzero[0] if row[nonzero[0]] > 0 else nonzero[1]))
-    return found
+    return sorted(allowed)
 
 
 def uniform_points(prop: Property, count: int, rng: np.random.Generator) -> np.ndarray:

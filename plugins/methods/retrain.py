@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from nnv.core import InputError, Network, Property, hookimpl
+from nnv.core.model.decision import Decision
 from nnv.core.plugin.method import RepairMethod, check_options
 from nnv.core.plugin.registry import Registry
 from nnv.core.plugin.solver import Solver
@@ -59,7 +60,7 @@ from nnv.core.verify.certifier import Certifier
 from nnv.core.verify.falsify import violating_samples
 from nnv.core.verify.verifier import Verifier
 
-from .region_points import points_near, required_class, uniform_points
+from .region_points import allowed_classes, points_near, uniform_points
 from .torch_training import TrainingSettings, fine_tune, require_torch
 
 SAMPLINGS = ("uniform", "counterexamples")
@@ -110,9 +111,8 @@ class RetrainOptions:
                 f"sampling must be one of {', '.join(SAMPLINGS)}, not {self.sampling!r}"
             )
 
-    @property
-    def training(self) -> TrainingSettings:
-        return TrainingSettings(self.epochs, float(self.learning_rate), self.batch_size)
+    def training(self, decision: Decision) -> TrainingSettings:
+        return TrainingSettings(self.epochs, float(self.learning_rate), self.batch_size, decision)
 
 
 @dataclass
@@ -206,7 +206,9 @@ class _Loop:
         self.config = config
         self.options = options
         self.inputs = inputs
-        self.classes = {prop.name: required_class(prop) for prop in inputs.properties}
+        self.classes = {
+            prop.name: allowed_classes(prop, config.decision) for prop in inputs.properties
+        }
         if len(self.classes) != len(inputs.properties):
             raise InputError("--method retrain needs properties with distinct names")
         if options.train_points and "train" not in inputs.data.splits:
@@ -216,7 +218,8 @@ class _Loop:
         self.deadline = None if config.timeout is None else start + config.timeout
         self.rng = np.random.default_rng(config.seed)
         self.X = np.zeros((0, inputs.network.n_inputs))
-        self.y = np.zeros(0, dtype=np.int64)
+        # each point's allowed classes: a region's, or a training point's own label
+        self.allowed = np.zeros((0, inputs.network.n_outputs), dtype=bool)
         self.region_count = self.train_count = 0
         self.timed_out = False
         self.settings = ""  # run.json's text, written with the first step (not before: a run
@@ -237,7 +240,8 @@ class _Loop:
                     break
                 self._add_points(steps[-1])
                 seed = int(self.rng.integers(2**31))
-                network, loss = fine_tune(network, self.X, self.y, self.options.training, seed)
+                training = self.options.training(self.config.decision)
+                network, loss = fine_tune(network, self.X, self.allowed, training, seed)
             step = self._check(iteration, network)
             step.loss, step.seconds = loss, time.monotonic() - started
             step.region_points, step.train_points = self.region_count, self.train_count
@@ -255,7 +259,8 @@ class _Loop:
 
     def _check(self, iteration: int, network: Network) -> Step:
         """Verify every property; certify when all hold."""
-        step = Step(iteration, network, [], accuracy_report(network, self.inputs.data))
+        accuracy = accuracy_report(network, self.inputs.data, self.config.decision)
+        step = Step(iteration, network, [], accuracy)
         notes = []
         for prop in self.inputs.properties:
             verifier = Verifier(self.verifier, timeout=self.remaining())
@@ -280,22 +285,25 @@ class _Loop:
 
     def _add_points(self, last: Step) -> None:
         """The points this iteration adds to the fine-tuning set."""
-        added_X, added_y = [self.X], [self.y]
+        added_X, added_allowed = [self.X], [self.allowed]
+        classes = self.inputs.network.n_outputs
         for prop in self.inputs.properties:
             if prop.name not in last.not_proved:
                 continue
             points = self._region_points(prop, last)
             added_X.append(points)
-            added_y.append(np.full(points.shape[0], self.classes[prop.name]))
+            marks = np.zeros((points.shape[0], classes), dtype=bool)
+            marks[:, self.classes[prop.name]] = True
+            added_allowed.append(marks)
             self.region_count += points.shape[0]
         if self.options.train_points:
             X, y = self.inputs.data.splits["train"]
             count = min(self.options.train_points, X.shape[0])
             chosen = self.rng.choice(X.shape[0], size=count, replace=False)
             added_X.append(X[chosen])
-            added_y.append(y[chosen])
+            added_allowed.append(np.eye(classes, dtype=bool)[y[chosen]])
             self.train_count += count
-        self.X, self.y = np.vstack(added_X), np.concatenate(added_y)
+        self.X, self.allowed = np.vstack(added_X), np.vstack(added_allowed)
 
     def _region_points(self, prop: Property, last: Step) -> np.ndarray:
         count = self.options.region_points
@@ -356,6 +364,7 @@ def _settings(config: RunConfig, method: RetrainMethod) -> dict[str, Any]:
         "files": {str(path): hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in files},
         "method_options": asdict(method.options),
         "verifier": config.verifier,
+        "decision": config.decision,
         "seed": config.seed,
         "nnv_version": nnv_version(),
     }
@@ -404,7 +413,7 @@ def _result(
         "max_iterations": options.iterations,
         "accuracy_before": finite(steps[0].accuracy),
         "accuracy_after": None if repaired is None else finite(last.accuracy),
-        "required_classes": loop.classes,
+        "allowed_classes": loop.classes,
         "unverified_network": (
             None
             if unverified is None
@@ -419,6 +428,7 @@ def _result(
         "train_points": last.train_points,
         "seconds": round(time.monotonic() - start, 3),
         "verifier": config.verifier,
+        "decision": config.decision,
         "method_options": asdict(options),
         "timeout": config.timeout,
         "seed": config.seed,

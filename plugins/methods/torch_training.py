@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from nnv.core import InputError, Network
+from nnv.core.model.decision import DEFAULT_DECISION, Decision, sign
 
 
 def require_torch() -> ModuleType:
@@ -27,11 +28,13 @@ def require_torch() -> ModuleType:
 
 @dataclass(frozen=True)
 class TrainingSettings:
-    """Adam on the mean cross-entropy, over shuffled mini-batches."""
+    """Adam on the mean cross-entropy, over shuffled mini-batches; the class is the largest
+    output (``argmax``) or the smallest (``argmin``: the scores are the negated outputs)."""
 
     epochs: int
     learning_rate: float
     batch_size: int
+    decision: Decision = DEFAULT_DECISION
 
 
 def to_torch(network: Network) -> Any:
@@ -59,10 +62,11 @@ def from_torch(model: Any) -> Network:
 
 
 def fine_tune(
-    network: Network, X: np.ndarray, y: np.ndarray, settings: TrainingSettings, seed: int
+    network: Network, X: np.ndarray, allowed: np.ndarray, settings: TrainingSettings, seed: int
 ) -> tuple[Network, float | None]:
-    """``network`` trained on ``(X, y)`` (every weight), and the last epoch's mean loss (None
-    after no epoch).
+    """``network`` trained (every weight) to decide each row of ``X`` as one of the classes
+    ``allowed`` marks in its row (a boolean matrix, points x classes), and the last epoch's
+    mean loss (None after no epoch).
 
     The shuffling draws from a generator seeded with ``seed`` alone, so the same inputs give
     the same network. Training runs on one thread: on networks this small, intra-op threads
@@ -73,7 +77,7 @@ def fine_tune(
     torch.set_num_threads(1)
     try:
         model = to_torch(network)
-        loss = _train(torch, model, X, y, settings, seed)
+        loss = _train(torch, model, X, allowed, settings, seed)
     finally:
         torch.set_num_threads(threads)
     return from_torch(model), loss
@@ -83,15 +87,15 @@ def _train(
     torch: ModuleType,
     model: Any,
     X: np.ndarray,
-    y: np.ndarray,
+    allowed: np.ndarray,
     settings: TrainingSettings,
     seed: int,
 ) -> float | None:
     """Adam on shuffled mini-batches; the last epoch's mean loss."""
     optimiser = torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
-    loss_function = torch.nn.CrossEntropyLoss()
     inputs = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float64))
-    labels = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+    targets = torch.from_numpy(np.ascontiguousarray(allowed, dtype=bool))
+    orientation = sign(settings.decision)
     generator = torch.Generator().manual_seed(seed)
     mean_loss = None
     for _ in range(settings.epochs):
@@ -100,9 +104,18 @@ def _train(
         for start in range(0, inputs.shape[0], settings.batch_size):
             batch = order[start : start + settings.batch_size]
             optimiser.zero_grad()
-            loss = loss_function(model(inputs[batch]), labels[batch])
+            loss = _set_cross_entropy(torch, orientation * model(inputs[batch]), targets[batch])
             loss.backward()
             optimiser.step()
             total += loss.item() * batch.shape[0]
         mean_loss = total / inputs.shape[0]
     return mean_loss
+
+
+def _set_cross_entropy(torch: ModuleType, scores: Any, allowed: Any) -> Any:
+    """The mean of ``-log`` of the softmax mass on each row's allowed classes: "the decision is
+    one of them". With one allowed class it is the usual cross-entropy, to the last bit (the
+    log-sum-exp of one log-probability is that log-probability)."""
+    log_probabilities = torch.log_softmax(scores, dim=1)
+    kept = log_probabilities.masked_fill(~allowed, -torch.inf)
+    return -torch.logsumexp(kept, dim=1).mean()

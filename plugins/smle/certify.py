@@ -241,8 +241,11 @@ def _level(
 ) -> tuple[int, str]:
     """The column ``c`` and the other input of ``Add(core, Gather(X, [c], axis=1))`` (either
     order): ``X[:, [c]]``, shape [N, 1], added to every output."""
-    gathers = [i for i, name in enumerate(add.input)
-               if (node := producers.get(name)) is not None and node.op_type == "Gather"]
+    gathers = [
+        i
+        for i, name in enumerate(add.input)
+        if (node := producers.get(name)) is not None and node.op_type == "Gather"
+    ]
     if len(add.input) != 2 or not gathers:
         raise NotSmle("not an SMLE graph: the final Add does not add an input column")
     gather = producers[add.input[gathers[-1]]]
@@ -255,8 +258,9 @@ def _level(
         or index.shape != (1,)
         or not -n_inputs <= int(index[0]) < n_inputs
     ):
-        raise NotSmle("not an SMLE graph: the level is not Gather(X, [c], axis=1) with a "
-                      "constant column c")
+        raise NotSmle(
+            "not an SMLE graph: the level is not Gather(X, [c], axis=1) with a constant column c"
+        )
     return int(index[0]) % n_inputs, add.input[1 - gathers[-1]]
 
 

@@ -188,4 +188,3 @@ def _label_chunk(spec: MutualExclusion, scores: np.ndarray, solver: Solver) -> n
     if solution.values is None:
         raise SolveError("labelling: the solver found the all-zero labels infeasible")
     return solution.values.reshape(n, m)
-

@@ -62,8 +62,10 @@ def read_series(path: Path, series_id: str) -> np.ndarray:
             reader = csv.reader(handle)
             header = next(reader, [])
             if tuple(field.strip() for field in header[: len(HEADER)]) != HEADER:
-                raise InputError(f"{path}: not a forecasting file (header must start with "
-                                 f"{','.join(HEADER)},v0,...)")
+                raise InputError(
+                    f"{path}: not a forecasting file (header must start with "
+                    f"{','.join(HEADER)},v0,...)"
+                )
             for number, row in enumerate(reader, start=2):
                 if row and row[0].strip() == series_id:
                     return _values(row, f"{path}:{number}")
@@ -130,5 +132,6 @@ def smoothness(steps: np.ndarray, quantile: float, name: str | None = None) -> L
         rise[i], rise[i + 1] = -1.0, 1.0
         rows += [rise, 0.0 - rise]  # (0.0 - x: no -0.0 in property.json)
     A = np.array(rows)
-    return LinearInequalities(A, np.full(A.shape[0], bound), None,
-                              name or f"smoothness-q{quantile:g}")
+    return LinearInequalities(
+        A, np.full(A.shape[0], bound), None, name or f"smoothness-q{quantile:g}"
+    )

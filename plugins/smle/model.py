@@ -87,9 +87,7 @@ class SmleNet(nn.Module):
         hidden, clipped = self.embed(x)
         output = self.head(clipped)
         if self.outside is not None:
-            in_region = torch.all(
-                x @ self.region_A.T - self.region_b <= 0.0, dim=1, keepdim=True
-            )
+            in_region = torch.all(x @ self.region_A.T - self.region_b <= 0.0, dim=1, keepdim=True)
             output = torch.where(in_region, output, self.outside(hidden))
         return output if self.level is None else output + x[:, self.level : self.level + 1]
 

@@ -173,8 +173,10 @@ def load_spec(path: Path, name: str | None = None) -> Spec:
     names = [str(entry.get("name", f"#{index + 1}")) for index, entry in enumerate(entries)]
     if name is None:
         if len(entries) > 1:
-            raise InputError(f"{path} holds several properties; pick one with --property-name "
-                             f"({', '.join(names)})")
+            raise InputError(
+                f"{path} holds several properties; pick one with --property-name "
+                f"({', '.join(names)})"
+            )
         return parse_spec(entries[0], names[0])
     if name not in names:
         raise InputError(f"{path}: no property named {name!r} (known: {', '.join(names)})")
@@ -193,8 +195,9 @@ def parse_spec(entry: dict[str, Any], name: str) -> Spec:
         if not isinstance(output, dict) or "A" not in output or "b" not in output:
             raise InputError(f"{name}: 'output' must be an object with A and b")
         A = _matrix(output["A"], f"{name}: output.A")
-        return LinearInequalities(A, _vector(output["b"], f"{name}: output.b", A.shape[0]),
-                                  region, name)
+        return LinearInequalities(
+            A, _vector(output["b"], f"{name}: output.b", A.shape[0]), region, name
+        )
     if "exclusion" in entry:
         exclusion = entry["exclusion"]
         labels = int(exclusion.get("labels", 0))

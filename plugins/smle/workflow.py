@@ -130,8 +130,7 @@ def train_to_folder(
     model = trainer.export()
     model_bytes = model.SerializeToString()
     write_atomic(out / MODEL_FILE, model_bytes)
-    checked = trainer.certificate(onnx.load_from_string(model_bytes), spec, samples,
-                                  _sample_box(X))
+    checked = trainer.certificate(onnx.load_from_string(model_bytes), spec, samples, _sample_box(X))
     result = {
         "method": trainer.name,
         "data": str(data),
@@ -152,8 +151,11 @@ def train_to_folder(
         "machine": platform.machine(),
     }
     write_text_atomic(out / PROPERTY_FILE, json.dumps(spec.to_json(), indent=1) + "\n")
-    plot_curves(trainer.history_, f"{trainer.name}: {series or Path(data).stem} {spec.name}",
-                out / CURVES_FILE)
+    plot_curves(
+        trainer.history_,
+        f"{trainer.name}: {series or Path(data).stem} {spec.name}",
+        out / CURVES_FILE,
+    )
     write_text_atomic(out / RESULT_FILE, json.dumps(result, indent=2) + "\n")
     return result
 

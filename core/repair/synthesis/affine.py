@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from nnv.core.model.decision import sign
 from nnv.core.model.network import Network
 from nnv.core.model.property import Property
 from nnv.core.plugin.objective import Objective, ObjectiveContext, OutputChanges
@@ -250,6 +251,7 @@ class _SoftRows:
         soft = problem.soft
         self.layer, self.limits = layer, limits
         self.margin = problem.settings.soft_synthesis_margin
+        self.towards = sign(problem.settings.decision)  # -1: argmin, the lowest output wins
         self.y0: np.ndarray | None = None
         self.factors: np.ndarray | None = None
         if soft.points.shape[0]:
@@ -260,8 +262,8 @@ class _SoftRows:
 
     def _margins(self, which: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For points ``which`` and every other class: the original margin ``y_label -
-        y_other`` (m, n_out-1), its coefficients over the offsets (m, n_out-1, n_free) and the
-        other class of each."""
+        y_other`` (``y_other - y_label`` under argmin) (m, n_out-1), its coefficients over the
+        offsets (m, n_out-1, n_free) and the other class of each."""
         assert self.y0 is not None and self.factors is not None
         n_out = self.y0.shape[1]
         labels = self.labels[which]
@@ -270,8 +272,9 @@ class _SoftRows:
         rows = np.arange(which.size)[:, None]
         margins = self.y0[which][rows, labels[:, None]] - self.y0[which][rows, others]
         moves = self.layer.neuron[None, None, :]
-        sign = (moves == labels[:, None, None]).astype(float) - (moves == others[:, :, None])
-        return margins, sign * self.factors[which][:, None, :], others
+        lead = (moves == labels[:, None, None]).astype(float) - (moves == others[:, :, None])
+        coefficients = self.towards * lead * self.factors[which][:, None, :]
+        return self.towards * margins, coefficients, others
 
     def _triage(self) -> tuple[int, np.ndarray]:
         if self.y0 is None:

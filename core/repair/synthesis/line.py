@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnv.core.model.decision import DEFAULT_DECISION, Decision, scores
 from nnv.core.model.network import Network, ParameterAddress
 from nnv.core.model.property import Property
 from nnv.core.repair.synthesis.base import Proposal, Rounds, SynthesisProblem
@@ -167,8 +168,10 @@ class LineSynthesis:
         points: np.ndarray,
         labels: np.ndarray,
         soft_margin: float,
+        decision: Decision = DEFAULT_DECISION,
     ) -> None:
         self.network = network
+        self.decision = decision
         self.address = network.resolve(address)
         self.limit = float(limit)
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
@@ -179,10 +182,12 @@ class LineSynthesis:
     def _kept_sets(
         self, points: np.ndarray, labels: np.ndarray, soft_margin: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Components of every soft point's kept set: ``y_label - y_k >= soft_margin`` for
-        every other class ``k``, an intersection of intervals on each segment."""
+        """Components of every soft point's kept set: the label's score leads every other
+        class's by ``soft_margin`` (``y_label - y_k`` under argmax, ``y_k - y_label`` under
+        argmin), an intersection of intervals on each segment."""
         m = points.shape[0]
         breaks, outputs = segments(self.network, self.address, points, self.limit)
+        outputs = scores(outputs, self.decision)
         own = outputs[np.arange(m), :, labels][:, :, None]
         margins = own - outputs  # (m, K, n_outputs)
         t0, t1 = breaks[:, :-1, None], breaks[:, 1:, None]
@@ -265,6 +270,7 @@ class LineSynthesiser:
             problem.soft.points,
             problem.soft.labels,
             problem.settings.soft_synthesis_margin,
+            problem.settings.decision,
         )
 
     def propose(self, state: Rounds) -> Proposal:

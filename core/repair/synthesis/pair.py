@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnv.core.model.decision import DEFAULT_DECISION, Decision
 from nnv.core.model.network import Network, ParameterAddress
 from nnv.core.model.property import Property
 from nnv.core.repair.synthesis.base import Proposal, Rounds, SynthesisProblem
@@ -55,7 +56,9 @@ class PairSynthesis:
         grid: int = 64,
         refinements: int = 3,
         refine_best: int = 3,
+        decision: Decision = DEFAULT_DECISION,
     ) -> None:
+        self.decision = decision
         self.network = network
         self.outer = 0 if addresses[0].layer <= addresses[1].layer else 1
         self.addresses = addresses
@@ -79,6 +82,7 @@ class PairSynthesis:
                 self.points,
                 self.labels,
                 self.soft_margin,
+                self.decision,
             )
         return self._lines[offset]
 
@@ -136,6 +140,7 @@ class PairSynthesiser:
             problem.soft.points,
             problem.soft.labels,
             problem.settings.soft_synthesis_margin,
+            decision=problem.settings.decision,
         )
 
     def propose(self, state: Rounds) -> Proposal:

@@ -130,6 +130,8 @@ class SolverSynthesiser:
         if not points.shape[0]:
             return 0, np.zeros(0, dtype=np.int64)
         low, high = self.encoder.output_bounds(points)
+        if self.problem.settings.decision == "argmin":  # the scores -y: bounds swap
+            low, high = -high, -low
         m, n_out = low.shape
         others = np.ones((m, n_out), dtype=bool)
         others[np.arange(m), labels] = False
@@ -162,7 +164,9 @@ class SolverSynthesiser:
             parts = (encoded.var, encoded.const, encoded.lower, encoded.upper)
             outputs = PointOutputs(*(part[which] for part in parts))
         keep = builder.add_binaries(which.size)
-        rows, constant, _, point = margin_rows(outputs, soft.labels[which], builder.n_vars)
+        rows, constant, _, point = margin_rows(
+            outputs, soft.labels[which], builder.n_vars, self.problem.settings.decision
+        )
         margin = self.problem.settings.soft_synthesis_margin
         builder.add_indicators(keep[point], rows, None, margin - constant, np.inf)
         return keep
@@ -179,7 +183,9 @@ class SolverSynthesiser:
                 continue
             label = int(self.problem.soft.region_labels[region])
             outputs = self.encoder.add_points(builder, delta, np.array(points))
-            rows, constant, _, _ = margin_rows(outputs, np.full(len(points), label), builder.n_vars)
+            rows, constant, _, _ = margin_rows(
+                outputs, np.full(len(points), label), builder.n_vars, self.problem.settings.decision
+            )
             builder.add_indicators(
                 np.full(rows.shape[0], keep),
                 rows,

@@ -25,11 +25,22 @@ def build_run(config: RunConfig, registry: Registry) -> tuple[Inputs, Heuristic,
 
 
 def _heuristic(config: RunConfig, registry: Registry) -> Heuristic:
-    """The heuristic with its options; ``seed`` reaches it when it takes one and none is set."""
+    """The heuristic with its options; ``seed`` reaches it when it takes one and none is set,
+    ``decision`` always: a heuristic that takes none labels by argmax, so it cannot serve an
+    argmin run."""
     factory = registry.get("heuristic", config.heuristic).factory
     options = dict(config.heuristic_options)
     if "seed" not in options and takes_option(factory, "seed"):
         options["seed"] = config.seed
+    if "decision" in options:
+        raise InputError("the heuristic labels by the run's decision rule: set it with --decision")
+    if takes_option(factory, "decision"):
+        options["decision"] = config.decision
+    elif config.decision != "argmax":
+        raise InputError(
+            f"heuristic {config.heuristic!r} takes no decision option, so it labels by argmax "
+            f"only, and this run decides by {config.decision}"
+        )
     try:
         heuristic: Heuristic = factory(**options)
     except TypeError as error:
@@ -54,6 +65,7 @@ def _repairer(
         threshold_search=config.threshold_search,
         line_synthesis=config.line_synthesis,
         trial_timeout=config.trial_timeout,
+        decision=config.decision,
     )
     return Repairer(
         inputs.network,

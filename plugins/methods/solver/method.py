@@ -221,7 +221,9 @@ def _result(
         "parameters": parameters,
         "accuracy_before": finite(repairer.accuracy_before),
         "accuracy_after": (
-            None if repaired is None else finite(accuracy_report(repaired, inputs.data))
+            None
+            if repaired is None
+            else finite(accuracy_report(repaired, inputs.data, config.decision))
         ),
         "kept": None if chosen is None else chosen.kept,
         "soft_total": repairer.soft.count,
@@ -242,6 +244,7 @@ def _result(
         "threshold_search": config.threshold_search,
         "objective": list(config.objective),
         "max_change": config.max_change,
+        "decision": config.decision,
         "line_synthesis": config.line_synthesis,
         "timeout": config.timeout,
         "trial_timeout": config.trial_timeout,
