@@ -11,9 +11,9 @@ import scipy.sparse as sp
 from test_repair import build, example
 
 from nnv.core import CapabilityError, Dataset, InputError, Network, Property
+from nnv.core.model.decision import decide
 from nnv.core.model.property import InputPiece, OutputConjunction
 from nnv.core.plugin.heuristic import SoftConstraints
-from nnv.core.model.decision import decide
 from nnv.core.plugin.objective import MostKept, Objective
 from nnv.core.plugin.registry import default_registry
 from nnv.core.query.builder import QueryBuilder
