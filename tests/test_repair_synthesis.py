@@ -4,7 +4,6 @@ trial (status and message, as trials.csv and result.json quote them) each propos
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from nnv.core.repair.synthesis.base import Proposal, Rounds, Synthesiser
 from nnv.core.repair.synthesis.fallback import FallbackSynthesiser
 from nnv.core.repair.synthesis.line import LineSynthesiser
 from nnv.core.repair.synthesis.pair import PairSynthesiser
+from nnv.core.repair.synthesis.plane import NeuronPairSynthesiser
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.verify.falsify import violating_samples
 
@@ -36,9 +36,9 @@ def chosen(engine: Repairer, names: list[str], deadline: float | None = None) ->
 
 def test_the_loop_picks_the_synthesiser_the_problem_shape_allows() -> None:
     """One parameter: the line; a pair that multiplies on a linear solver: the pair search; a
-    pair that does not, with a trial timeout: the MILP falling back to it; the last layer's
-    parameters otherwise: rows over the offsets alone; else the solver."""
-    soon = time.monotonic() + 60
+    pair of one hidden neuron: the exact plane; another pair outside the last layer: the pair
+    search, then the MILP from it in a time box; the last layer's parameters: rows over the
+    offsets alone; else the solver."""
     highs, z3 = repairer("highs"), repairer("z3")
     assert isinstance(chosen(highs, ["b2.1"]), LineSynthesiser)
     no_line = repairer("highs", line_synthesis=False)
@@ -47,9 +47,10 @@ def test_the_loop_picks_the_synthesiser_the_problem_shape_allows() -> None:
     assert isinstance(chosen(highs, ["b1.2", "w2.1.2"]), PairSynthesiser)  # w2.1.2 reads b1.2's
     solver = chosen(z3, ["b1.2", "w2.1.2"])
     assert isinstance(solver, SolverSynthesiser) and solver.bilinear
-    assert isinstance(chosen(highs, ["w2.1.1", "b2.1"], soon), FallbackSynthesiser)
+    assert isinstance(chosen(highs, ["w1.1.1", "b1.2"]), FallbackSynthesiser)
+    assert isinstance(chosen(highs, ["w1.1.1", "b1.1"]), NeuronPairSynthesiser)
     assert isinstance(chosen(highs, ["w2.1.1", "b2.1"]), AffineSynthesiser)
-    linear = chosen(highs, ["w1.1.1", "b1.2"])
+    linear = chosen(no_line, ["w1.1.1", "b1.2"])
     assert isinstance(linear, SolverSynthesiser) and not linear.bilinear
     net, prop, data, _ = example()
     grid = default_registry().get("heuristic", "grid").factory(cells=4).constraints(net, data)

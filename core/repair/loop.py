@@ -51,6 +51,7 @@ from nnv.core.repair.synthesis.base import Proposal, Synthesiser, SynthesisProbl
 from nnv.core.repair.synthesis.fallback import FallbackSynthesiser
 from nnv.core.repair.synthesis.line import LineSynthesiser
 from nnv.core.repair.synthesis.pair import PairSynthesiser
+from nnv.core.repair.synthesis.plane import NeuronPairSynthesiser, one_neuron
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.repair.trial import FreeSet, TrialResult
 from nnv.core.verify.certifier import Certifier
@@ -173,19 +174,23 @@ class Repairer:
         )
 
     def synthesiser(self, free: FreeParameters, deadline: float | None) -> Synthesiser:
-        """The synthesis a cegis trial uses: the exact line for one parameter, the pair search
-        for two that multiply when the solver takes only linear problems, the MILP falling
-        back to the pair search for two that do not (with a trial timeout), rows over the
-        offsets alone for the last layer, else the solver."""
+        """The synthesis a cegis trial uses: the exact line for one parameter; for two, the
+        exact plane when they feed one hidden neuron, the pair search when they multiply and
+        the solver takes only linear problems, and otherwise (outside the last layer) the
+        pair search's answer improved on by the MILP within a time box; rows over the offsets
+        alone for the last layer; else the solver."""
         problem = self.problem(free)
         bilinear = is_bilinear(self.network, free)
         if self._on_a_line(free):
             return LineSynthesiser(problem)
         if bilinear and "bilinear" not in self.solver.capabilities:
             return PairSynthesiser(problem)
-        if self._on_a_plane(free) and not bilinear and deadline is not None:
+        last = self._affine(free)
+        if self._on_a_plane(free) and not bilinear and not last:
+            if one_neuron(free.addresses):
+                return NeuronPairSynthesiser(problem)
             return FallbackSynthesiser(problem, self.solver, deadline)
-        if self._affine(free):
+        if last:
             return AffineSynthesiser(problem, self.solver, self.objectives, deadline)
         return SolverSynthesiser(problem, self.solver, bilinear, deadline, 1.0, self.objectives)
 

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from nnv.core.plugin.objective import Goal
 from nnv.core.plugin.solver import Solution, Solver
 from nnv.core.query.builder import QueryBuilder
@@ -36,10 +38,12 @@ def solve_goals(
     solver: Solver,
     budget: Callable[[], float | None],
     basis: Any = None,
+    start: np.ndarray | None = None,
 ) -> Solved:
     """Minimise ``goals`` in order over ``builder``'s constraints; ``budget()`` is the time
-    each solve may take, ``basis`` an earlier round's first-stage basis (a warm start)."""
-    start = WarmStart(basis=basis) if basis is not None else None
+    each solve may take; the first starts from ``basis`` (an earlier round's first-stage
+    basis) and ``start`` (a point of the Query: an incumbent), where given."""
+    begin = None if basis is None and start is None else WarmStart(start, basis)
     found: Solution | None = None
     first_basis = None
     for stage, goal in enumerate(goals):
@@ -47,7 +51,7 @@ def solve_goals(
             objective=goal.dense(builder.n_vars),
             maximize=False,
             absolute_gap=goal.gap,
-            start=start,
+            start=begin,
         )
         answer = solver.solve(query, budget())
         if stage == 0:
@@ -60,6 +64,6 @@ def solve_goals(
         if answer.status != "optimal":
             return Solved(found, False, first_basis)
         goal.hold(builder, goal.value(answer.values))
-        start = WarmStart(values=answer.values, basis=answer.extra.get("basis"))
+        begin = WarmStart(values=answer.values, basis=answer.extra.get("basis"))
     assert found is not None, "solve_goals needs at least one goal"
     return Solved(found, True, first_basis)

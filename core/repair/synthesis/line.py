@@ -128,6 +128,12 @@ def union(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     every row, flattened: disjoint within a row (touching intervals merge), so that counting
     components that contain an offset counts each row at most once.
     """
+    starts, ends, _ = union_rows(lo, hi)
+    return starts, ends
+
+
+def union_rows(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`union`, with the row each component belongs to."""
     present = lo <= hi
     reach = np.maximum.accumulate(np.where(present, hi, -np.inf), axis=1)
     before = np.concatenate([np.full((lo.shape[0], 1), -np.inf), reach[:, :-1]], axis=1)
@@ -135,7 +141,66 @@ def union(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     component = np.cumsum(starts) - 1  # rows flatten in order, and a row's first one starts
     ends = np.full(int(starts.sum()), -np.inf)
     np.maximum.at(ends, component[present.ravel()], hi.ravel()[present.ravel()])
-    return lo.ravel()[starts], ends
+    return lo.ravel()[starts], ends, np.flatnonzero(starts) // max(lo.shape[1], 1)
+
+
+def kept_components(
+    network: Network,
+    address: ParameterAddress,
+    limit: float,
+    points: np.ndarray,
+    labels: np.ndarray,
+    soft_margin: float,
+    decision: Decision = DEFAULT_DECISION,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Components of every soft point's kept set along the offset of ``address`` in
+    ``[-limit, limit]``, and the point of each: the label's score leads every other class's by
+    ``soft_margin`` (``y_label - y_k`` under argmax, ``y_k - y_label`` under argmin), an
+    intersection of intervals on each segment."""
+    m = points.shape[0]
+    breaks, outputs = segments(network, address, points, limit)
+    outputs = scores(outputs, decision)
+    own = outputs[np.arange(m), :, labels][:, :, None]
+    margins = own - outputs  # (m, K, n_outputs)
+    t0, t1 = breaks[:, :-1, None], breaks[:, 1:, None]
+    lo, hi = at_least(t0, t1, margins[:, :-1], margins[:, 1:], soft_margin)
+    is_label = np.arange(outputs.shape[2]) == labels[:, None, None]  # no condition
+    lo = np.where(is_label, t0, lo).max(axis=2)
+    hi = np.where(is_label, t1, hi).min(axis=2)
+    return union_rows(lo, hi)
+
+
+def safe_components(
+    network: Network,
+    address: ParameterAddress,
+    limit: float,
+    counterexamples: Sequence[tuple[Property, np.ndarray]],
+    margin: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Components of the safe set of every (counterexample, unsafe conjunction) pair along
+    the offset of ``address``, and the pair (0, 1, ...) of each. Out of ``C y <= d`` by
+    ``margin``: some row has ``C_r y >= d_r + margin``, a union over rows and segments."""
+    if not counterexamples:
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
+    X = np.array([point for _, point in counterexamples], dtype=np.float64)
+    breaks, outputs = segments(network, address, X, limit)
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    groups: list[np.ndarray] = []
+    for (prop, _), cuts, values in zip(counterexamples, breaks, outputs, strict=True):
+        for conjunction in prop.unsafe_outputs:
+            rows = values @ conjunction.C.T  # (K, rows)
+            lo, hi = at_least(
+                cuts[:-1, None], cuts[1:, None], rows[:-1], rows[1:], conjunction.d + margin
+            )
+            order = np.argsort(lo, axis=None)
+            component_lo, component_hi = union(
+                lo.ravel()[order][None, :], hi.ravel()[order][None, :]
+            )
+            groups.append(np.full(component_lo.size, len(starts)))
+            starts.append(component_lo)
+            ends.append(component_hi)
+    return np.concatenate(starts), np.concatenate(ends), np.concatenate(groups)
 
 
 def _cover(starts: np.ndarray, ends: np.ndarray, coords: np.ndarray) -> np.ndarray:
@@ -176,52 +241,20 @@ class LineSynthesis:
         self.limit = float(limit)
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         labels = np.asarray(labels, dtype=np.int64)
-        starts, ends = self._kept_sets(points, labels, soft_margin)
+        starts, ends, _ = kept_components(
+            network, self.address, self.limit, points, labels, soft_margin, decision
+        )
         self._starts, self._ends = np.sort(starts), np.sort(ends)
-
-    def _kept_sets(
-        self, points: np.ndarray, labels: np.ndarray, soft_margin: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Components of every soft point's kept set: the label's score leads every other
-        class's by ``soft_margin`` (``y_label - y_k`` under argmax, ``y_k - y_label`` under
-        argmin), an intersection of intervals on each segment."""
-        m = points.shape[0]
-        breaks, outputs = segments(self.network, self.address, points, self.limit)
-        outputs = scores(outputs, self.decision)
-        own = outputs[np.arange(m), :, labels][:, :, None]
-        margins = own - outputs  # (m, K, n_outputs)
-        t0, t1 = breaks[:, :-1, None], breaks[:, 1:, None]
-        lo, hi = at_least(t0, t1, margins[:, :-1], margins[:, 1:], soft_margin)
-        is_label = np.arange(outputs.shape[2]) == labels[:, None, None]  # no condition
-        lo = np.where(is_label, t0, lo).max(axis=2)
-        hi = np.where(is_label, t1, hi).min(axis=2)
-        return union(lo, hi)
 
     def _safe_sets(
         self, counterexamples: Sequence[tuple[Property, np.ndarray]], margin: float
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Components of the safe set of every (counterexample, unsafe conjunction) pair, and
-        the number of pairs. Out of ``C y <= d`` by ``margin``: some row has
-        ``C_r y >= d_r + margin``, a union over rows and segments."""
-        if not counterexamples:
-            return np.zeros(0), np.zeros(0), 0
-        X = np.array([point for _, point in counterexamples], dtype=np.float64)
-        breaks, outputs = segments(self.network, self.address, X, self.limit)
-        starts, ends, groups = [], [], 0
-        for (prop, _), cuts, values in zip(counterexamples, breaks, outputs, strict=True):
-            for conjunction in prop.unsafe_outputs:
-                rows = values @ conjunction.C.T  # (K, rows)
-                lo, hi = at_least(
-                    cuts[:-1, None], cuts[1:, None], rows[:-1], rows[1:], conjunction.d + margin
-                )
-                order = np.argsort(lo, axis=None)
-                component_lo, component_hi = union(
-                    lo.ravel()[order][None, :], hi.ravel()[order][None, :]
-                )
-                starts.append(component_lo)
-                ends.append(component_hi)
-                groups += 1
-        return np.concatenate(starts), np.concatenate(ends), groups
+        the number of pairs (see :func:`safe_components`)."""
+        starts, ends, _ = safe_components(
+            self.network, self.address, self.limit, counterexamples, margin
+        )
+        return starts, ends, sum(len(prop.unsafe_outputs) for prop, _ in counterexamples)
 
     def solve(
         self, counterexamples: Sequence[tuple[Property, np.ndarray]], synthesis_margin: float

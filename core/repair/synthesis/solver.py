@@ -11,7 +11,9 @@ constraints, with the run's threshold if there is one.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,7 +23,7 @@ from nnv.core.plugin.objective import Goal, MostKept, Objective, ObjectiveContex
 from nnv.core.plugin.solver import Solution, Solver
 from nnv.core.query.builder import QueryBuilder
 from nnv.core.query.form import Query
-from nnv.core.repair.points import PointEncoder, PointOutputs, margin_rows, output_rows
+from nnv.core.repair.points import PointEncoder, PointOutputs, margin_rows, output_rows, triage
 from nnv.core.repair.settings import remaining
 from nnv.core.repair.synthesis.base import Proposal, Rounds, SynthesisProblem
 from nnv.core.repair.synthesis.goals import solve_goals
@@ -58,15 +60,43 @@ class SolverSynthesiser:
         """Whether the objectives are minimised (else the binaries are soft constraints)."""
         return "optimize" in self.solver.capabilities and not self.bilinear
 
-    def propose(self, state: Rounds) -> Proposal:
+    def propose(
+        self, state: Rounds, start: np.ndarray | None = None, budget: float | None = None
+    ) -> Proposal:
+        """This round's proposal. ``start``: offsets the solver starts from (completed into a
+        whole point of the Query first: an incumbent); ``budget``: the seconds it may take
+        (default: ``share`` of the trial's remaining time)."""
+        limit = self._budget
+        if budget is not None:  # counted from now: building the Query is part of it
+            end = time.monotonic() + budget
+            limit = lambda: max(end - time.monotonic(), 1e-3)  # noqa: E731
         builder, delta, region_vars, goals = self._build(state)
         if self.optimises:
-            solved = solve_goals(builder, goals, self.solver, self._budget)
+            point = None
+            if start is not None:
+                point = self._completed(builder, goals[0], delta, start, limit())
+            solved = solve_goals(builder, goals, self.solver, limit, start=point)
             solution, optimal = solved.solution, solved.proved_optimal
         else:
-            solution = self.solver.solve(self._soft_query(builder), self._budget())
+            solution = self.solver.solve(self._soft_query(builder), limit())
             optimal = solution.status == "optimal"
         return self._proposal(solution, delta, region_vars, optimal)
+
+    def _completed(
+        self,
+        builder: QueryBuilder,
+        goal: Goal,
+        delta: np.ndarray,
+        offsets: np.ndarray,
+        budget: float | None,
+    ) -> np.ndarray | None:
+        """Every variable's value with the offsets fixed at ``offsets`` (the rest follows:
+        activations, binaries), by one easy solve; None if that point breaks the Query."""
+        query = builder.build(objective=goal.dense(builder.n_vars), absolute_gap=goal.gap)
+        lb, ub = query.lb.copy(), query.ub.copy()
+        lb[delta] = ub[delta] = np.clip(offsets, lb[delta], ub[delta])
+        solution = self.solver.solve(replace(query, lb=lb, ub=ub), budget)
+        return solution.values if solution.found else None
 
     def query(self, state: Rounds) -> tuple[Query, np.ndarray, list[int]]:
         """This round's Query (the first objective's, where they are minimised), its offset
@@ -126,23 +156,9 @@ class SolverSynthesiser:
 
     def _triage_points(self) -> tuple[int, np.ndarray]:
         """Soft points that are kept whatever the offsets (counted), and those that may change."""
-        points, labels = self.problem.soft.points, self.problem.soft.labels
-        if not points.shape[0]:
-            return 0, np.zeros(0, dtype=np.int64)
-        low, high = self.encoder.output_bounds(points)
-        if self.problem.settings.decision == "argmin":  # the scores -y: bounds swap
-            low, high = -high, -low
-        m, n_out = low.shape
-        others = np.ones((m, n_out), dtype=bool)
-        others[np.arange(m), labels] = False
-        label_low = low[np.arange(m), labels][:, None]
-        label_high = high[np.arange(m), labels][:, None]
-        worst = np.min(np.where(others, label_low - high, np.inf), axis=1)
-        best = np.min(np.where(others, label_high - low, np.inf), axis=1)
-        margin = self.problem.settings.soft_synthesis_margin
-        always = worst >= margin
-        possible = best >= margin
-        return int(always.sum()), np.flatnonzero(possible & ~always)
+        soft, settings = self.problem.soft, self.problem.settings
+        margin = settings.soft_synthesis_margin
+        return triage(self.encoder, soft.points, soft.labels, margin, settings.decision)
 
     def _all_soft_outputs(self, builder: QueryBuilder, delta: np.ndarray) -> PointOutputs:
         """The outputs at every soft point, for an objective on the output change."""
