@@ -127,6 +127,7 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "threshold_search": _flag,
     "max_change": _number,
     "line_synthesis": _flag,
+    "pair_time": _number,
     "timeout": _number,
     "trial_timeout": _number,
     "seed": _integer,

@@ -132,6 +132,15 @@ def run(
             ),
         ),
     ] = None,
+    pair_time: Annotated[
+        float | None,
+        typer.Option(
+            help="Two free parameters: seconds per trial for synthesis, the pair search, then "
+            "the MILP from its answer (default 4).",
+            min=0,
+            callback=refuse_nan,
+        ),
+    ] = None,
     timeout: Annotated[
         float | None,
         typer.Option(help="Seconds for the whole run.", min=0, callback=refuse_nan),
@@ -234,6 +243,7 @@ def run(
                 "threshold_search": True if threshold_search else None,
                 "max_change": max_change,
                 "line_synthesis": line_synthesis,
+                "pair_time": pair_time,
                 "timeout": timeout,
                 "trial_timeout": trial_timeout,
                 "out": out,

@@ -45,6 +45,9 @@ class RunConfig:
     threshold_search: bool = False  # quantified mode: raise the threshold while satisfiable
     max_change: float = 10.0
     line_synthesis: bool = True  # one free parameter: the exact line analysis, not the solver
+    # two free parameters that do not multiply (outside one neuron and the last layer):
+    # seconds per trial for synthesis, the pair search first, then the MILP from its answer
+    pair_time: float = 4.0
     timeout: float | None = None  # the whole run, seconds
     trial_timeout: float | None = None
     seed: int = 0  # the heuristic's random choices, unless its options name a seed
@@ -61,6 +64,8 @@ class RunConfig:
         check_decision(self.decision)
         if self.mode not in MODES:
             raise InputError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if not 0 <= self.pair_time < math.inf:
+            raise InputError(f"pair_time must be seconds >= 0, not {self.pair_time!r}")
         for name in ("timeout", "trial_timeout"):
             value = getattr(self, name)
             if value is not None and not 0 <= value < math.inf:  # NaN fails too

@@ -74,8 +74,8 @@ COLUMNS = (
 SOLVER_SETTINGS = (
     "free", "free_sets", "free_layers", "free_neurons", "search", "max_free", "layers", "top_k",
     "target_accuracy", "heuristic", "heuristic_options", "solver", "mode", "threshold",
-    "threshold_search", "objective", "max_change", "line_synthesis", "trial_timeout",
-    "executor", "workers", "scheduler",
+    "threshold_search", "objective", "max_change", "line_synthesis", "pair_time",
+    "trial_timeout", "executor", "workers", "scheduler",
 )  # fmt: skip
 
 

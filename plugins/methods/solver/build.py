@@ -64,6 +64,7 @@ def _repairer(
         threshold=config.threshold,
         threshold_search=config.threshold_search,
         line_synthesis=config.line_synthesis,
+        pair_time=config.pair_time,
         trial_timeout=config.trial_timeout,
         decision=config.decision,
     )

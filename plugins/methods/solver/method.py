@@ -246,6 +246,7 @@ def _result(
         "max_change": config.max_change,
         "decision": config.decision,
         "line_synthesis": config.line_synthesis,
+        "pair_time": config.pair_time,
         "timeout": config.timeout,
         "trial_timeout": config.trial_timeout,
         "seed": config.seed,
