@@ -39,7 +39,7 @@ def scripted(
     )
     boxes: list[float] = []
 
-    def solve(self: SolverSynthesiser, state: Rounds) -> Proposal:
+    def solve(self: SolverSynthesiser, state: Rounds, *_: object) -> Proposal:
         boxes.append(self.max_change)
         return answer(self.max_change, self.encoder.limits)
 
