@@ -199,7 +199,10 @@ class SolverOptions(Options):
                 "constraints it can"
             )
         if self.free_sets is not None and self.selectors() is not None:
-            raise InputError("give either free (free_layers, free_neurons) or free_sets, not both")
+            raise InputError(
+                "give either free or free_sets, not both (free_layers and free_neurons are "
+                "part of free)"
+            )
         if len(set(self.objective)) != len(self.objective):
             raise InputError(f"objective must name objectives once each, not {self.objective!r}")
         if not math.isfinite(self.pair_time):
