@@ -150,7 +150,6 @@ def test_xor_b_the_milp_keeps_at_least_what_the_pair_search_finds(nnsynth: Path)
     assert exact.kept >= searched.kept
 
 
-
 def test_the_soft_synthesis_margin_must_exceed_the_soft_margin() -> None:
     with pytest.raises(InputError, match="soft synthesis margin"):
         RepairSettings(soft_margin=1e-5, soft_synthesis_margin=1e-5)
