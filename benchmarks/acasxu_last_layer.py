@@ -156,8 +156,8 @@ def report(args: argparse.Namespace, inputs: dict, result: dict, wall: float, ou
         "# ACAS Xu N2,9 property 8: last-layer repair on violating points",
         "",
         f"Made by `python benchmarks/acasxu_last_layer.py --samples {args.samples} --repair "
-        f"{args.repair} --radius {args.radius:g} --seed {args.seed} --objective "
-        f"{args.objective}` on a shared 2-core "
+        f"{args.repair} --radius {args.radius:g} --train {args.train} --test {args.test} "
+        f"--seed {args.seed} --objective {args.objective}` on a shared 2-core "
         "machine. Property 8's region sampled uniformly; each of the first violating points "
         "is a box (half-width radius x the region's width) with property 8's output "
         "condition, one `--property` each; the rest are held out. The command:",
