@@ -17,7 +17,9 @@ from test_run import EXAMPLE, read_rows
 
 from nnv.core.plugin.registry import default_registry
 from nnv.core.repair.free import FreeParameters
+from nnv.core.repair.synthesis.affine import AffineSynthesiser
 from nnv.core.repair.synthesis.base import Proposal, Rounds
+from nnv.core.repair.synthesis.plane import NeuronPairSynthesiser
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.run.config import RunConfig
 from nnv.core.run.dispatch import run_repair
@@ -39,7 +41,7 @@ def scripted(
     )
     boxes: list[float] = []
 
-    def solve(self: SolverSynthesiser, state: Rounds) -> Proposal:
+    def solve(self: SolverSynthesiser, state: Rounds, *_: object) -> Proposal:
         boxes.append(self.max_change)
         return answer(self.max_change, self.encoder.limits)
 
@@ -136,3 +138,25 @@ def test_the_results_name_the_box(tmp_path: Path) -> None:
     line = RunConfig(properties=prop, out=tmp_path / "line", method_options=options, **settings)
     result = run_repair(line, default_registry()).result.to_dict()
     assert result["max_change_used"] == "unbounded"
+
+
+@pytest.mark.parametrize(
+    ("names", "kind"),
+    [(["w2.1.8", "w2.2.8"], AffineSynthesiser), (["w1.8.1", "w1.8.2"], NeuronPairSynthesiser)],
+)
+def test_the_last_layer_and_the_plane_grow_their_box_too(names: list[str], kind: type) -> None:
+    """The last layer's rows over the offsets and the exact plane of one neuron: a box too small
+    for any repair doubles until one fits, and the answer is the one the default box gives
+    (there, strictly inside its limits)."""
+    wide = repairer("highs")
+    assert isinstance(wide.synthesiser(FreeParameters.of(wide.network, names), None), kind)
+    expected = wide.trial(names)
+    assert expected.status == "repaired" and expected.max_change_used == 10
+    small = repairer("highs", max_change=0.01).trial(names)
+    assert small.status == "repaired" and small.max_change_used is not None
+    growth = small.max_change_used / 0.01
+    assert growth > 1 and math.log2(growth) == round(math.log2(growth))
+    grown = f"{growth:g} x --max-change ({growth / 100:g})"
+    assert small.message == f"synthesis: the box grew to {grown}"
+    for name in names:
+        assert small.values[name] == pytest.approx(expected.values[name], abs=1e-9)

@@ -498,8 +498,8 @@ def milp_optimum(engine: Repairer, free: FreeParameters, seeds: list[np.ndarray]
     if solution.status == "infeasible":
         return None
     assert solution.status == "optimal" and solution.objective is not None
-    # objective = count - tie-break, with the tie-break in [0, 0.5]
-    return math.floor(solution.objective + 0.5) + synthesis.always
+    # the objective, minimised: -count + tie-break, with the tie-break in [0, 0.5]
+    return math.floor(-solution.objective + 0.5) + synthesis.always
 
 
 def line_answer(engine: Repairer, free: FreeParameters, seeds: list[np.ndarray]) -> LineAnswer:

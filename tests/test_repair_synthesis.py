@@ -4,7 +4,6 @@ trial (status and message, as trials.csv and result.json quote them) each propos
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 import pytest
@@ -15,10 +14,12 @@ from nnv.core.plugin.registry import default_registry
 from nnv.core.query.form import Query
 from nnv.core.repair.free import FreeParameters
 from nnv.core.repair.loop import Repairer, _Rounds
+from nnv.core.repair.synthesis.affine import AffineSynthesiser
 from nnv.core.repair.synthesis.base import Proposal, Rounds, Synthesiser
 from nnv.core.repair.synthesis.fallback import FallbackSynthesiser
 from nnv.core.repair.synthesis.line import LineSynthesiser
 from nnv.core.repair.synthesis.pair import PairSynthesiser
+from nnv.core.repair.synthesis.plane import NeuronPairSynthesiser
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.verify.falsify import violating_samples
 
@@ -35,16 +36,21 @@ def chosen(engine: Repairer, names: list[str], deadline: float | None = None) ->
 
 def test_the_loop_picks_the_synthesiser_the_problem_shape_allows() -> None:
     """One parameter: the line; a pair that multiplies on a linear solver: the pair search; a
-    pair that does not, with a trial timeout: the MILP falling back to it; else the solver."""
-    soon = time.monotonic() + 60
+    pair of one hidden neuron: the exact plane; another pair outside the last layer: the pair
+    search, then the MILP from it in a time box; the last layer's parameters: rows over the
+    offsets alone; else the solver."""
     highs, z3 = repairer("highs"), repairer("z3")
     assert isinstance(chosen(highs, ["b2.1"]), LineSynthesiser)
-    assert isinstance(chosen(repairer("highs", line_synthesis=False), ["b2.1"]), SolverSynthesiser)
+    no_line = repairer("highs", line_synthesis=False)
+    assert isinstance(chosen(no_line, ["b2.1"]), AffineSynthesiser)
+    assert isinstance(chosen(no_line, ["b1.1"]), SolverSynthesiser)
     assert isinstance(chosen(highs, ["b1.2", "w2.1.2"]), PairSynthesiser)  # w2.1.2 reads b1.2's
     solver = chosen(z3, ["b1.2", "w2.1.2"])
     assert isinstance(solver, SolverSynthesiser) and solver.bilinear
-    assert isinstance(chosen(highs, ["w2.1.1", "b2.1"], soon), FallbackSynthesiser)
-    linear = chosen(highs, ["w2.1.1", "b2.1"])
+    assert isinstance(chosen(highs, ["w1.1.1", "b1.2"]), FallbackSynthesiser)
+    assert isinstance(chosen(highs, ["w1.1.1", "b1.1"]), NeuronPairSynthesiser)
+    assert isinstance(chosen(highs, ["w2.1.1", "b2.1"]), AffineSynthesiser)
+    linear = chosen(no_line, ["w1.1.1", "b1.2"])
     assert isinstance(linear, SolverSynthesiser) and not linear.bilinear
     net, prop, data, _ = example()
     grid = default_registry().get("heuristic", "grid").factory(cells=4).constraints(net, data)
@@ -59,8 +65,10 @@ def test_proposals_say_whether_their_offsets_are_a_proved_optimum() -> None:
     line = chosen(engine, ["b2.1"]).propose(state)
     assert line.status == "found" and line.proved_optimal and line.message == ""
     assert line.offsets is not None and line.offsets.shape == (1,) and line.regions == []
-    milp = chosen(repairer("highs", line_synthesis=False), ["b2.1"]).propose(state)
+    milp = chosen(repairer("highs", line_synthesis=False), ["b1.2"]).propose(state)
     assert milp.status == "found" and milp.proved_optimal and milp.message == ""
+    affine = chosen(repairer("highs", line_synthesis=False), ["b2.1"]).propose(state)
+    assert affine.status == "found" and affine.proved_optimal and affine.message == ""
     pair = chosen(engine, ["b1.2", "w2.1.2"]).propose(state)
     assert pair.status == "found" and not pair.proved_optimal
     assert pair.offsets is not None and pair.offsets.shape == (2,)

@@ -113,6 +113,28 @@ def test_free_sets_one_row_each(tmp_path: Path) -> None:
     assert result["free"] == ["b2.1"]  # equal accuracy: the sooner wins
 
 
+def test_a_whole_layer_free_with_the_l1_objective(tmp_path: Path) -> None:
+    """``--free-layer 2`` frees its 18 parameters; ``--objective l1`` moves as little as it can:
+    here one weight, every soft point kept; the summary lists the ones that moved."""
+    done = nnv("run", *example_args(tmp_path, "--free-layer", "2", "--objective", "l1"))
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["status"] == "repaired" and result["objective"] == ["l1"]
+    assert len(result["free"]) == 18 and result["free"][0] == "w2.1.1"
+    moved = [a for a, c in result["parameters"].items() if c["after"] != c["before"]]
+    assert len(moved) == 1 and f"free {moved[0]}" in done.stdout
+    assert "18 parameters, 1 changed" in done.stdout
+    # the same set by glob and by neurons, from a config file: the same trial
+    config = write_config(tmp_path, objective="l1")
+    text = config.read_text().replace(
+        f'free = "{FREE}"', 'free = ["w2.1.*", "b2.1"]\nfree_neuron = "2.2"'
+    )
+    config.write_text(text.replace('"results"', '"from_file"'))
+    assert nnv("run", str(config)).returncode == 0
+    again = json.loads((tmp_path / "from_file" / "result.json").read_text())
+    assert again["free"] == result["free"] and again["parameters"] == result["parameters"]
+
+
 def write_config(folder: Path, **extra: str) -> Path:
     """A config with paths relative to its own folder, as a user would keep it."""
     example = Path(os.path.relpath(EXAMPLE, folder))

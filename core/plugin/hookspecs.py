@@ -26,6 +26,7 @@ import pluggy
 from nnv.core.plugin.executor import Executor
 from nnv.core.plugin.formats import NetworkLoader, NetworkSaver, PropertyLoader
 from nnv.core.plugin.heuristic import Heuristic
+from nnv.core.plugin.objective import Objective
 from nnv.core.plugin.search import SearchStrategy
 from nnv.core.plugin.solver import Solver
 from nnv.core.plugin.trainer import Trainer
@@ -77,6 +78,13 @@ def nnv_heuristics() -> Mapping[str, type[Heuristic]]:
 @hookspec
 def nnv_search_strategies() -> Mapping[str, type[SearchStrategy]]:
     """Search strategy classes (:class:`nnv.core.plugin.search.SearchStrategy`) by name."""
+    raise NotImplementedError
+
+
+@hookspec
+def nnv_objectives() -> Mapping[str, type[Objective]]:
+    """Objective classes of repair synthesis (:class:`nnv.core.plugin.objective.Objective`)
+    by name: what ``nnv run --objective NAME`` minimises."""
     raise NotImplementedError
 
 

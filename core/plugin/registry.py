@@ -45,6 +45,7 @@ KINDS: dict[str, str] = {
     "property-loader": "nnv_property_loaders",
     "heuristic": "nnv_heuristics",
     "search": "nnv_search_strategies",
+    "objective": "nnv_objectives",
     "executor": "nnv_executors",
     "repair-method": "nnv_repair_methods",
     "trainer": "nnv_trainers",

@@ -26,6 +26,9 @@ class Capability(enum.StrEnum):
     OPTIMIZE = "optimize"  # a linear objective
     QUANTIFIERS = "quantifiers"  # universally quantified blocks
     EXACT = "exact"  # rational arithmetic: ``infeasible`` is a proof, not a float verdict
+    # it starts from ``Query.start`` (an incumbent, an earlier basis) and returns a basis in
+    # ``Solution.extra["basis"]`` that a later, larger problem may start from
+    WARM_START = "warm_start"
 
 
 def as_capabilities(declared: Iterable[str], owner: str) -> frozenset[Capability]:

@@ -11,7 +11,9 @@ and compiling it into a solver library is a handful of array calls:
 - an objective ``c . v`` (plus ``0.5 v' Q v`` when quadratic), to minimise or maximise;
 - soft constraints: binary variables whose sum is maximised, or held ``>= threshold``;
 - ``absolute_gap``: how far from the optimum an answer may be (a hint optimisers may use);
-- universally quantified blocks (:class:`Universal`), for solvers with quantifiers.
+- universally quantified blocks (:class:`Universal`), for solvers with quantifiers;
+- ``start``: where a solver may start (:class:`WarmStart`), a hint that solvers without the
+  ``warm_start`` capability ignore.
 
 Solvers declare which of these they take (see :mod:`nnv.core.plugin.solver`); the reductions
 of :mod:`nnv.core.query.reductions` rewrite a Query into a form a solver can take (ReLUs and
@@ -22,6 +24,7 @@ indicators into big-M rows with binaries), using the variable bounds for the big
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,6 +55,17 @@ class Universal:
 
 
 @dataclass(frozen=True)
+class WarmStart:
+    """Where a solver may start. ``values``: a point (NaN where unknown), e.g. a feasible one
+    that a MILP solver takes as its incumbent. ``basis``: what an earlier :class:`Solution` of
+    the same solver returned in ``extra["basis"]``, for a problem whose first variables and
+    rows are that problem's (later ones are new: a CEGIS round adds counterexample rows)."""
+
+    values: np.ndarray | None = None
+    basis: Any = None
+
+
+@dataclass(frozen=True)
 class Query:
     """One constraint problem; see the module docstring for the meaning of each field."""
 
@@ -76,6 +90,7 @@ class Query:
     # objective counts soft constraints: the count is then still exact). None: the solver's own.
     absolute_gap: float | None = None
     universal: tuple[Universal, ...] = ()
+    start: WarmStart | None = None
 
     @property
     def n_vars(self) -> int:

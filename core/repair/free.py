@@ -3,10 +3,18 @@
 Free parameters enter as offsets ``delta = p - p_original`` within per-parameter limits (see
 :func:`change_limits`). A free weight that reads an activation another free parameter
 changes makes synthesis bilinear (:func:`is_bilinear`).
+
+Users name them by address (``w7.3.12``), by glob over addresses (``w7.*.*``: every weight of
+layer 7), by layer (:func:`layer_selectors`) or by neuron (:func:`neuron_selectors`: its
+incoming weights and bias); :func:`select` turns any mix into the addresses, in the paper's
+order.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +45,57 @@ class FreeParameters:
 
     def in_layer(self, layer: int) -> list[int]:
         return [j for j, a in enumerate(self.addresses) if a.layer == layer]
+
+
+_GLOB_CHARACTERS = frozenset("*?[")
+_LAYER_PREFIX = re.compile(r"^[wb](\d+)\.")
+_NEURON = re.compile(r"^(\d+)\.(\d+)$")
+
+
+def layer_selectors(layer: int) -> list[str]:
+    """Every weight and bias of 1-based ``layer``, as globs."""
+    if isinstance(layer, bool) or not isinstance(layer, int) or layer < 1:
+        raise InputError(f"a free layer is a layer number from 1, not {layer!r}")
+    return [f"w{layer}.*.*", f"b{layer}.*"]
+
+
+def neuron_selectors(neuron: str) -> list[str]:
+    """Neuron ``"L.N"`` (1-based): its incoming weights and its bias, as globs."""
+    match = _NEURON.match(str(neuron).strip())
+    if not match or min(int(match.group(1)), int(match.group(2))) < 1:
+        raise InputError(f"a free neuron is <layer>.<neuron> from 1 (6.30), not {neuron!r}")
+    layer, index = match.group(1), match.group(2)
+    return [f"w{layer}.{index}.*", f"b{layer}.{index}"]
+
+
+def select(network: Network, selectors: Sequence[str]) -> list[str]:
+    """The addresses ``selectors`` name (addresses or globs over them), in the paper's order,
+    each once. A selector that names nothing in ``network`` is an ``InputError``."""
+    if not selectors:
+        raise InputError("no free parameters given")
+    order = {address: i for i, address in enumerate(network.parameter_addresses())}
+    chosen: set[ParameterAddress] = set()
+    for selector in selectors:
+        text = selector.strip()
+        if _GLOB_CHARACTERS.isdisjoint(text):
+            chosen.add(network.resolve(text))
+            continue
+        matched = [a for a in _scope(network, text) if fnmatch.fnmatchcase(str(a), text)]
+        if not matched:
+            raise InputError(f"free parameters {text!r} match no parameter of the network")
+        chosen.update(matched)
+    return [str(address) for address in sorted(chosen, key=order.__getitem__)]
+
+
+def _scope(network: Network, glob: str) -> list[ParameterAddress]:
+    """The addresses a glob may match: one layer's when it names the layer outright."""
+    prefix = _LAYER_PREFIX.match(glob)
+    if prefix is None:
+        return network.parameter_addresses()
+    layer = int(prefix.group(1))
+    if not 1 <= layer <= len(network.layers):
+        raise InputError(f"free parameters {glob!r}: the network has {len(network.layers)} layers")
+    return network.parameter_addresses([layer])
 
 
 def change_limits(

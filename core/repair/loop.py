@@ -12,7 +12,10 @@ inputs per property. Each round it
    one-dimensional analysis of :mod:`.synthesis.line`, no solver needed; otherwise a MILP when
    the free parameters do not multiply each other, else QF_NRA for SMT solvers
    (:mod:`.synthesis.solver`), or the pair search of :mod:`.synthesis.pair` where those do not
-   apply or time out; then
+   apply or time out; with every free parameter in the last layer, rows over the offsets
+   alone (:mod:`.synthesis.affine`: an LP unless soft constraints are counted). Which offsets
+   are best is the run's objectives' say (:mod:`nnv.core.plugin.objective`; by default the
+   most soft constraints kept, then the smallest change); then
 2. *verifies* the candidate over each whole region with the verify engine, with the unsafe
    set widened by ``verify_margin`` (smaller than the synthesis margin, so a counterexample
    once fixed is never found again), adding any new counterexample and repeating.
@@ -37,6 +40,7 @@ from nnv.core.model.dataset import Dataset
 from nnv.core.model.network import Network
 from nnv.core.model.property import Property
 from nnv.core.plugin.heuristic import SoftConstraints
+from nnv.core.plugin.objective import MostKept, Objective
 from nnv.core.plugin.solver import Solver
 from nnv.core.query.capabilities import Capability
 from nnv.core.repair.free import FreeParameters, change_limits, is_bilinear
@@ -44,10 +48,12 @@ from nnv.core.repair.metrics import accuracy_report
 from nnv.core.repair.outcome import Outcomes, region_property
 from nnv.core.repair.quantified import quantified_trial
 from nnv.core.repair.settings import RepairSettings, remaining
+from nnv.core.repair.synthesis.affine import AffineSynthesiser, in_last_layer
 from nnv.core.repair.synthesis.base import Proposal, Synthesiser, SynthesisProblem
 from nnv.core.repair.synthesis.fallback import FallbackSynthesiser
 from nnv.core.repair.synthesis.line import LineSynthesiser
 from nnv.core.repair.synthesis.pair import PairSynthesiser
+from nnv.core.repair.synthesis.plane import NeuronPairSynthesiser, one_neuron
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.repair.trial import FreeSet, TrialResult
 from nnv.core.verify.certifier import Certifier
@@ -86,6 +92,7 @@ class Repairer:
         certifier: Certifier,
         settings: RepairSettings | None = None,
         events: CounterexampleEvents | None = None,
+        objectives: Sequence[Objective] | None = None,
     ) -> None:
         if not properties:
             raise InputError("repair needs at least one property")
@@ -100,6 +107,8 @@ class Repairer:
         self.certifier = certifier
         self.settings = settings or RepairSettings()
         self.events = events  # hears of each counterexample the loop's verification finds
+        # minimised in order; by default the most soft constraints kept, then the least change
+        self.objectives = list(objectives or [MostKept()])
         self.accuracy_before = accuracy_report(network, data, self.settings.decision)
         self.outcomes = Outcomes(
             network, self.properties, soft, data, verifier, certifier, self.settings
@@ -121,6 +130,7 @@ class Repairer:
                 )
             return free
         bilinear = is_bilinear(self.network, free)
+        self._check_objectives(bilinear)
         linear_only = Capability.BILINEAR not in self.solver.capabilities
         if bilinear and linear_only and not self._on_a_plane(free):
             raise CapabilityError(
@@ -129,6 +139,23 @@ class Repairer:
                 f"{self.solver.name!r} takes only linear problems; use z3 or cvc5"
             )
         return free
+
+    def _check_objectives(self, bilinear: bool) -> None:
+        """Objectives other than the default need a solver that minimises a linear objective:
+        a ``CapabilityError`` otherwise (nonlinear synthesis keeps the most soft constraints)."""
+        others = [o.name for o in self.objectives if not o.line_search]
+        if not others:
+            return
+        if bilinear or Capability.OPTIMIZE not in self.solver.capabilities:
+            why = (
+                "the free parameters multiply each other"
+                if bilinear
+                else (f"solver {self.solver.name!r} does not optimise a linear objective")
+            )
+            raise CapabilityError(
+                f"objective {others[0]!r} needs a linear synthesis problem and a solver that "
+                f"optimises (highs, pyomo); {why}"
+            )
 
     def trial(self, names: Sequence[str]) -> TrialResult:
         """Repair with exactly these free parameters."""
@@ -159,27 +186,47 @@ class Repairer:
         )
 
     def synthesiser(self, free: FreeParameters, deadline: float | None) -> Synthesiser:
-        """The synthesis a cegis trial uses: the exact line for one parameter, the pair search
-        for two that multiply when the solver takes only linear problems, the MILP falling
-        back to the pair search for two that do not (with a trial timeout), else the solver."""
+        """The synthesis a cegis trial uses: the exact line for one parameter; for two, the
+        exact plane when they feed one hidden neuron, the pair search when they multiply and
+        the solver takes only linear problems, and otherwise (outside the last layer) the
+        pair search's answer improved on by the MILP within a time box; rows over the offsets
+        alone for the last layer; else the solver."""
         problem = self.problem(free)
         bilinear = is_bilinear(self.network, free)
         if self._on_a_line(free):
             return LineSynthesiser(problem)
         if bilinear and Capability.BILINEAR not in self.solver.capabilities:
             return PairSynthesiser(problem)
-        if self._on_a_plane(free) and not bilinear and deadline is not None:
+        last = self._affine(free)
+        if self._on_a_plane(free) and not bilinear and not last:
+            if one_neuron(free.addresses):
+                return NeuronPairSynthesiser(problem)
             return FallbackSynthesiser(problem, self.solver, deadline)
-        return SolverSynthesiser(problem, self.solver, bilinear, deadline)
+        if last:
+            return AffineSynthesiser(problem, self.solver, self.objectives, deadline)
+        return SolverSynthesiser(problem, self.solver, bilinear, deadline, 1.0, self.objectives)
+
+    def _searches(self) -> bool:
+        """Whether the exact line and pair searches optimise the run's objectives."""
+        return self.settings.line_synthesis and all(o.line_search for o in self.objectives)
 
     def _on_a_line(self, free: FreeParameters) -> bool:
         """One free parameter and no soft regions: the exact line synthesis applies."""
-        return self.settings.line_synthesis and len(free.names) == 1 and not self.soft.regions
+        return self._searches() and len(free.names) == 1 and not self.soft.regions
 
     def _on_a_plane(self, free: FreeParameters) -> bool:
         """Two free parameters and no soft regions: the grid-and-line pair synthesis applies
         (used when they multiply each other and the solver takes only linear problems)."""
-        return self.settings.line_synthesis and len(free.names) == 2 and not self.soft.regions
+        return self._searches() and len(free.names) == 2 and not self.soft.regions
+
+    def _affine(self, free: FreeParameters) -> bool:
+        """Every free parameter in the last layer, no soft regions and a solver that optimises:
+        synthesis over rows of the offsets alone."""
+        return (
+            in_last_layer(self.network, free)
+            and not self.soft.regions
+            and Capability.OPTIMIZE in self.solver.capabilities
+        )
 
     # -- the counterexample-guided loop ----------------------------------------------------
 

@@ -202,6 +202,33 @@ class PointEncoder:
         return t
 
 
+def triage(
+    encoder: PointEncoder,
+    points: np.ndarray,
+    labels: np.ndarray,
+    margin: float,
+    decision: Decision = DEFAULT_DECISION,
+) -> tuple[int, np.ndarray]:
+    """How many soft ``points`` keep their label by ``margin`` whatever the offsets within the
+    limits (interval bounds), and the indices of those that may change: the rest can never
+    keep it. Synthesis needs only the ones that may change."""
+    if not points.shape[0]:
+        return 0, np.zeros(0, dtype=np.int64)
+    low, high = encoder.output_bounds(points)
+    if decision == "argmin":  # the scores -y: bounds swap
+        low, high = -high, -low
+    m, n_out = low.shape
+    others = np.ones((m, n_out), dtype=bool)
+    others[np.arange(m), labels] = False
+    label_low = low[np.arange(m), labels][:, None]
+    label_high = high[np.arange(m), labels][:, None]
+    worst = np.min(np.where(others, label_low - high, np.inf), axis=1)
+    best = np.min(np.where(others, label_high - low, np.inf), axis=1)
+    always = worst >= margin
+    possible = best >= margin
+    return int(always.sum()), np.flatnonzero(possible & ~always)
+
+
 def margin_rows(
     outputs: PointOutputs, labels: np.ndarray, n_vars: int, decision: Decision = DEFAULT_DECISION
 ) -> tuple[sp.coo_matrix, np.ndarray, np.ndarray, np.ndarray]:

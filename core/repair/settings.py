@@ -43,6 +43,9 @@ class RepairSettings:
     near_misses: int = 50
     # one free parameter: synthesise by the exact line analysis instead of the solver
     line_synthesis: bool = True
+    # two free parameters that do not multiply (outside one neuron and the last layer):
+    # seconds per trial for synthesis, the pair search first, then the MILP from its answer
+    pair_time: float = 4.0
     # which output is the class a soft point keeps: the largest (argmax) or the smallest
     decision: Decision = "argmax"
 
@@ -53,6 +56,8 @@ class RepairSettings:
             raise InputError("the soft margin must be >= 0 and below the soft synthesis margin")
         if self.max_change <= 0:
             raise InputError("max_change must be positive")
+        if not self.pair_time >= 0:
+            raise InputError("pair_time must be a number of seconds >= 0")
         if not self.max_growth >= 1:
             raise InputError("max_growth must be at least 1")
         check_decision(self.decision)

@@ -2,6 +2,11 @@
 
 The whole model goes to HiGHS in one ``passModel`` built from numpy arrays, so compiling a
 Query costs the same whether it has ten rows or a hundred thousand. HiGHS has no MIQP.
+
+Warm starts (``Query.start``): a MILP takes the given point as its incumbent (HiGHS completes
+a partial one); an LP starts from an earlier basis, extended for the columns and rows added
+since (new columns at a bound, new rows basic), so a CEGIS round that adds counterexample rows
+costs a few dual simplex iterations rather than a solve from scratch.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from nnv.core.status import SolveStatus
 from ._highs_options import check_highs_options, quiet_highs, set_highs_option
 
 _Model = highspy.HighsModelStatus
+_Status = highspy.HighsBasisStatus
 # The solver stopped early: what it holds is feasible at best, never a proof of optimality.
 _STOPPED = frozenset(
     {
@@ -66,7 +72,13 @@ class HighsSolver(Solver):
 
     name = "highs"
     capabilities = frozenset(
-        {Capability.LINEAR, Capability.INTEGER, Capability.OPTIMIZE, Capability.QUADRATIC}
+        {
+            Capability.LINEAR,
+            Capability.INTEGER,
+            Capability.OPTIMIZE,
+            Capability.QUADRATIC,
+            Capability.WARM_START,
+        }
     )
     description = "HiGHS (highspy): LP, MILP and convex QP through its array API"
 
@@ -98,6 +110,8 @@ class HighsSolver(Solver):
         if highs.passModel(_model(query)) == highspy.HighsStatus.kError:
             return Solution("error", message="HiGHS rejected the model")
         _mark_integers(highs, query.integer)
+        if query.start is not None:
+            _warm_start(highs, query)
         status = _run(highs)
         if status in _UNDECIDED:  # presolve may only know "infeasible or unbounded"
             highs.setOptionValue("presolve", "off")
@@ -119,6 +133,57 @@ class HighsSolver(Solver):
         for key, value in options.items():
             set_highs_option(highs, key, value)
         return highs
+
+
+def _warm_start(highs: highspy.Highs, query: Query) -> None:
+    """An incumbent for a MILP, an earlier basis for an LP (see the module docstring)."""
+    start = query.start
+    assert start is not None
+    if query.integer.any():
+        if start.values is None:
+            return
+        values = np.full(query.n_vars, np.nan)
+        given = np.asarray(start.values, dtype=np.float64)[: query.n_vars]
+        values[: given.size] = given
+        known = np.flatnonzero(np.isfinite(values)).astype(np.int32)
+        if known.size:
+            highs.setSolution(int(known.size), known, values[known])
+    elif start.basis is not None and not _is_quadratic(query):
+        basis = _extended_basis(start.basis, query)
+        if basis is not None:
+            highs.setBasis(basis)
+
+
+def _extended_basis(
+    earlier: tuple[np.ndarray, np.ndarray], query: Query
+) -> highspy.HighsBasis | None:
+    """An earlier LP's basis for this larger one: its columns and rows first, the new columns
+    non-basic at a finite bound (or zero), the new rows basic. None when it does not fit."""
+    columns, rows = (np.asarray(part, dtype=np.int64) for part in earlier)
+    if columns.size > query.n_vars or rows.size > query.n_rows:
+        return None
+    lower = np.isfinite(query.lb[columns.size :])
+    upper = np.isfinite(query.ub[columns.size :])
+    new_columns = np.where(
+        lower, int(_Status.kLower), np.where(upper, int(_Status.kUpper), int(_Status.kZero))
+    )
+    basis = highspy.HighsBasis()
+    basis.col_status = [_Status(int(v)) for v in np.concatenate([columns, new_columns])]
+    new_rows = np.full(query.n_rows - rows.size, int(_Status.kBasic))
+    basis.row_status = [_Status(int(v)) for v in np.concatenate([rows, new_rows])]
+    basis.valid = True
+    return basis
+
+
+def _basis_of(highs: highspy.Highs) -> tuple[np.ndarray, np.ndarray] | None:
+    """The optimal LP's basis as arrays (what a later warm start takes), if it has one."""
+    basis = highs.getBasis()
+    if not basis.valid:
+        return None
+    return (
+        np.array([int(s) for s in basis.col_status], dtype=np.int8),
+        np.array([int(s) for s in basis.row_status], dtype=np.int8),
+    )
 
 
 def _claim_scheduler(threads: int) -> None:
@@ -203,7 +268,12 @@ def _answer(highs: highspy.Highs, query: Query, status: highspy.HighsModelStatus
     """Map HiGHS's model status to a Solution; only a primal-feasible point carries values."""
     text = highs.modelStatusToString(status)
     if status == _Model.kOptimal:
-        return _found(highs, query, "optimal", "")
+        solution = _found(highs, query, "optimal", "")
+        if not query.integer.any() and not _is_quadratic(query):
+            basis = _basis_of(highs)
+            if basis is not None:
+                solution.extra["basis"] = basis
+        return solution
     if status == _Model.kInfeasible:
         return Solution("infeasible")
     feasible = highs.getInfo().primal_solution_status == highspy.kSolutionStatusFeasible

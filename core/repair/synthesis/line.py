@@ -257,6 +257,12 @@ def union(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     every row, flattened: disjoint within a row (touching intervals merge), so that counting
     components that contain an offset counts each row at most once.
     """
+    starts, ends, _ = union_rows(lo, hi)
+    return starts, ends
+
+
+def union_rows(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`union`, with the row each component belongs to."""
     present = lo <= hi
     reach = np.maximum.accumulate(np.where(present, hi, -np.inf), axis=1)
     before = np.concatenate([np.full((lo.shape[0], 1), -np.inf), reach[:, :-1]], axis=1)
@@ -265,7 +271,72 @@ def union(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     component = np.cumsum(starts) - 1  # rows flatten in order, and a row's first one starts
     ends = np.full(int(starts.sum()), -np.inf)
     np.maximum.at(ends, component[present.ravel()], hi.ravel()[present.ravel()])
-    return lo.ravel()[starts], ends
+    return lo.ravel()[starts], ends, np.flatnonzero(starts) // max(lo.shape[1], 1)
+
+
+def kept_components(
+    network: Network,
+    address: ParameterAddress,
+    limit: float,
+    points: np.ndarray,
+    labels: np.ndarray,
+    soft_margin: float,
+    decision: Decision = DEFAULT_DECISION,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Components of every soft point's kept set along the offset of ``address`` in
+    ``[-limit, limit]`` (the whole line when ``limit`` is infinite), and the point of each:
+    the label's score leads every other class's by ``soft_margin`` (``y_label - y_k`` under
+    argmax, ``y_k - y_label`` under argmin), an intersection of intervals on each piece."""
+    pieces = segments(network, address, points, limit)
+    below, above = (
+        None if slope is None else _lead(scores(slope, decision), labels)
+        for slope in (pieces.below, pieces.above)
+    )
+    margins = _lead(scores(pieces.outputs, decision), labels)
+    lo, hi = pieces.at_least(margins, below, above, soft_margin)
+    ends_lo, ends_hi = pieces.extents()
+    is_label = np.arange(pieces.outputs.shape[2]) == labels[:, None, None]  # no condition
+    lo = np.where(is_label, ends_lo[:, :, None], lo).max(axis=2)
+    hi = np.where(is_label, ends_hi[:, :, None], hi).min(axis=2)
+    return union_rows(lo, hi)
+
+
+def safe_components(
+    network: Network,
+    address: ParameterAddress,
+    limit: float,
+    counterexamples: Sequence[tuple[Property, np.ndarray]],
+    margin: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Components of the safe set of every (counterexample, unsafe conjunction) pair along
+    the offset of ``address`` (the whole line when ``limit`` is infinite), and the pair
+    (0, 1, ...) of each. Out of ``C y <= d`` by ``margin``: some row has
+    ``C_r y >= d_r + margin``, a union over rows and pieces."""
+    if not counterexamples:
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
+    X = np.array([point for _, point in counterexamples], dtype=np.float64)
+    pieces = segments(network, address, X, limit)
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    groups: list[np.ndarray] = []
+    for index, (prop, _) in enumerate(counterexamples):
+        one = pieces.row(index)
+        for conjunction in prop.unsafe_outputs:
+
+            def rows(values: np.ndarray | None, C: np.ndarray = conjunction.C) -> Any:
+                return None if values is None else values @ C.T
+
+            lo, hi = one.at_least(
+                rows(one.outputs), rows(one.below), rows(one.above), conjunction.d + margin
+            )
+            order = np.argsort(lo, axis=None)
+            component_lo, component_hi = union(
+                lo.ravel()[order][None, :], hi.ravel()[order][None, :]
+            )
+            groups.append(np.full(component_lo.size, len(starts)))
+            starts.append(component_lo)
+            ends.append(component_hi)
+    return np.concatenate(starts), np.concatenate(ends), np.concatenate(groups)
 
 
 def _cover(starts: np.ndarray, ends: np.ndarray, coords: np.ndarray) -> np.ndarray:
@@ -313,57 +384,20 @@ class LineSynthesis:
         self.limit = float(limit)
         points = np.atleast_2d(np.asarray(points, dtype=np.float64))
         labels = np.asarray(labels, dtype=np.int64)
-        starts, ends = self._kept_sets(points, labels, soft_margin)
-        self._starts, self._ends = np.sort(starts), np.sort(ends)
-
-    def _kept_sets(
-        self, points: np.ndarray, labels: np.ndarray, soft_margin: float
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Components of every soft point's kept set: the label's score leads every other
-        class's by ``soft_margin`` (``y_label - y_k`` under argmax, ``y_k - y_label`` under
-        argmin), an intersection of intervals on each segment."""
-        pieces = segments(self.network, self.address, points, self.limit)
-        below, above = (
-            None if slope is None else _lead(scores(slope, self.decision), labels)
-            for slope in (pieces.below, pieces.above)
+        starts, ends, _ = kept_components(
+            network, self.address, self.limit, points, labels, soft_margin, decision
         )
-        margins = _lead(scores(pieces.outputs, self.decision), labels)
-        lo, hi = pieces.at_least(margins, below, above, soft_margin)
-        ends_lo, ends_hi = pieces.extents()
-        is_label = np.arange(pieces.outputs.shape[2]) == labels[:, None, None]  # no condition
-        lo = np.where(is_label, ends_lo[:, :, None], lo).max(axis=2)
-        hi = np.where(is_label, ends_hi[:, :, None], hi).min(axis=2)
-        return union(lo, hi)
+        self._starts, self._ends = np.sort(starts), np.sort(ends)
 
     def _safe_sets(
         self, counterexamples: Sequence[tuple[Property, np.ndarray]], margin: float
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Components of the safe set of every (counterexample, unsafe conjunction) pair, and
-        the number of pairs. Out of ``C y <= d`` by ``margin``: some row has
-        ``C_r y >= d_r + margin``, a union over rows and segments."""
-        if not counterexamples:
-            return np.zeros(0), np.zeros(0), 0
-        X = np.array([point for _, point in counterexamples], dtype=np.float64)
-        pieces = segments(self.network, self.address, X, self.limit)
-        starts, ends, groups = [], [], 0
-        for index, (prop, _) in enumerate(counterexamples):
-            one = pieces.row(index)
-            for conjunction in prop.unsafe_outputs:
-
-                def rows(values: np.ndarray | None, C: np.ndarray = conjunction.C) -> Any:
-                    return None if values is None else values @ C.T
-
-                lo, hi = one.at_least(
-                    rows(one.outputs), rows(one.below), rows(one.above), conjunction.d + margin
-                )
-                order = np.argsort(lo, axis=None)
-                component_lo, component_hi = union(
-                    lo.ravel()[order][None, :], hi.ravel()[order][None, :]
-                )
-                starts.append(component_lo)
-                ends.append(component_hi)
-                groups += 1
-        return np.concatenate(starts), np.concatenate(ends), groups
+        the number of pairs (see :func:`safe_components`)."""
+        starts, ends, _ = safe_components(
+            self.network, self.address, self.limit, counterexamples, margin
+        )
+        return starts, ends, sum(len(prop.unsafe_outputs) for prop, _ in counterexamples)
 
     def solve(
         self, counterexamples: Sequence[tuple[Property, np.ndarray]], synthesis_margin: float

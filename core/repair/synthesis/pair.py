@@ -23,6 +23,7 @@ import numpy as np
 from nnv.core.model.decision import DEFAULT_DECISION, Decision
 from nnv.core.model.network import Network, ParameterAddress
 from nnv.core.model.property import Property
+from nnv.core.repair.points import PointEncoder, triage
 from nnv.core.repair.synthesis.base import Proposal, Rounds, SynthesisProblem
 from nnv.core.repair.synthesis.line import LineSynthesis
 
@@ -128,31 +129,37 @@ class PairSynthesis:
 
 class PairSynthesiser:
     """The loop's synthesis for two free parameters that multiply each other when the solver
-    takes only linear problems: each round, the best :class:`PairSynthesis` finds."""
+    takes only linear problems: each round, the best :class:`PairSynthesis` finds.
+
+    Only the soft points whose class some offsets within the limits may change are searched
+    over (the others count the same for every value tried)."""
 
     def __init__(self, problem: SynthesisProblem) -> None:
         self.problem = problem
         self.max_change = problem.settings.max_change  # the grid spans the starting box
-        free = problem.free
+        free, soft, settings = problem.free, problem.soft, problem.settings
+        encoder = PointEncoder(problem.network, free, problem.limits)
+        margin = settings.soft_synthesis_margin
+        _, uncertain = triage(encoder, soft.points, soft.labels, margin, settings.decision)
         self.pair = PairSynthesis(
             problem.network,
             (free.addresses[0], free.addresses[1]),
             problem.limits,
-            problem.soft.points,
-            problem.soft.labels,
-            problem.settings.soft_synthesis_margin,
-            decision=problem.settings.decision,
+            soft.points[uncertain],
+            soft.labels[uncertain],
+            margin,
+            decision=settings.decision,
         )
+        self.summary = ""  # what the last round tried
 
     def propose(self, state: Rounds) -> Proposal:
         answer = self.pair.solve(
             self.problem.counterexample_points(state), self.problem.settings.synthesis_margin
         )
+        outer = self.problem.free.names[self.pair.outer]
+        self.summary = f"best of {answer.tried} values of {outer}"
         if answer.offsets is None:
             return Proposal("not_found")
-        outer = self.problem.free.names[self.pair.outer]
         return Proposal(
-            "found",
-            np.array(answer.offsets),
-            message=f"best of {answer.tried} values of {outer} (not proved optimal)",
+            "found", np.array(answer.offsets), message=f"{self.summary} (not proved optimal)"
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from nnv.core.errors import InputError
 from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
+from nnv.core.plugin.objective import Objective
 from nnv.core.plugin.options import accepts
 from nnv.core.plugin.registry import Registry
 from nnv.core.repair.loop import Repairer
@@ -58,6 +59,7 @@ def _repairer(
         threshold=options.threshold,
         threshold_search=options.threshold_search,
         line_synthesis=options.line_synthesis,
+        pair_time=options.pair_time,
         trial_timeout=options.trial_timeout,
         decision=config.decision,
     )
@@ -73,4 +75,11 @@ def _repairer(
         certifier=Certifier.from_registry(registry, events=registry.hook),
         settings=settings,
         events=registry.hook,
+        objectives=[_objective(registry, name) for name in options.objective],
     )
+
+
+def _objective(registry: Registry, name: str) -> Objective:
+    """The objective plugin ``name`` (an unknown name is an ``InputError``)."""
+    objective: Objective = registry.create("objective", name, {})
+    return objective

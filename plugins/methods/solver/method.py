@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from nnv.core.errors import CapabilityError, InputError
@@ -27,6 +28,7 @@ from nnv.core.plugin.executor import Executor
 from nnv.core.plugin.options import accepts
 from nnv.core.plugin.registry import Registry
 from nnv.core.plugin.search import SearchStrategy, best
+from nnv.core.repair.free import select
 from nnv.core.repair.loop import Repairer
 from nnv.core.repair.trial import TrialResult
 from nnv.core.run.config import RunConfig
@@ -50,6 +52,7 @@ def search_repair(
     start = time.monotonic()
     deadline = None if config.timeout is None else start + config.timeout
     inputs, heuristic, repairer = build_run(config, options, registry)
+    options = _resolved(options, inputs.network)
     plan = _search_plan(options)
     strategy: SearchStrategy = registry.create("search", *plan)
     strategy.prepare(inputs.properties)
@@ -72,6 +75,15 @@ def search_repair(
     unverified = None if found is None else _repaired_network(inputs.network, found)
     write_outputs(config.out, registry, result, repaired, unverified)
     return RunOutcome(result, inputs.network, repaired, inputs.properties, inputs.data, trials.done)
+
+
+def _resolved(options: SolverOptions, network: Network) -> SolverOptions:
+    """The options with their named free sets as addresses: globs, layers and neurons
+    expanded (an ``InputError`` for one that names nothing in ``network``)."""
+    one = options.selectors()
+    free = None if one is None else select(network, one)
+    sets = None if options.free_sets is None else [select(network, s) for s in options.free_sets]
+    return replace(options, free=free, free_sets=sets, free_layers=None, free_neurons=None)
 
 
 def _executor(options: SolverOptions, registry: Registry) -> Executor:

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from nnv.core import InputError
 from nnv.core.plugin.options import Options, option
+from nnv.core.repair.free import layer_selectors, neuron_selectors
 
 
 def free_set(key: str, value: Any) -> list[str]:
@@ -36,7 +37,9 @@ def free_sets(key: str, value: Any) -> list[list[str]]:
 
 
 def layer_list(key: str, value: Any) -> list[int]:
-    """``"1,2"`` or ``[1, 2]``."""
+    """``"1,2"``, ``[1, 2]`` or ``2``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value]
     if isinstance(value, str):
         try:
             return [int(item) for item in value.split(",") if item.strip()]
@@ -49,6 +52,17 @@ def layer_list(key: str, value: Any) -> list[int]:
     return value
 
 
+def names(key: str, value: Any) -> list[str]:
+    """Plugin names in order: ``"keep,l1"`` or ``["keep", "l1"]``."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise InputError(f"{key} must be a string or a list of strings, not {value!r}")
+    chosen = [item.strip() for item in items if item.strip()]
+    if not chosen:
+        raise InputError(f"{key}: no names given")
+    return chosen
+
+
 @dataclass(frozen=True)
 class SolverOptions(Options):
     """The options of ``--method solver`` (the default), as ``nnv run`` takes them."""
@@ -57,7 +71,23 @@ class SolverOptions(Options):
         None,
         parse=free_set,
         group="free",
-        help="Exactly this set of free parameters: w1.1.1,b2.2.",
+        help="Exactly this set of free parameters: w1.1.1,b2.2; globs: 'w7.*.*'.",
+    )
+    # added to ``free`` (one set together): every weight and bias of these 1-based layers;
+    # neurons "L.N" (their incoming weights and bias)
+    free_layers: list[int] | None = option(
+        None,
+        parse=layer_list,
+        flag="--free-layer",
+        group="free",
+        help="Free every weight and bias of these layers: 7 (or 6,7); adds to --free.",
+    )
+    free_neurons: list[str] | None = option(
+        None,
+        parse=free_set,
+        flag="--free-neuron",
+        group="free",
+        help="Free neurons' incoming weights and biases: 6.30 (or 6.30,7.2); adds to --free.",
     )
     free_sets: list[list[str]] | None = option(
         None,
@@ -112,6 +142,13 @@ class SolverOptions(Options):
         fingerprint=True,
         help="quantified: raise the threshold while satisfiable (the paper's skip).",
     )
+    objective: list[str] = option(
+        default_factory=lambda: ["keep"],
+        parse=names,
+        fingerprint=True,
+        help="What synthesis minimises, in order (objective plugins): keep (default), l1, "
+        "linf, output; e.g. keep,l1.",
+    )
     max_change: float = option(
         10.0,
         fingerprint=True,
@@ -126,6 +163,13 @@ class SolverOptions(Options):
             "Exact line analysis for one free parameter and the pair search for two "
             "(default), or the synthesis solver only."
         ),
+    )
+    pair_time: float = option(
+        4.0,
+        minimum=0,
+        fingerprint=True,
+        help="Two free parameters outside one neuron and the last layer: seconds per trial "
+        "for synthesis, the pair search, then the MILP from its answer (default 4).",
     )
     trial_timeout: float | None = option(
         None, minimum=0, fingerprint=True, help="Seconds for each trial."
@@ -154,9 +198,31 @@ class SolverOptions(Options):
                 "threshold search is for --mode quantified; cegis already keeps the most soft "
                 "constraints it can"
             )
-        if self.free is not None and self.free_sets is not None:
-            raise InputError("give either free or free_sets, not both")
+        if self.free_sets is not None and self.selectors() is not None:
+            raise InputError(
+                "give either free or free_sets, not both (free_layers and free_neurons are "
+                "part of free)"
+            )
+        if len(set(self.objective)) != len(self.objective):
+            raise InputError(f"objective must name objectives once each, not {self.objective!r}")
+        if not math.isfinite(self.pair_time):
+            raise InputError(f"pair_time must be a number of seconds, not {self.pair_time!r}")
+
+    def selectors(self) -> list[str] | None:
+        """The one free set ``free``, ``free_layers`` and ``free_neurons`` name together, as
+        addresses and globs (see :func:`nnv.core.repair.free.select`); None if none do. A
+        malformed neuron is an ``InputError``."""
+        if self.free is None and self.free_layers is None and self.free_neurons is None:
+            return None
+        chosen = list(self.free or [])
+        for layer in self.free_layers or []:
+            chosen += layer_selectors(layer)
+        for neuron in self.free_neurons or []:
+            chosen += neuron_selectors(neuron)
+        return chosen
 
     def given_sets(self) -> list[list[str]] | None:
-        """The free sets named outright (``free`` or ``free_sets``), or None to search."""
-        return [self.free] if self.free is not None else self.free_sets
+        """The free sets named outright (``free`` with ``free_layers`` and ``free_neurons``,
+        or ``free_sets``), as addresses and globs; None to search."""
+        one = self.selectors()
+        return [one] if one is not None else self.free_sets

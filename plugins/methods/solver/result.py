@@ -49,11 +49,13 @@ class SearchDetails(ResultDetails):
     search_options: dict[str, Any]
     threshold: int | None
     threshold_search: bool
+    objective: list[str]
     max_change: float
     # the box the chosen trial's synthesis ended with: max_change, what the MILP's box grew
     # to, or "unbounded" (one parameter's exact line); None when no trial repaired
     max_change_used: float | str | None
     line_synthesis: bool
+    pair_time: float
     trial_timeout: float | None = field(metadata=placed("timeout"))
     executor: str = field(metadata=placed("seed"))
     workers: int | None
@@ -63,10 +65,7 @@ class SearchDetails(ResultDetails):
 
     def summary(self, place: SummaryPlace) -> list[Row]:
         if place == "outcome":
-            return [
-                (f"free {address}", f"{change['before']:.6g} -> {change['after']:.6g}")
-                for address, change in (self.parameters or {}).items()
-            ]
+            return _parameter_rows(self.parameters or {})
         if place == "accuracy":
             kept = f"{self.kept} of {self.soft_total}"
             return [] if self.kept is None else [("soft constraints kept", kept)]
@@ -81,6 +80,26 @@ class SearchDetails(ResultDetails):
             rows.append(("search", "cut short by the run's timeout (rerun to go on)"))
         rows.append(("executor", f"{self.executor}, {self.workers} workers"))
         return rows
+
+
+SHOWN_PARAMETERS = 12  # a larger free set lists only the parameters that moved, this many
+
+
+def _parameter_rows(parameters: dict[str, dict[str, float]]) -> list[Row]:
+    """One row per free parameter; for a large set, a count and the ones that moved."""
+    rows: list[Row] = []
+    shown = parameters
+    if len(parameters) > SHOWN_PARAMETERS:
+        moved = {a: c for a, c in parameters.items() if c["after"] != c["before"]}
+        rows.append(("free", f"{len(parameters)} parameters, {len(moved)} changed"))
+        shown = dict(list(moved.items())[:SHOWN_PARAMETERS])
+        if len(moved) > SHOWN_PARAMETERS:
+            rows.append(("", f"(the first {SHOWN_PARAMETERS} changed are listed)"))
+    rows += [
+        (f"free {address}", f"{change['before']:.6g} -> {change['after']:.6g}")
+        for address, change in shown.items()
+    ]
+    return rows
 
 
 def search_result(
@@ -121,9 +140,11 @@ def search_result(
         search_options=search_options,
         threshold=options.threshold,
         threshold_search=options.threshold_search,
+        objective=list(options.objective),
         max_change=options.max_change,
         max_change_used=_max_change_used(chosen),
         line_synthesis=options.line_synthesis,
+        pair_time=options.pair_time,
         trial_timeout=options.trial_timeout,
         executor=options.executor,
         workers=trials.executor.workers,

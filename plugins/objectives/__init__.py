@@ -1,0 +1,1 @@
+"""Objectives of repair synthesis (see :mod:`nnv.core.plugin.objective`)."""
