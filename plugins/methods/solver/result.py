@@ -201,6 +201,11 @@ def partial(trials: TrialTable) -> TrialResult | None:
     return max(candidates, key=lambda r: r.proved_fraction or 0.0) if candidates else None
 
 
+def _named(free: tuple[str, ...]) -> str:
+    """A free set as a message names it: its addresses, or how many when there are many."""
+    return ", ".join(free) if len(free) <= 6 else f"{len(free)} free parameters"
+
+
 def _partial_details(trials: TrialTable) -> dict[str, Any] | None:
     found = partial(trials)
     if found is None:
@@ -218,7 +223,7 @@ def _message(trials: TrialTable, chosen: TrialResult | None) -> str:
     found = partial(trials) if chosen is None else None
     if found is not None:
         notes.append(
-            f"not proved: time ran out with {', '.join(found.free)} proved safe on "
+            f"not proved: time ran out with {_named(found.free)} proved safe on "
             f"{100 * (found.proved_fraction or 0.0):.2f} % of the regions' volume "
             f"({UNVERIFIED_FILE}, not certified)"
         )
