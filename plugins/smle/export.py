@@ -1,4 +1,5 @@
-"""Trained models as ONNX (float64, opset 17): any ONNX runtime reproduces their outputs.
+"""Trained models as ONNX (opset 17), float32 (the default) or float64: every tensor of the
+graph, input and output included, has that type, and any ONNX runtime reproduces the outputs.
 
 An SMLE model becomes, from input ``X`` [N, n] to output ``Y`` [N, m]::
 
@@ -31,20 +32,22 @@ from torch import nn
 
 OPSET = 17
 IR_VERSION = 8
-FLOAT = onnx.TensorProto.DOUBLE
+ELEMENT_TYPES = {"float32": onnx.TensorProto.FLOAT, "float64": onnx.TensorProto.DOUBLE}
+DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 class _Graph:
-    """Nodes and initializers, added in order."""
+    """Nodes and initializers, added in order; every constant rounded to ``precision``."""
 
-    def __init__(self) -> None:
+    def __init__(self, precision: str) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
+        self.precision = precision
 
     def constant(self, name: str, value: np.ndarray | torch.Tensor) -> str:
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu().numpy()
-        array = np.asarray(value, dtype=np.float64)
+        array = np.asarray(value, dtype=DTYPES[self.precision])
         self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
@@ -71,11 +74,12 @@ class _Graph:
 
     def model(self, output: str, n_inputs: int, n_outputs: int) -> onnx.ModelProto:
         self.nodes.append(helper.make_node("Identity", [output], ["Y"], name="output"))
+        element = ELEMENT_TYPES[self.precision]
         graph = helper.make_graph(
             self.nodes,
             "nnv-smle",
-            [helper.make_tensor_value_info("X", FLOAT, ["N", n_inputs])],
-            [helper.make_tensor_value_info("Y", FLOAT, ["N", n_outputs])],
+            [helper.make_tensor_value_info("X", element, ["N", n_inputs])],
+            [helper.make_tensor_value_info("Y", element, ["N", n_outputs])],
             self.initializers,
         )
         model = helper.make_model(
@@ -104,9 +108,9 @@ def _backbone(
     return tensor
 
 
-def export_smle(model: Any) -> onnx.ModelProto:
+def export_smle(model: Any, precision: str = "float32") -> onnx.ModelProto:
     """The ONNX graph of an :class:`~.model.SmleNet` (see the module docstring)."""
-    graph = _Graph()
+    graph = _Graph(precision)
     level = graph.level(model.level)
     hidden = _backbone(graph, model.backbone, model.shift, model.scale, level)
     if model.box_kind == "linear":
@@ -133,11 +137,15 @@ def export_smle(model: Any) -> onnx.ModelProto:
 
 
 def export_plain(
-    layers: nn.Sequential, shift: Any, scale: Any, level: int | None = None
+    layers: nn.Sequential,
+    shift: Any,
+    scale: Any,
+    level: int | None = None,
+    precision: str = "float32",
 ) -> onnx.ModelProto:
     """The ONNX graph of a plain standardised ReLU network (the baselines' models), with the
     same level nodes as an SMLE graph."""
-    graph = _Graph()
+    graph = _Graph(precision)
     column = graph.level(level)
     output = _backbone(graph, layers, shift, scale, column)
     if column is not None:
