@@ -17,9 +17,8 @@ Two checks, both on the file:
    property.
 
 A float32 file is proved as its float32 parameters define it, exactly; it is certified only
-when float32 arithmetic provably moves no constraint by as much as the margin
-(:mod:`.rounding`), and only when its region switch is the property's region (bounds that
-are not float32 values are not).
+when float32 arithmetic provably moves no constraint by as much as the margin, and when its
+region switch passes every float32 input of the property's region (:mod:`.rounding`).
 
 ``certified`` is true only when both pass. A solver that runs out of time proves nothing: the
 model is not certified, and the certificate says why.
@@ -40,7 +39,7 @@ from nnv.core.verify.verifier import Verifier
 from .embedding import Box, linear_bounds
 from .graph import Exported, NotSmle, file_precision, read_exported
 from .grounding import CERTIFY_MARGIN, Head
-from .rounding import constraint_error
+from .rounding import constraint_error, switch_covers
 from .spec import LinearInequalities, Region, Spec, shift_invariant
 
 BATCH = 50_000
@@ -223,14 +222,13 @@ def _region_mismatch(exported: Exported, spec: Spec) -> str | None:
     if spec.region is None:
         return "the model switches to an unconstrained head outside a region"
     A, b = exported.region
+    if exported.precision == "float32":
+        if switch_covers(spec.region, A, b):
+            return None
+        return "the model's float32 region switch does not pass every input of the region"
     if A.shape != spec.region.A.shape or not (
         np.array_equal(A, spec.region.A) and np.array_equal(b, spec.region.b)
     ):
-        if exported.precision == "float32" and A.shape == spec.region.A.shape:
-            return (
-                "float32 rounding moves the model's region switch off the property's input "
-                "region (its A and b are not all float32 values)"
-            )
         return "the model's region switch is not the property's input region"
     return None
 

@@ -9,7 +9,9 @@ An SMLE model becomes, from input ``X`` [N, n] to output ``Y`` [N, m]::
     Z  = Gemm(E, W, w)                                                  the head g, node "head"
     Y  = Where(ReduceMax(Gemm(X, A, -b)) <= 0, Z, Gemm(H, W0, w0))      the region switch
 
-(the switch only when the property has an input region). With a level (input column c)::
+(the switch only when the property has an input region; in float32 its ``b`` is widened by
+what float32 rounding can cost, :func:`.rounding.switch_threshold`). With a level (input
+column c)::
 
     V  = Gather(X, [c], axis=1)                                          node "level", [N, 1]
     X' = Sub(X, V)                                                       node "delevelled"
@@ -29,6 +31,8 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 from torch import nn
+
+from .rounding import switch_threshold
 
 OPSET = 17
 IR_VERSION = 8
@@ -124,7 +128,9 @@ def export_smle(model: Any, precision: str = "float32") -> onnx.ModelProto:
     output = graph.gemm(clipped, model.head, "head")
     if model.outside is not None:
         region_A = graph.constant("region.A", model.region_A)
-        minus_b = graph.constant("region.minus_b", -model.region_b)
+        # float32: the test widened so that every float32 input of the region passes it
+        b = switch_threshold(model.region) if precision == "float32" else model.region_b
+        minus_b = graph.constant("region.minus_b", -b)
         excess = graph.node("Gemm", ["X", region_A, minus_b], "region.excess", transB=1)
         worst = graph.node("ReduceMax", [excess], "region.worst", axes=[1], keepdims=1)
         zero = graph.constant("region.zero", np.zeros(1))

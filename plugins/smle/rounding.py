@@ -11,8 +11,11 @@ Stability of Numerical Algorithms*, 3.1). ``Min``, ``Max`` and ``Where`` round n
 what the backbone computes does not matter, since the proof covers every embedding the box
 allows.
 
-Not covered, in float32 as in float64: an input within rounding of the region's boundary
-whose region test (``Gemm``, ``ReduceMax``) rounds to the other side.
+The region switch of a float32 file tests ``fl(A') x <= b'`` with ``A'`` the float32 values
+nearest ``A`` and ``b'`` (:func:`switch_threshold`) widened by what the change of ``A`` and
+the float32 rounding of the test can cost: every float32 input of the property's region
+then takes the constrained head (:func:`switch_covers` checks that on the file); inputs
+just outside the region may take it too, which the property does not mind.
 """
 
 from __future__ import annotations
@@ -70,3 +73,30 @@ def constraint_error(exported: Exported, spec: Spec) -> float:
     else:
         moved = error[np.unique(spec.pairs)] if spec.pairs.size else np.zeros(1)
     return float(np.max(moved, initial=0.0))
+
+
+def switch_slack(region: Region, A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How much a float32 test ``A x <= b`` (rows as in ``region``) must exceed the region's
+    own ``b`` so that every x of the region passes it in float32 arithmetic."""
+    size = np.maximum(np.abs(region.lower), np.abs(region.upper))
+    terms = A.shape[1] + 1
+    return np.abs(A - region.A) @ size + gamma(terms) * (np.abs(A) @ size + np.abs(b))
+
+
+def switch_covers(region: Region, A: np.ndarray, b: np.ndarray) -> bool:
+    """Whether a float32 file's switch ``A x <= b`` passes every input of ``region``."""
+    if A.shape != region.A.shape or b.shape != region.b.shape:
+        return False
+    return bool(np.all(b >= region.b + switch_slack(region, A, b)))
+
+
+def switch_threshold(region: Region) -> np.ndarray:
+    """The float32 ``b'`` of the switch ``fl(A) x <= b'`` that :func:`switch_covers` accepts:
+    the region's ``b`` plus the slack, rounded up to float32 values."""
+    A = region.A.astype(np.float32).astype(np.float64)
+    b = region.b.astype(np.float32).astype(np.float64)
+    while not switch_covers(region, A, b):  # one or two steps: the slack is tiny
+        short = b < region.b + switch_slack(region, A, b)
+        target = (region.b + 2 * switch_slack(region, A, b))[short].astype(np.float32)
+        b[short] = np.nextafter(target, np.float32(np.inf)).astype(np.float64)
+    return b

@@ -194,10 +194,7 @@ def export_certified(
     if not wide.checked.certified:
         return first
     reason = first.checked.text.split(";")[0].removeprefix("no proof: ")
-    notice = (
-        f"float32 rounding breaks the certificate ({reason}): {MODEL_FILE} is float64 "
-        "(certified); --precision float64 asks for it"
-    )
+    notice = f"{MODEL_FILE} is float64, not float32: {reason}; the float64 file is certified"
     return replace(wide, notice=notice)
 
 
