@@ -123,15 +123,16 @@ def train(
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar on stderr.")] = False,
 ) -> None:
-    """Train a network for a property and write OUT/model.onnx (float32 unless
-    --precision float64), OUT/result.json, OUT/property.json and OUT/curves.png.
+    """Train a network for a property and write OUT/model.onnx, OUT/result.json,
+    OUT/property.json and OUT/curves.png.
 
     smle trains a network that satisfies the property by construction and certifies the
     exported file (a MILP proof plus samples run through onnxruntime). Exit code 0 when
     trained (smle: and certified), 1 when an smle model is not certified (a solver that ran
-    out of time included) or a baseline could not finish, 2 on bad input. A float32 file
-    that float32 rounding keeps from being certified gives way to the float64 one when that
-    is certified, and one line on stderr says so.
+    out of time included) or a baseline could not finish, 2 on bad input. model.onnx is
+    float32 unless --precision float64; a float32 file that float32 rounding keeps from
+    being certified gives way to the float64 one when that is certified, and one line on
+    stderr says so.
     """
     with user_errors():
         options = {
