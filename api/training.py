@@ -18,7 +18,13 @@ import numpy as np
 
 from nnv.core.errors import InputError
 from nnv.core.plugin.registry import default_registry
-from nnv.core.plugin.trainer import SAMPLES, EpochRecord, TrainRequest, TrainResult
+from nnv.core.plugin.trainer import (
+    SAMPLES,
+    EpochRecord,
+    TrainEvent,
+    TrainRequest,
+    TrainResult,
+)
 from nnv.core.runtime.files import write_atomic
 
 if TYPE_CHECKING:
@@ -104,10 +110,11 @@ def train(
     trainer = registry.create("trainer", method, options)
     epochs: list[EpochRecord] = []
 
-    def heard(record: EpochRecord) -> None:
-        epochs.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
+    def heard(event: TrainEvent) -> None:
+        if isinstance(event, EpochRecord):
+            epochs.append(event)
+            if on_epoch is not None:
+                on_epoch(event)
 
     with tempfile.TemporaryDirectory(prefix="nnv-train-") as scratch:
         folder = Path(scratch) / "run" if out is None else Path(out)

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nnv.core.errors import InputError
@@ -17,7 +16,6 @@ from nnv.core.plugin.options import parse_pairs
 from nnv.core.plugin.registry import Registry, default_registry
 from nnv.core.plugin.trainer import (
     SAMPLES,
-    EpochRecord,
     Trainer,
     TrainingStopped,
     TrainRequest,
@@ -25,7 +23,7 @@ from nnv.core.plugin.trainer import (
 )
 
 from .errors import refuse_nan, user_errors
-from .progress import progress_console, showing
+from .train_progress import TrainProgress
 
 NOT_CERTIFIED = 1
 
@@ -113,6 +111,13 @@ def train(
         int | None,
         typer.Option(help="Random inputs of the region the check runs (default 100000).", min=1),
     ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="model.onnx's type: float32 (default; what onnxruntime users and Marabou "
+            "expect) or float64."
+        ),
+    ] = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print result.json instead of the summary table.")
     ] = False,
@@ -124,7 +129,10 @@ def train(
     smle trains a network that satisfies the property by construction and certifies the
     exported file (a MILP proof plus samples run through onnxruntime). Exit code 0 when
     trained (smle: and certified), 1 when an smle model is not certified (a solver that ran
-    out of time included) or a baseline could not finish, 2 on bad input.
+    out of time included) or a baseline could not finish, 2 on bad input. model.onnx is
+    float32 unless --precision float64; a float32 file that float32 rounding keeps from
+    being certified gives way to the float64 one when that is certified, and one line on
+    stderr says so.
     """
     with user_errors():
         options = {
@@ -140,6 +148,7 @@ def train(
                 "pool": pool,
                 "max_rounds": max_rounds,
                 "seed": seed,
+                "precision": precision,
                 "solver": solver,
                 "solver_options": dict(parse_pairs(solver_option or [], "solver")) or None,
             }.items()
@@ -158,6 +167,8 @@ def train(
             samples=SAMPLES if samples is None else samples,
         )
         result = _with_progress(trainer, request, registry, epochs, quiet)
+    if result.notice:
+        print(f"nnv: {result.notice}", file=sys.stderr)
     if json_output:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -179,43 +190,16 @@ def _widths(text: str) -> list[int]:
 def _with_progress(
     trainer: Trainer, request: TrainRequest, registry: Registry, epochs: int | None, quiet: bool
 ) -> TrainResult:
-    """A progress bar on stderr (on a terminal, not --quiet), redrawn after every epoch: the
-    epoch, the train and validation losses, the largest violation the counterexample searches
-    found that epoch, and how many counterexamples have been projected away so far.
+    """Train with the progress lines on stderr (:mod:`.train_progress`).
 
     A trainer that cannot finish (a solver ran out of time) is an outcome, not bad input:
     one line on stderr and exit code 1.
     """
-    console = progress_console(quiet)
-    columns = (
-        TextColumn("epoch"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("loss {task.fields[loss]}  val {task.fields[val]}"),
-        TextColumn(
-            "violation {task.fields[violation]}  counterexamples projected "
-            "{task.fields[projections]}"
-        ),
-    )
-    with Progress(*columns, console=console, disable=not showing(console)) as progress:
-        task = progress.add_task(
-            "train", total=epochs or 1000, loss="-", val="-", violation="-", projections=0
-        )
-
-        def update(record: EpochRecord) -> None:
-            progress.update(
-                task,
-                completed=record.epoch,
-                loss=f"{record.train_loss:.4g}",
-                val=f"{record.val_loss:.4g}",
-                violation=f"{record.violation:.3g}",
-                projections=record.projections,
-            )
-
+    with TrainProgress(epochs or 1000, quiet) as progress:
         try:
-            return trainer.train(request, registry, update)
+            return trainer.train(request, registry, progress)
         except TrainingStopped as stopped:
+            progress.progress.stop()
             print(f"nnv: {stopped}", file=sys.stderr)
             raise typer.Exit(NOT_CERTIFIED) from None
 
@@ -243,4 +227,7 @@ def summary_table(result: TrainResult, out: Path) -> Table:
     table.add_row("projections", str(result.projections))
     table.add_row("seconds", f"{result.total_seconds:.1f}")
     table.add_row("results", str(out))
+    if result.files:
+        typed = {"model.onnx": f"model.onnx ({result.precision})"} if result.precision else {}
+        table.add_row("files", ", ".join(typed.get(name, name) for name in result.files))
     return table

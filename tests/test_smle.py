@@ -261,14 +261,27 @@ def test_onnx_export_reproduces_the_model_and_gives_back_its_parts(box: str) -> 
         for parameter in model.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))
     X = np.random.default_rng(0).uniform(-1, 1, size=(500, 2))
-    exported = export_smle(model)
+    exported = export_smle(model, "float64")
     assert np.allclose(run_onnx(exported, X), model.predict(X), rtol=0, atol=1e-12)
     parts = read_exported(exported)
+    assert parts.precision == "float64"
     assert np.array_equal(parts.head.W, model.head_value().W)
     assert np.array_equal(parts.box.L, model.box_value().L)
     assert np.array_equal(parts.box.u0, model.box_value().u0)
     assert parts.region is not None and np.array_equal(parts.region[1], region.b)
     assert np.array_equal(parts.box.l0, model.box_value().l0)
+    # float32 (the default): every tensor float32, the parts read back as the rounded values
+    import onnx
+
+    single = export_smle(model)
+    assert {t.data_type for t in single.graph.initializer} == {onnx.TensorProto.FLOAT}
+    assert single.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    inputs = X.astype(np.float32).astype(np.float64)
+    assert np.allclose(run_onnx(single, inputs), model.predict(inputs), rtol=0, atol=1e-5)
+    parts = read_exported(single)
+    assert parts.precision == "float32"
+    assert np.array_equal(parts.head.W, model.head_value().W.astype(np.float32))
+    assert np.array_equal(parts.box.u0, model.box_value().u0.astype(np.float32))
 
 
 def test_unit_box_computes_the_same_function_and_proves_more() -> None:
@@ -312,7 +325,7 @@ def test_certificate_checks_the_file_and_catches_a_tampered_head() -> None:
     for index, tensor in enumerate(tampered.graph.initializer):
         if tensor.name == "head.bias":
             tampered.graph.initializer[index].CopyFrom(
-                numpy_helper.from_array(np.array([0.3, 0.3]), "head.bias")
+                numpy_helper.from_array(np.array([0.3, 0.3], np.float32), "head.bias")
             )
     bad = certify(tampered, spec, HIGHS, 2000, box)
     assert not bad.certified and not bad.proof.holds
@@ -372,7 +385,7 @@ def test_a_level_is_exported_reproduced_and_read_back(region: Region | None) -> 
         for parameter in model.parameters():
             parameter.add_(0.3 * torch.randn_like(parameter))
     X = np.random.default_rng(2).uniform(-3, 3, size=(500, 2))
-    exported = export_smle(model)
+    exported = export_smle(model, "float64")
     outputs = run_onnx(exported, X)
     assert np.allclose(outputs, model.predict(X), rtol=0, atol=1e-12)
     assert [n.op_type for n in exported.graph.node][-2:] == ["Add", "Identity"]
@@ -389,7 +402,7 @@ def test_baselines_take_the_level_too() -> None:
     Y = X[:, 3:] + np.cumsum(0.1 * rng.normal(size=(300, 2)), axis=1)
     options = {"epochs": 5, "widths": [6], "learning_rate": 0.01}
     pre = PreprocessTrainer(BaselineOptions(**options)).fit(X, Y, differences(2, 0.5), level=3)
-    exported = pre.export()
+    exported = pre.export("float64")
     assert [n.op_type for n in exported.graph.node][:2] == ["Gather", "Sub"]
     assert np.allclose(run_onnx(exported, X), pre.predict(X), rtol=0, atol=1e-12)
     # standardised on the de-levelled inputs: the level column itself is all zeros there
@@ -402,10 +415,14 @@ def test_a_levelled_model_is_certified_only_for_shift_invariant_properties() -> 
 
     model = SmleNet(3, 4, [3], "unit", level=2)
     model.set_head(Head(np.full((4, 3), 0.1), np.zeros(4)))  # equal outputs: no difference
-    exported = export_smle(model)
+    exported = export_smle(model, "float64")
     box = (-np.full(3, 50.0), np.full(3, 50.0))
     good = certify(exported, differences(4, 0.5), HIGHS, 2000, box)
     assert good.certified and good.proof.level == 2 and "level" in good.text
+    # in float32, adding an unbounded input to every output rounds by an unbounded amount
+    single = certify(export_smle(model), differences(4, 0.5), HIGHS, 2000, box)
+    assert not single.certified and single.proof is None
+    assert "float32 rounding of the file's outputs is not bounded" in single.text
     # the same file, for a property a shift of every output can break: no proof
     bounded = LinearInequalities(np.eye(4), np.full(4, 1.0), None)
     bad = certify(exported, bounded, HIGHS, 2000, box)

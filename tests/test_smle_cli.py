@@ -48,8 +48,11 @@ def test_train_smle_certifies_the_exported_model(synthetic: tuple[Path, Path], t
     A, b = np.array(spec["output"]["A"]), np.array(spec["output"]["b"])
     X = np.random.default_rng(1).uniform(-2, 2, size=(200_000, 2))
     X = X[np.all(X @ A_in.T <= b_in, axis=1)]
+    X = X.astype(np.float32)  # the file is float32, input and output
+    X = X[np.all(X.astype(np.float64) @ A_in.T <= b_in, axis=1)]
     session = onnxruntime.InferenceSession(str(out / "model.onnx"))
-    Y = session.run(["Y"], {"X": X})[0]
+    Y = session.run(["Y"], {"X": X})[0].astype(np.float64)
+    assert result["precision"] == "float32" and "notice" not in result
     assert X.shape[0] > 1000 and np.all(Y @ A.T <= b)
 
 

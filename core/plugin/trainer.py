@@ -37,9 +37,32 @@ class EpochRecord:
     projections: int  # so far (0 for trainers that project nothing)
     violation: float  # the largest counterexample violation found this epoch (0: none)
     seconds: float
+    counterexamples: int = 0  # found this epoch
 
 
-Progress = Callable[[EpochRecord], None]
+@dataclass(frozen=True)
+class ClosingRound:
+    """One round of the projections after training: a counterexample found (``violation``)
+    and projected away, or none left (``violation`` 0, ``converged``)."""
+
+    round: int
+    projections: int  # so far, training's included
+    violation: float
+    converged: bool = False
+
+
+@dataclass(frozen=True)
+class PhaseStarted:
+    """A stage after the epochs begins (``closing``: the projections after training,
+    ``certifying``: the checks of the exported file); ``detail`` says what it does."""
+
+    phase: Literal["closing", "certifying"]
+    detail: str = ""
+
+
+# What a trainer tells ``nnv train`` (and ``nnv.train``'s caller) while it works.
+TrainEvent = EpochRecord | ClosingRound | PhaseStarted
+Progress = Callable[[TrainEvent], None]
 
 
 @dataclass(frozen=True)
@@ -144,6 +167,9 @@ class TrainResult:
     machine: str
     series: str | None = None
     level: int | None = None
+    precision: str | None = None  # of the file written (None: the trainer does not say)
+    notice: str = ""  # one line the user should read, e.g. why the precision is not theirs
+    files: tuple[str, ...] = ()  # what the trainer wrote into the folder
 
     @property
     def violation_rate(self) -> float:
@@ -158,6 +184,8 @@ class TrainResult:
             **({} if self.level is None else {"level": self.level}),
             "property": self.property_name,
             "property_kind": self.property_kind,
+            **({} if self.precision is None else {"precision": self.precision}),
+            **({"notice": self.notice} if self.notice else {}),
             "certified": self.certified,
             "certificate": self.certificate,
             "proof": None if self.proof is None else self.proof.to_json(),
@@ -202,7 +230,8 @@ class Trainer(abc.ABC):
     ) -> TrainResult:
         """Train, write ``request.out`` and return the result.
 
-        ``solvers`` builds the solvers the trainer needs; ``progress`` hears every epoch.
+        ``solvers`` builds the solvers the trainer needs; ``progress`` hears every epoch,
+        and every later stage (:data:`TrainEvent`).
         Bad input raises an ``NnvError`` before anything is written.
         """
 

@@ -99,6 +99,7 @@ class _Baseline:
 
     name: str
     guarantee: str
+    proves = False  # no proof: the samples only measure
 
     on_targets = False  # project the training targets (preprocess)
     on_outputs = False  # project the predictions (postprocess)
@@ -154,11 +155,11 @@ class _Baseline:
             return 2.0 * map_labels(self.spec_, outputs, self.solver_) - 1.0
         return _project_in_region(self.spec_, X, outputs, self.solver_)
 
-    def export(self) -> onnx.ModelProto:
-        """The network alone (postprocess's projection is not part of the file)."""
-        return export_plain(
-            self.model_.layers, self.model_.shift, self.model_.scale, self.model_.level
-        )
+    def export(self, precision: str | None = None) -> onnx.ModelProto:
+        """The network alone (postprocess's projection is not part of the file), in
+        ``precision`` (None: the options')."""
+        model, precision = self.model_, precision or self.options.precision
+        return export_plain(model.layers, model.shift, model.scale, model.level, precision)
 
     def certificate(
         self, model: onnx.ModelProto, spec: Spec, samples: int, box: tuple[np.ndarray, ...]
@@ -175,6 +176,7 @@ class _Baseline:
             "solver": self.options.solver,
             "solver_options": dict(self.options.solver_options),
             "seed": self.options.seed,
+            "precision": self.options.precision,
             **asdict(self.options.loop),
         }
 

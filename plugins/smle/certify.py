@@ -12,8 +12,13 @@ Two checks, both on the file:
    ``Add(..., Gather(X, [c], axis=1))`` (a *level*: input column c added to every output) is
    accepted only for a property whose rows of A each sum to zero, where
    ``A (g(y) + x[c] 1) = A g(y)``: the same proof then covers the file.
-2. *Samples*: points drawn uniformly from the region (rejection from its bounding box) run
-   through onnxruntime; every output must satisfy the property.
+2. *Samples*: points drawn uniformly from the region (rejection from its bounding box),
+   rounded to the file's precision, run through onnxruntime; every output must satisfy the
+   property.
+
+A float32 file is proved as its float32 parameters define it, exactly; it is certified only
+when float32 arithmetic provably moves no constraint by as much as the margin, and when its
+region switch passes every float32 input of the property's region (:mod:`.rounding`).
 
 ``certified`` is true only when both pass. A solver that runs out of time proves nothing: the
 model is not certified, and the certificate says why.
@@ -32,8 +37,9 @@ from nnv.core.plugin.trainer import Proof, SampleCheck
 from nnv.core.verify.verifier import Verifier
 
 from .embedding import Box, linear_bounds
-from .graph import Exported, NotSmle, read_exported
+from .graph import Exported, NotSmle, file_precision, read_exported
 from .grounding import CERTIFY_MARGIN, Head
+from .rounding import constraint_error, switch_covers
 from .spec import LinearInequalities, Region, Spec, shift_invariant
 
 BATCH = 50_000
@@ -63,7 +69,11 @@ def certify(
         exported = read_exported(model)
     except NotSmle as error:
         return _verdict(None, sample_check(model, spec, samples, sample_box, seed), str(error))
-    problem = _region_mismatch(exported, spec) or _level_mismatch(exported, spec)
+    problem = (
+        _region_mismatch(exported, spec)
+        or _level_mismatch(exported, spec)
+        or _rounding_problem(exported, spec)
+    )
     proof = None if problem else prove(exported, spec, solver)
     return _verdict(proof, sample_check(model, spec, samples, sample_box, seed), problem)
 
@@ -152,6 +162,9 @@ def sample_check(
     else:
         low, high = sample_box
         X, drawn = rng.uniform(low, high, size=(count, low.shape[0])), count
+    if file_precision(model) == "float32":  # the inputs the file can be given, in the region
+        X = X.astype(np.float32).astype(np.float64)
+        X = X if spec.region is None else X[spec.region.contains(X)]
     outputs = run_onnx(model, X)
     if isinstance(spec, LinearInequalities):
         broken = spec.violated(outputs)
@@ -161,7 +174,8 @@ def sample_check(
 
 
 def run_onnx(model: onnx.ModelProto, X: np.ndarray) -> np.ndarray:
-    """The model's outputs for the rows of ``X``, computed by onnxruntime."""
+    """The model's outputs for the rows of ``X`` (given in the file's precision), computed by
+    onnxruntime, as float64."""
     try:
         import onnxruntime
     except ImportError:
@@ -169,10 +183,12 @@ def run_onnx(model: onnx.ModelProto, X: np.ndarray) -> np.ndarray:
     session = onnxruntime.InferenceSession(
         model.SerializeToString(), providers=["CPUExecutionProvider"]
     )
+    dtype = np.float32 if file_precision(model) == "float32" else np.float64
     parts = [
-        session.run(["Y"], {"X": np.ascontiguousarray(X[i : i + BATCH], dtype=np.float64)})[0]
+        session.run(["Y"], {"X": np.ascontiguousarray(X[i : i + BATCH], dtype=dtype)})[0]
         for i in range(0, X.shape[0], BATCH)
     ]
+    parts = [part.astype(np.float64) for part in parts]
     return np.concatenate(parts) if parts else np.zeros((0, 0))
 
 
@@ -206,11 +222,33 @@ def _region_mismatch(exported: Exported, spec: Spec) -> str | None:
     if spec.region is None:
         return "the model switches to an unconstrained head outside a region"
     A, b = exported.region
+    if exported.precision == "float32":
+        if switch_covers(spec.region, A, b):
+            return None
+        return "the model's float32 region switch does not pass every input of the region"
     if A.shape != spec.region.A.shape or not (
         np.array_equal(A, spec.region.A) and np.array_equal(b, spec.region.b)
     ):
         return "the model's region switch is not the property's input region"
     return None
+
+
+def _rounding_problem(exported: Exported, spec: Spec) -> str | None:
+    """Why float32 arithmetic could break a float32 file's property, if it could."""
+    if exported.precision != "float32":
+        return None
+    moved = constraint_error(exported, spec)
+    if moved < CERTIFY_MARGIN:
+        return None
+    if not np.isfinite(moved):
+        return (
+            "float32 rounding of the file's outputs is not bounded (the property has no "
+            "bounded input region to bound it with)"
+        )
+    return (
+        f"float32 rounding can move a constraint of the property by up to {moved:.3g}, not "
+        f"less than the certificate's margin {CERTIFY_MARGIN:g}"
+    )
 
 
 def _level_mismatch(exported: Exported, spec: Spec) -> str | None:

@@ -1,4 +1,5 @@
-"""Trained models as ONNX (float64, opset 17): any ONNX runtime reproduces their outputs.
+"""Trained models as ONNX (opset 17), float32 (the default) or float64: every tensor of the
+graph, input and output included, has that type, and any ONNX runtime reproduces the outputs.
 
 An SMLE model becomes, from input ``X`` [N, n] to output ``Y`` [N, m]::
 
@@ -8,7 +9,9 @@ An SMLE model becomes, from input ``X`` [N, n] to output ``Y`` [N, m]::
     Z  = Gemm(E, W, w)                                                  the head g, node "head"
     Y  = Where(ReduceMax(Gemm(X, A, -b)) <= 0, Z, Gemm(H, W0, w0))      the region switch
 
-(the switch only when the property has an input region). With a level (input column c)::
+(the switch only when the property has an input region; in float32 its ``b`` is widened by
+what float32 rounding can cost, :func:`.rounding.switch_threshold`). With a level (input
+column c)::
 
     V  = Gather(X, [c], axis=1)                                          node "level", [N, 1]
     X' = Sub(X, V)                                                       node "delevelled"
@@ -29,22 +32,26 @@ import torch
 from onnx import helper, numpy_helper
 from torch import nn
 
+from .rounding import switch_threshold
+
 OPSET = 17
 IR_VERSION = 8
-FLOAT = onnx.TensorProto.DOUBLE
+ELEMENT_TYPES = {"float32": onnx.TensorProto.FLOAT, "float64": onnx.TensorProto.DOUBLE}
+DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 class _Graph:
-    """Nodes and initializers, added in order."""
+    """Nodes and initializers, added in order; every constant rounded to ``precision``."""
 
-    def __init__(self) -> None:
+    def __init__(self, precision: str) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
+        self.precision = precision
 
     def constant(self, name: str, value: np.ndarray | torch.Tensor) -> str:
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu().numpy()
-        array = np.asarray(value, dtype=np.float64)
+        array = np.asarray(value, dtype=DTYPES[self.precision])
         self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
@@ -71,11 +78,12 @@ class _Graph:
 
     def model(self, output: str, n_inputs: int, n_outputs: int) -> onnx.ModelProto:
         self.nodes.append(helper.make_node("Identity", [output], ["Y"], name="output"))
+        element = ELEMENT_TYPES[self.precision]
         graph = helper.make_graph(
             self.nodes,
             "nnv-smle",
-            [helper.make_tensor_value_info("X", FLOAT, ["N", n_inputs])],
-            [helper.make_tensor_value_info("Y", FLOAT, ["N", n_outputs])],
+            [helper.make_tensor_value_info("X", element, ["N", n_inputs])],
+            [helper.make_tensor_value_info("Y", element, ["N", n_outputs])],
             self.initializers,
         )
         model = helper.make_model(
@@ -104,9 +112,9 @@ def _backbone(
     return tensor
 
 
-def export_smle(model: Any) -> onnx.ModelProto:
+def export_smle(model: Any, precision: str = "float32") -> onnx.ModelProto:
     """The ONNX graph of an :class:`~.model.SmleNet` (see the module docstring)."""
-    graph = _Graph()
+    graph = _Graph(precision)
     level = graph.level(model.level)
     hidden = _backbone(graph, model.backbone, model.shift, model.scale, level)
     if model.box_kind == "linear":
@@ -120,7 +128,9 @@ def export_smle(model: Any) -> onnx.ModelProto:
     output = graph.gemm(clipped, model.head, "head")
     if model.outside is not None:
         region_A = graph.constant("region.A", model.region_A)
-        minus_b = graph.constant("region.minus_b", -model.region_b)
+        # float32: the test widened so that every float32 input of the region passes it
+        b = switch_threshold(model.region) if precision == "float32" else model.region_b
+        minus_b = graph.constant("region.minus_b", -b)
         excess = graph.node("Gemm", ["X", region_A, minus_b], "region.excess", transB=1)
         worst = graph.node("ReduceMax", [excess], "region.worst", axes=[1], keepdims=1)
         zero = graph.constant("region.zero", np.zeros(1))
@@ -133,11 +143,15 @@ def export_smle(model: Any) -> onnx.ModelProto:
 
 
 def export_plain(
-    layers: nn.Sequential, shift: Any, scale: Any, level: int | None = None
+    layers: nn.Sequential,
+    shift: Any,
+    scale: Any,
+    level: int | None = None,
+    precision: str = "float32",
 ) -> onnx.ModelProto:
     """The ONNX graph of a plain standardised ReLU network (the baselines' models), with the
     same level nodes as an SMLE graph."""
-    graph = _Graph()
+    graph = _Graph(precision)
     column = graph.level(level)
     output = _backbone(graph, layers, shift, scale, column)
     if column is not None:

@@ -51,7 +51,7 @@ def fit_network(
     records: list[EpochRecord] = []
     best, best_state, waited = np.inf, copy.deepcopy(model.state_dict()), 0
     for epoch in range(options.epochs):
-        start = time.perf_counter()
+        start, before = time.perf_counter(), projections()
         try:
             total, worst = _epoch(model, fit_X, fit_Y, loss_fn, optimizer, options, rng, hook)
         except StopTraining:
@@ -67,6 +67,7 @@ def fit_network(
                 projections(),
                 worst,
                 time.perf_counter() - start,
+                projections() - before,  # every counterexample found is projected away
             )
         )
         if progress is not None:

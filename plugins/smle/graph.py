@@ -34,6 +34,7 @@ class Exported:
     box: Box
     region: tuple[np.ndarray, np.ndarray] | None  # (A, b) of the switch; None: no switch
     level: int | None = None  # the input column added to every output; None: no level
+    precision: str = "float64"  # the type of the graph's input, which a runtime computes in
 
 
 def read_exported(model: onnx.ModelProto) -> Exported:
@@ -62,7 +63,17 @@ def read_exported(model: onnx.ModelProto) -> Exported:
     upper = _bound(producers, constants, below.input[1])
     size = W.shape[1]
     (L, l0), (U, u0) = (_as_map(part, size, n_inputs) for part in (lower, upper))
-    return Exported(Head(W, w), Box(L, l0, U, u0), region, level)
+    return Exported(Head(W, w), Box(L, l0, U, u0), region, level, file_precision(model))
+
+
+def file_precision(model: onnx.ModelProto) -> str:
+    """``float32`` or ``float64``: the element type of the graph's input ``X``."""
+    element = model.graph.input[0].type.tensor_type.elem_type
+    if element == onnx.TensorProto.FLOAT:
+        return "float32"
+    if element == onnx.TensorProto.DOUBLE:
+        return "float64"
+    raise NotSmle(f"not an SMLE graph: its input is of ONNX type {element}, not a float")
 
 
 def _producer(producers: dict[str, onnx.NodeProto], tensor: str, op: str) -> onnx.NodeProto:

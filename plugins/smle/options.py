@@ -16,6 +16,7 @@ from nnv.core import InputError
 
 BOXES = ("linear", "constant", "unit")
 ENFORCE = ("step", "epoch")
+PRECISIONS = ("float32", "float64")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class LoopOptions:
 @dataclass(frozen=True)
 class BaselineOptions:
     """A plain network's options: its widths (None: the paper's), the loop, the solver that
-    projects onto the property, and the seed of every random choice."""
+    projects onto the property, the seed of every random choice, and the precision of the
+    exported file (float32 by default: what onnxruntime users and Marabou expect)."""
 
     widths: list[int] | None = None
     epochs: int = 1000
@@ -43,6 +45,13 @@ class BaselineOptions:
     solver: str = "highs"
     solver_options: Mapping[str, object] = field(default_factory=dict)
     seed: int = 0
+    precision: Literal["float32", "float64"] = "float32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise InputError(
+                f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}"
+            )
 
     @property
     def loop(self) -> LoopOptions:
@@ -63,6 +72,7 @@ class SmleOptions(BaselineOptions):
     max_rounds: int = 1000
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.box not in BOXES:
             raise InputError(f"box must be one of {', '.join(BOXES)}, not {self.box!r}")
         if self.enforce not in ENFORCE:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from nnv.core.plugin.registry import default_registry
-from nnv.core.plugin.trainer import Progress, SolverLookup
+from nnv.core.plugin.trainer import ClosingRound, PhaseStarted, Progress, SolverLookup
 
 from .certify import FileCertificate, certify
 from .export import export_smle
@@ -61,6 +61,7 @@ class SmleTrainer:
     """
 
     name = "smle"
+    proves = True  # its certificate is a proof
 
     def __init__(
         self, options: SmleOptions | None = None, solvers: SolverLookup | None = None
@@ -116,7 +117,11 @@ class SmleTrainer:
             progress,
             lambda: self.projections_,
         )
-        self.closing_ = self._close(grounding, list(pool)) if not self.stopped_ else Closing()
+        self.closing_ = Closing()
+        if not self.stopped_:
+            if progress is not None:
+                progress(PhaseStarted("closing", "projections until no counterexample is left"))
+            self.closing_ = self._close(grounding, list(pool), progress)
         return self
 
     def _enforce(self, grounding: Grounding, pool: deque[np.ndarray]) -> float:
@@ -135,7 +140,9 @@ class SmleTrainer:
             self.solver_seconds_ += time.perf_counter() - start
         return 0.0 if found is None else found.violation
 
-    def _close(self, grounding: Grounding, pool: list[np.ndarray]) -> Closing:
+    def _close(
+        self, grounding: Grounding, pool: list[np.ndarray], progress: Progress | None
+    ) -> Closing:
         """Project until no counterexample remains, keeping every counterexample found.
 
         Every projection starts from the trained head (a cutting-plane loop): the answer is
@@ -146,11 +153,13 @@ class SmleTrainer:
         closing = Closing()
         box = self.model_.box_value()
         trained = self.model_.head_value()
+        tell = progress or (lambda event: None)
         try:
             while True:
                 found = grounding.counterexample(self.model_.head_value(), box)
                 if found is None:
                     closing.converged = True
+                    tell(ClosingRound(closing.rounds, self.projections_, 0.0, converged=True))
                     break
                 if closing.rounds >= self.options.max_rounds:
                     break
@@ -158,6 +167,7 @@ class SmleTrainer:
                 self.model_.set_head(grounding.project(trained, np.array(pool)))
                 self.projections_ += 1
                 closing.rounds += 1
+                tell(ClosingRound(closing.rounds, self.projections_, found.violation))
         except SolveTimeout as error:
             self.stopped_ = str(error)
         closing.seconds = time.perf_counter() - start
@@ -169,8 +179,9 @@ class SmleTrainer:
         self.model_.eval()
         return self.model_.predict(X)
 
-    def export(self) -> onnx.ModelProto:
-        return export_smle(self.model_)
+    def export(self, precision: str | None = None) -> onnx.ModelProto:
+        """The model as ONNX, in ``precision`` (None: the options')."""
+        return export_smle(self.model_, precision or self.options.precision)
 
     def certificate(
         self, model: onnx.ModelProto, spec: Spec, samples: int, box: tuple[np.ndarray, ...]
@@ -205,6 +216,7 @@ class SmleTrainer:
             "solver_options": dict(options.solver_options),
             "solver_seconds": self.solver_seconds_,
             "seed": options.seed,
+            "precision": options.precision,
             **asdict(options.loop),
         }
 

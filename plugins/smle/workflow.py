@@ -12,33 +12,44 @@ from __future__ import annotations
 import json
 import platform
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import onnx
 
-from nnv.core import InputError
-from nnv.core.plugin.trainer import EpochRecord, Progress, TrainRequest, TrainResult
+from nnv.core import InputError, NnvError
+from nnv.core.plugin.trainer import (
+    EpochRecord,
+    PhaseStarted,
+    Progress,
+    TrainRequest,
+    TrainResult,
+)
 from nnv.core.runtime.files import write_atomic, write_text_atomic
 
 from .certify import FileCertificate
 from .curves import plot_curves
 from .data import Task, load_task
 from .forecasting import DEFAULT_QUANTILE, smoothness
+from .options import BaselineOptions
 from .spec import LinearInequalities, MutualExclusion, Spec, load_spec
 
 MODEL_FILE = "model.onnx"
 RESULT_FILE = "result.json"
 PROPERTY_FILE = "property.json"
 CURVES_FILE = "curves.png"
+FILES = (MODEL_FILE, RESULT_FILE, PROPERTY_FILE, CURVES_FILE)
 
 
 class Estimator(Protocol):
     """What the folder needs from SMLE and the baselines (:mod:`.trainer`,
-    :mod:`.baselines`)."""
+    :mod:`.baselines`); ``proves`` says whether its certificate can ever be true."""
 
     name: str
+    proves: bool
+    options: BaselineOptions
     history_: list[EpochRecord]
     projections_: int
 
@@ -53,7 +64,7 @@ class Estimator(Protocol):
 
     def predict(self, X: np.ndarray) -> np.ndarray: ...
 
-    def export(self) -> onnx.ModelProto: ...
+    def export(self, precision: str | None = None) -> onnx.ModelProto: ...
 
     def certificate(
         self, model: onnx.ModelProto, spec: Spec, samples: int, box: tuple[np.ndarray, ...]
@@ -118,10 +129,8 @@ def train_to_folder(
     X, Y = task.splits["train"]
     estimator.fit(X, Y, spec, progress, level=column)
     trained = time.perf_counter() - start
-    model_bytes = estimator.export().SerializeToString()
-    checked = estimator.certificate(
-        onnx.load_from_string(model_bytes), spec, request.samples, _sample_box(X)
-    )
+    exported = export_certified(estimator, spec, request.samples, _sample_box(X), progress)
+    checked = exported.checked
     metric, scores, violations = _scores(estimator, task, spec)
     result = TrainResult(
         method=estimator.name,
@@ -143,9 +152,62 @@ def train_to_folder(
         total_seconds=time.perf_counter() - start,
         settings=estimator.settings(),
         machine=platform.machine(),
+        precision=exported.precision,
+        notice=exported.notice,
+        files=FILES,
     )
-    _write(request, estimator, spec, model_bytes, result)
+    _write(request, estimator, spec, exported.model, result)
     return result
+
+
+@dataclass(frozen=True)
+class ExportedFile:
+    """``model.onnx``'s bytes, in ``precision``, and the certificate of those bytes."""
+
+    model: bytes
+    precision: str
+    checked: FileCertificate
+    notice: str = ""
+
+
+def export_certified(
+    estimator: Estimator,
+    spec: Spec,
+    samples: int,
+    box: tuple[np.ndarray, np.ndarray],
+    progress: Progress | None = None,
+) -> ExportedFile:
+    """The model in the options' precision, certified as read back from its bytes.
+
+    A float32 file that is not certified while the float64 one is (float32 rounding broke
+    the certificate) gives way to the float64 one, and ``notice`` says so: a certified
+    model is what the user trained for, and the line tells them why its type is not theirs.
+    """
+    tell = progress or (lambda event: None)
+    asked = estimator.options.precision
+    tell(PhaseStarted("certifying", f"the {asked} file: proof, {samples} sampled inputs"))
+    first = _certify_file(estimator, asked, spec, samples, box)
+    if first.checked.certified or asked == "float64" or not estimator.proves:
+        return first
+    tell(PhaseStarted("certifying", "the float64 file (the float32 one is not certified)"))
+    wide = _certify_file(estimator, "float64", spec, samples, box)
+    if not wide.checked.certified:
+        return first
+    reason = first.checked.text.split(";")[0].removeprefix("no proof: ")
+    notice = f"{MODEL_FILE} is float64, not float32: {reason}; the float64 file is certified"
+    return replace(wide, notice=notice)
+
+
+def _certify_file(
+    estimator: Estimator,
+    precision: str,
+    spec: Spec,
+    samples: int,
+    box: tuple[np.ndarray, np.ndarray],
+) -> ExportedFile:
+    model = estimator.export(precision).SerializeToString()
+    checked = estimator.certificate(onnx.load_from_string(model), spec, samples, box)
+    return ExportedFile(model, precision, checked)
 
 
 def _write(
@@ -157,6 +219,8 @@ def _write(
 ) -> None:
     out = Path(request.out)
     write_atomic(out / MODEL_FILE, model_bytes)
+    if (out / MODEL_FILE).read_bytes() != model_bytes:  # the certificate is about these bytes
+        raise NnvError(f"{out / MODEL_FILE} does not read back as the file nnv certified")
     write_text_atomic(out / PROPERTY_FILE, json.dumps(spec.to_json(), indent=1) + "\n")
     title = f"{estimator.name}: {request.series or Path(request.data).stem} {spec.name}"
     plot_curves(estimator.history_, title, out / CURVES_FILE)
