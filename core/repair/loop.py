@@ -348,6 +348,9 @@ class Repairer:
                 return "new counterexample"
             if result.status == "sat" and result.counterexample is not None:
                 points.append(result.counterexample)
+                deepest = closest_to_unsafe(candidate, widened, seed=state.rounds)
+                if deepest is not None and widened.violations(candidate.forward, deepest)[0]:
+                    points.append(deepest)  # the worst violation near it: fewer rounds
                 found = True
                 if self.events is not None and result.output is not None:
                     self.events.nnv_counterexample_found(

@@ -141,9 +141,11 @@ def closest_to_unsafe(
     """The point of the region (of its boxes) found nearest to an unsafe output: the smallest
     :func:`unsafe_margin` over samples and gradient steps from the closest of them.
 
-    Repair adds it to the counterexamples when the verifier could not decide a candidate in
-    the time it had: such a candidate sits too close to the unsafe set to prove, and asking
-    the next one to be safe at this point, with the synthesis margin, pushes it away."""
+    Where the region reaches unsafe outputs this is the deepest violation found. Repair adds
+    it to the counterexamples beside each one the verifier finds (fixing the worst point
+    first saves rounds), and when the verifier could not decide a candidate in the time it
+    had: such a candidate sits too close to the unsafe set to prove, and asking the next one
+    to be safe at this point, with the synthesis margin, pushes it away."""
     rng = np.random.default_rng(seed)
     best, closest = None, np.inf
     for piece in prop.pieces:
