@@ -16,7 +16,7 @@ from conftest import random_network
 from nnv.cli.main import COMMANDS
 from nnv.core.bounds.symbolic import symbolic_bounds
 
-HEAVY = ("highspy", "z3", "cvc5", "pyomo", "torch", "onnxruntime", "scipy.sparse", "onnx")
+HEAVY = ("highspy", "z3", "cvc5", "pyomo", "torch", "onnxruntime", "scipy.sparse", "onnx", "rich")
 
 
 def _loaded_after(code: str) -> list[str]:
@@ -48,7 +48,8 @@ def test_verifying_an_onnx_instance_imports_neither_onnx_nor_unused_solvers(
 ) -> None:
     """ACAS Xu's prop_1 on network 1_1 is settled by bounds alone (27 input boxes): its
     dense network and bounds never load scipy.sparse, which only sparse layers and solver
-    queries need; highspy is loaded (the chosen solver's plugin), the others are not."""
+    queries need, nor rich (a progress line shows only after a second); highspy is loaded
+    (the chosen solver's plugin), the other solvers are not."""
     network, prop = acasxu / "ACASXU_run2a_1_1_batch_2000.onnx", acasxu / "prop_1.vnnlib"
     code = (
         f"import sys\nsys.argv = ['nnv', 'verify', {str(network)!r}, {str(prop)!r}, '--json']\n"
@@ -57,7 +58,7 @@ def test_verifying_an_onnx_instance_imports_neither_onnx_nor_unused_solvers(
     )
     loaded = _loaded_after(code)
     assert not set(loaded) & {"onnx", "z3", "cvc5", "pyomo", "torch", "onnxruntime"}, loaded
-    assert "scipy.sparse" not in loaded, loaded
+    assert "scipy.sparse" not in loaded and "rich" not in loaded, loaded
 
 
 def test_a_query_for_the_solver_loads_scipy_sparse_where_it_is_built(tmp_path: Path) -> None:
