@@ -8,7 +8,10 @@ Each measurement is one `nnv` process, started as a user starts it (the installe
 found beside this interpreter, else `python -m nnv.cli`), timed by its wall clock from spawn
 to exit: start-up, imports, loading and verification. `nnv --help` is run ``--repeat`` times;
 each instance of ``--every``-th row of acasxu/instances.csv too. The medians are reported,
-and every verdict is checked against the CSV's answer (a wrong one fails the script).
+and every verdict is checked against the CSV's answer (a wrong one fails the script). Beside
+the wall time, the process's CPU time (user + system, from the kernel's accounting of the
+child) is reported: on shared cores the wall time grows with the others' load, the CPU time
+much less.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,13 +37,20 @@ def _nnv() -> list[str]:
     return [found] if found else [sys.executable, "-m", "nnv.cli"]
 
 
-def _timed(command: list[str]) -> tuple[float, str]:
-    started = time.perf_counter()
+def _cpu() -> float:
+    """User + system seconds of the children waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed(command: list[str]) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds and stdout of one process."""
+    cpu, started = _cpu(), time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
-    return seconds, done.stdout
+    return seconds, cpu, done.stdout
 
 
 def main() -> None:
@@ -50,31 +61,34 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/cold_start.md")
     args = parser.parse_args()
     nnv = _nnv()
-    helps = [_timed([*nnv, "--help"])[0] for _ in range(args.repeat)]
+    load = os.getloadavg()[0]
+    helps = [_timed([*nnv, "--help"]) for _ in range(args.repeat)]
     with (ACASXU / "instances.csv").open() as stream:
         rows = list(csv.DictReader(stream))[:: args.every]
-    medians, wrong = [], []
+    medians, cpus, wrong = [], [], []
     for row in rows:
         command = [*nnv, "verify", str(ACASXU / row["onnx"]), str(ACASXU / row["vnnlib"]),
                    "--timeout", str(args.timeout)]  # fmt: skip
         runs = [_timed(command) for _ in range(args.repeat)]
-        verdicts = {out.split("\n", 1)[0] for _, out in runs}
+        verdicts = {out.split("\n", 1)[0] for _, _, out in runs}
         if verdicts != {row["expected"]}:
             wrong.append(f"{row['onnx']} {row['vnnlib']}: {sorted(verdicts)}")
-        medians.append(statistics.median(seconds for seconds, _ in runs))
+        medians.append(statistics.median(seconds for seconds, _, _ in runs))
+        cpus.append(statistics.median(cpu for _, cpu, _ in runs))
     lines = [
         "# Cold start: whole-process wall time",
         "",
         f"Command: `python benchmarks/cold_start.py --repeat {args.repeat} --every "
-        f"{args.every}` ({os.cpu_count()} cores; load average at the end "
-        f"{os.getloadavg()[0]:.2f}).",
+        f"{args.every}` ({os.cpu_count()} cores; load average at the start {load:.2f}, at "
+        f"the end {os.getloadavg()[0]:.2f}).",
         "",
-        "| measurement | runs | median s |",
-        "|---|---|---|",
-        f"| `nnv --help` | {len(helps)} | {statistics.median(helps):.3f} |",
+        "| measurement | runs | median wall s | median CPU s |",
+        "|---|---|---|---|",
+        f"| `nnv --help` | {len(helps)} | {statistics.median(h[0] for h in helps):.3f} | "
+        f"{statistics.median(h[1] for h in helps):.3f} |",
         f"| `nnv verify` ACAS Xu, median over {len(rows)} instances of each instance's "
         f"median of {args.repeat} | {len(rows) * args.repeat} | "
-        f"{statistics.median(medians):.3f} |",
+        f"{statistics.median(medians):.3f} | {statistics.median(cpus):.3f} |",
         "",
         f"Verdicts: {len(rows) - len(wrong)} of {len(rows)} right"
         + ("." if not wrong else "; WRONG: " + "; ".join(wrong)),

@@ -20,7 +20,7 @@ from .progress import BabProgress
 
 BATCH = "Whole benchmark (--instances)"
 # Seconds of the timeout kept for printing, writing the result file and the interpreter's exit
-# (torch's teardown takes most of it).
+# (module teardown after torch: a few tenths of a second once main() has frozen the objects).
 EXIT_RESERVE = 1.0
 
 

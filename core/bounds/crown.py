@@ -345,16 +345,20 @@ def refine(
     splits: Sequence[Tensor],
     first: Tensor,
     layers: int,
+    deadline: float | None = None,
 ) -> list[Relaxation]:
     """Tighten, in place, the intermediate bounds (``(batch, n_j)`` float64 lists) of hidden
     layers ``first[i]`` to ``layers - 1`` of each domain ``i`` by CROWN back-substitution,
     through the relaxations below (split neurons exact), unless that would take more than
-    ``REFINE_ENTRIES`` coefficients; the relaxations of every layer."""
+    ``REFINE_ENTRIES`` coefficients; the relaxations of every layer. Past ``deadline`` the
+    layers left keep the bounds they came with (a parent's, still sound)."""
     lower, upper = bounds
     relaxations = [Relaxation.of(lower[0], upper[0], splits[0])]
     for index in range(1, len(lower)):
         low, high = lower[index], upper[index]
-        chosen = torch.nonzero(first <= index).flatten() if index < layers else first[:0]
+        late = deadline is not None and time.perf_counter() > deadline
+        tighten = index < layers and not late
+        chosen = torch.nonzero(first <= index).flatten() if tighten else first[:0]
         unstable = torch.nonzero(((low[chosen] < 0) & (high[chosen] > 0)).any(dim=0)).flatten()
         count = unstable.numel()
         if count and chosen.numel() * 2 * count * max(low.shape[1], 1) <= REFINE_ENTRIES:

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from nnv.core.bounds.relaxation import relu_relaxation, rounding_margin, widen
 from nnv.core.model.network import Layer, Network
+from nnv.core.runtime.sparse import issparse
 
 # Sparse coefficients denser than this are cheaper to carry as a dense array.
 _DENSE_FROM = 0.25
+
 
 @dataclass(frozen=True)
 class Bounds:
@@ -80,7 +81,7 @@ def back_substitute_lower(
     ``hidden_lower/upper[j]`` bound the pre-activations of layers ``j < layer_index``.
     """
     layers = network.layers
-    lam = coefficients if sp.issparse(coefficients) else np.asarray(coefficients, np.float64)
+    lam = coefficients if issparse(coefficients) else np.asarray(coefficients, np.float64)
     constant = lam @ layers[layer_index].bias
     lam = _compact(layers[layer_index].pull_back(lam))
     for j in range(layer_index - 1, -1, -1):
@@ -96,20 +97,30 @@ def back_substitute_lower(
 
 def _signed(lam: Any) -> tuple[Any, Any]:
     """The positive and negative parts of dense or sparse coefficients."""
-    if sp.issparse(lam):
+    if issparse(lam):
         return lam.maximum(0.0), lam.minimum(0.0)
     return np.maximum(lam, 0.0), np.minimum(lam, 0.0)
 
 
 def _scale_columns(lam: Any, scale: np.ndarray) -> Any:
-    return sp.csr_array(lam.multiply(scale[None, :])) if sp.issparse(lam) else lam * scale
+    if not issparse(lam):
+        return lam * scale
+    import scipy.sparse as sp  # loaded already: lam is one of its arrays
+
+    return sp.csr_array(lam.multiply(scale[None, :]))
 
 
 def _compact(lam: Any) -> Any:
     """Sparse coefficients that have filled in become dense."""
-    if sp.issparse(lam) and lam.nnz > _DENSE_FROM * lam.shape[0] * lam.shape[1]:
+    if issparse(lam) and lam.nnz > _DENSE_FROM * lam.shape[0] * lam.shape[1]:
         return lam.toarray()
     return lam
+
+
+def _sparse_identity(n: int) -> Any:
+    import scipy.sparse as sp  # loaded already: the network has sparse layers
+
+    return sp.identity(n, format="csr")
 
 
 def symbolic_bounds(network: Network, lower: np.ndarray, upper: np.ndarray) -> Bounds:
@@ -121,7 +132,7 @@ def symbolic_bounds(network: Network, lower: np.ndarray, upper: np.ndarray) -> B
     a_low, a_high = lower, upper
     for index, layer in enumerate(network.layers):
         n = layer.n_out
-        identity = sp.identity(n, format="csr") if layer.is_sparse else np.eye(n)
+        identity = _sparse_identity(n) if layer.is_sparse else np.eye(n)
         sym_low = back_substitute_lower(network, index, identity, lows, highs, lower, upper)
         sym_high = -back_substitute_lower(network, index, -identity, lows, highs, lower, upper)
         int_low, int_high = _affine_interval(layer, a_low, a_high)

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-import scipy.sparse as sp
 
 from nnv.core.errors import InputError, UnsupportedError
 from nnv.core.model.decision import DEFAULT_DECISION, Decision, decide
+from nnv.core.runtime.sparse import issparse
 
 if TYPE_CHECKING:
     import torch
@@ -92,7 +92,7 @@ class Layer:
 
     @property
     def is_sparse(self) -> bool:
-        return sp.issparse(self.weight)
+        return issparse(self.weight)
 
     def dense(self) -> np.ndarray:
         """The weights as a dense array (a copy when they are sparse)."""
@@ -162,10 +162,12 @@ class Layer:
 def _weights(raw: Any, precision: str) -> Weights:
     """A float64 read-only copy of dense or sparse weights (sparse ones in canonical CSR),
     rounded to ``precision``."""
-    if not sp.issparse(raw):
+    if not issparse(raw):
         weight = rounded(np.array(raw, dtype=np.float64), precision)
         weight.setflags(write=False)
         return weight
+    import scipy.sparse as sp  # loaded already: raw is one of its arrays
+
     weight = sp.csr_array(raw, dtype=np.float64, copy=True)
     weight.data = rounded(weight.data, precision)
     weight.sum_duplicates()  # canonical: later operations never reorder the arrays in place
@@ -175,15 +177,17 @@ def _weights(raw: Any, precision: str) -> Weights:
 
 
 def _finite(weight: Weights) -> bool:
-    return bool(np.isfinite(weight.data if sp.issparse(weight) else weight).all())
+    return bool(np.isfinite(weight.data if issparse(weight) else weight).all())
 
 
 def _same(first: Weights, second: Weights) -> bool:
     """Equal shapes and values, however each is stored."""
     if first.shape != second.shape:
         return False
-    if not (sp.issparse(first) or sp.issparse(second)):
+    if not (issparse(first) or issparse(second)):
         return bool(np.array_equal(first, second))
+    import scipy.sparse as sp  # loaded already: one of the two is sparse
+
     return (sp.csr_array(first) != sp.csr_array(second)).nnz == 0
 
 

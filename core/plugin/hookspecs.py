@@ -18,20 +18,22 @@ contribution's type at load time in any case; the interfaces below say what each
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
 import pluggy
 
-from nnv.core.plugin.executor import Executor
-from nnv.core.plugin.formats import NetworkLoader, NetworkSaver, PropertyLoader
-from nnv.core.plugin.heuristic import Heuristic
-from nnv.core.plugin.objective import Objective
-from nnv.core.plugin.search import SearchStrategy
-from nnv.core.plugin.solver import Solver
-from nnv.core.plugin.trainer import Trainer
-from nnv.core.repair.trial import FreeSet, TrialResult
-from nnv.core.verify.verifier import VerificationResult
+if TYPE_CHECKING:  # the specs only name these: a command loads the interfaces it uses
+    import numpy as np
+
+    from nnv.core.plugin.executor import Executor
+    from nnv.core.plugin.formats import NetworkLoader, NetworkSaver, PropertyLoader
+    from nnv.core.plugin.heuristic import Heuristic
+    from nnv.core.plugin.objective import Objective
+    from nnv.core.plugin.search import SearchStrategy
+    from nnv.core.plugin.solver import Solver
+    from nnv.core.plugin.trainer import Trainer
+    from nnv.core.repair.trial import FreeSet, TrialResult
+    from nnv.core.verify.verifier import VerificationResult
 
 PROJECT = "nnv"
 

@@ -15,16 +15,17 @@ from __future__ import annotations
 import abc
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, final
+from typing import TYPE_CHECKING, Any, ClassVar, final
 
 import numpy as np
 
 from nnv.core.errors import CapabilityError
 from nnv.core.plugin.options import NoOptions, build
 from nnv.core.query.capabilities import Capability, as_capabilities
-from nnv.core.query.form import Query
-from nnv.core.query.reductions import REDUCTIONS
 from nnv.core.status import SolveStatus
+
+if TYPE_CHECKING:  # the query machinery (scipy.sparse) loads when a query is solved
+    from nnv.core.query.form import Query
 
 # How far (relative to the size of the terms) a solver's point may break the Query it was
 # given: float solvers meet their tolerances (1e-9 for highs) on scaled, reduced problems.
@@ -149,6 +150,8 @@ def prepare(
     has and the solver lacks is applied in turn, if the solver takes what it needs. Raises
     :class:`CapabilityError` naming the missing capability when no reduction fits.
     """
+    from nnv.core.query.reductions import REDUCTIONS
+
     for reduction in REDUCTIONS:
         if reduction.removes in capabilities or not reduction.accepts(query):
             continue

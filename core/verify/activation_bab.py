@@ -107,6 +107,7 @@ class ActivationBranchAndBound:
                 domains.splits,
                 first,
                 layers,
+                self.deadline,
             )
             domains.lower, domains.upper = outward_layers(lower, upper)
         rows = (self.C[domains.disjunct], self.d[domains.disjunct])

@@ -39,7 +39,6 @@ from nnv.core.plugin.solver import Solver
 from nnv.core.query.capabilities import Capability
 from nnv.core.runtime.blas import blas_threads
 from nnv.core.status import Verdict
-from nnv.core.verify.encode import reachability_query
 from nnv.core.verify.falsify import falsify
 from nnv.core.verify.input_bab import BabOutcome, BabSettings, BranchAndBound
 
@@ -365,6 +364,9 @@ class Verifier:
         timeout: float | None,
     ) -> tuple[Verdict, np.ndarray | None, str]:
         """Solve one (piece, disjunct): its verdict, the counterexample for ``sat``, and why."""
+        # the query machinery (scipy.sparse) loads here: many runs never reach a solver
+        from nnv.core.verify.encode import reachability_query
+
         for margin in (0.0, REPLAY_MARGIN):
             query, variables = reachability_query(network, piece, conjunction, bounds, margin)
             solution = self.solver.solve(query, timeout)

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from nnv.core import InputError, Network, UnsupportedError
+from nnv.core.runtime.sparse import issparse
 from nnv.plugins.loaders.onnx_proto import attribute_value, to_array, uses_external_data
 from nnv.plugins.loaders.onnx_tensors import Affine, layer_weights
 
@@ -236,7 +236,7 @@ def _single(layers: list[tuple[Any, np.ndarray]]) -> bool:
         return all(
             np.array_equal(values, values.astype(np.float32).astype(np.float64))
             for layer in layers
-            for values in (layer[0].data if sp.issparse(layer[0]) else layer[0], layer[1])
+            for values in (layer[0].data if issparse(layer[0]) else layer[0], layer[1])
         )
 
 

@@ -11,7 +11,6 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from nnv.plugins.loaders.onnx_tensors import Affine, Matrix
 
@@ -31,10 +30,18 @@ def relu(lowering: Lowering, node: onnx.NodeProto) -> None:
 
 def _kron(*parts: Matrix) -> Matrix:
     """A Kronecker product of identities and one matrix, sparse unless it is that matrix."""
+    import scipy.sparse as sp
+
     result: Matrix = sp.csr_array(sp.kron(parts[0], parts[1], format="csr"))
     for part in parts[2:]:
         result = sp.csr_array(sp.kron(result, part, format="csr"))
     return result
+
+
+def _identity(size: int) -> Matrix:
+    import scipy.sparse as sp
+
+    return sp.identity(size, format="csr")
 
 
 def times_right(lowering: Lowering, node: onnx.NodeProto, x: Affine, w: np.ndarray) -> Affine:
@@ -50,7 +57,7 @@ def times_right(lowering: Lowering, node: onnx.NodeProto, x: Affine, w: np.ndarr
     if x.shape[-1] != w.shape[0]:
         raise lowering.fail(node, f"cannot multiply a tensor {x.shape} by weights {w.shape}")
     rows = math.prod(x.shape[:-1])
-    matrix = w.T if rows == 1 else _kron(sp.identity(rows), w.T)
+    matrix = w.T if rows == 1 else _kron(_identity(rows), w.T)
     return x.mapped(matrix, (*x.shape[:-1], w.shape[1]))
 
 
@@ -70,7 +77,7 @@ def times_left(lowering: Lowering, node: onnx.NodeProto, w: np.ndarray, x: Affin
     if batch == 1 and columns == 1:
         matrix: Matrix = w
     else:
-        matrix = _kron(sp.identity(batch), sp.csr_array(w), sp.identity(columns))
+        matrix = _kron(_identity(batch), w, _identity(columns))
     return x.mapped(matrix, (*x.shape[:-2], w.shape[0], columns))
 
 

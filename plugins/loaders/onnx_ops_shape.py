@@ -12,7 +12,6 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from nnv.plugins.loaders.onnx_proto import attribute_value, proto
 from nnv.plugins.loaders.onnx_tensors import Affine, Matrix, stack
@@ -144,6 +143,8 @@ def concat(lowering: Lowering, node: onnx.NodeProto) -> None:
     rank = len(np.shape(parts[0]) if not isinstance(parts[0], Affine) else parts[0].shape)
     axis = _axis(lowering, node, int(lowering.attribute(node, "axis", 0)), max(rank, 1))
     hidden = next(part.n_hidden for part in parts if isinstance(part, Affine))
+    import scipy.sparse as sp  # the constants' zero blocks
+
     blocks: list[Matrix] = []
     biases, indices, offset = [], [], 0
     for position, part in enumerate(parts):

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
 
 from nnv.plugins.loaders.onnx_tensors import Affine
 
 if TYPE_CHECKING:
     import onnx
+    import scipy.sparse as sp
 
     from nnv.plugins.loaders.onnx_graph import Handler, Lowering
 
@@ -157,6 +157,8 @@ def conv(lowering: Lowering, node: onnx.NodeProto) -> None:
     rows = np.broadcast_to(f * n_out + out, entries)
     columns = np.broadcast_to(source * n_in + win.index[out, offset], entries)
     values = weight.reshape(filters, per_group, -1)[:, :, offset]
+    import scipy.sparse as sp
+
     matrix = sp.csr_array(
         (values.reshape(-1), (rows.reshape(-1), columns.reshape(-1))),
         shape=(filters * n_out, channels * n_in),
@@ -188,6 +190,8 @@ def average_pool(lowering: Lowering, node: onnx.NodeProto) -> None:
     out, offset = np.nonzero(win.index >= 0)
     c = np.arange(channels)[:, None]
     entries = (channels, out.size)
+    import scipy.sparse as sp
+
     matrix = sp.csr_array(
         (
             np.broadcast_to(share[out], entries).reshape(-1),
@@ -273,6 +277,8 @@ class _Neurons:
         signs = np.concatenate(
             [np.ones(n_pairs), -np.ones(n_pairs), np.ones(n_through), -np.ones(n_negative)]
         )
+        import scipy.sparse as sp
+
         return sp.csr_array((signs, (rows, columns)), shape=(self.count, size))
 
     def sums(self, pair_of: np.ndarray, passed: np.ndarray, paired: np.ndarray) -> sp.csr_array:
@@ -290,6 +296,8 @@ class _Neurons:
             ]
         )
         signs = np.concatenate([np.ones(pair_of.size + passed.size), -np.ones(int(crossing.sum()))])
+        import scipy.sparse as sp
+
         return sp.csr_array((signs, (rows, columns)), shape=(passed.size, self.count))
 
 

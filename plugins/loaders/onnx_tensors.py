@@ -5,17 +5,22 @@ computes is ``weight @ h + bias``, flattened in C order, where ``h`` is the outp
 last ReLU layer (or the network's input). Operators compose these maps; a Relu turns the
 map of its input into a layer of the network and starts a new ``h``. Maps are dense or
 scipy.sparse CSR: convolutions, pooling and index shuffles are mostly zeros, and stay
-sparse until a dense operator (Gemm, MatMul) meets them.
+sparse until a dense operator (Gemm, MatMul) meets them. scipy.sparse is imported where a
+sparse map is built, so that dense graphs (ACAS Xu) never load it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-import scipy.sparse as sp
+
+from nnv.core.runtime.sparse import issparse
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 # A map: a dense np.ndarray or a scipy.sparse.csr_array (scipy has no type stubs).
 Matrix: TypeAlias = Any
@@ -30,28 +35,38 @@ DENSE_FROM = 0.25
 def product(first: Matrix, second: Matrix) -> Matrix:
     """``first @ second``: sparse when both are, else dense."""
     result = first @ second
-    return sp.csr_array(result) if sp.issparse(result) else np.asarray(result)
+    if not issparse(result):
+        return np.asarray(result)
+    import scipy.sparse as sp
+
+    return sp.csr_array(result)
 
 
 def add(first: Matrix, second: Matrix) -> Matrix:
-    if sp.issparse(first) and sp.issparse(second):
+    if issparse(first) and issparse(second):
+        import scipy.sparse as sp
+
         return sp.csr_array(first + second)
     return _dense(first) + _dense(second)
 
 
 def _dense(matrix: Matrix) -> np.ndarray:
-    return matrix.toarray() if sp.issparse(matrix) else matrix
+    return matrix.toarray() if issparse(matrix) else matrix
 
 
 def stack(blocks: list[Matrix]) -> Matrix:
     """The blocks one above the other: sparse when all are, else dense."""
-    if all(sp.issparse(block) for block in blocks):
+    if all(issparse(block) for block in blocks):
+        import scipy.sparse as sp
+
         return sp.csr_array(sp.vstack(blocks, format="csr"))
     return np.vstack([_dense(block) for block in blocks])
 
 
 def selection(index: np.ndarray, columns: int) -> sp.csr_array:
     """The 0/1 matrix whose row ``i`` picks entry ``index[i]`` (a zero row where it is < 0)."""
+    import scipy.sparse as sp
+
     rows = np.flatnonzero(index >= 0)
     ones = np.ones(rows.size)
     return sp.csr_array((ones, (rows, index[rows])), shape=(index.size, columns))
@@ -59,7 +74,7 @@ def selection(index: np.ndarray, columns: int) -> sp.csr_array:
 
 def layer_weights(matrix: Matrix) -> Matrix:
     """How a layer stores a map: sparse only when it is large and mostly zeros."""
-    if not sp.issparse(matrix):
+    if not issparse(matrix):
         return np.ascontiguousarray(matrix)  # products with sparse maps come out transposed
     size = matrix.shape[0] * matrix.shape[1]
     if size <= SMALL or matrix.nnz > DENSE_FROM * size:
@@ -96,6 +111,8 @@ class Affine:
     def matrix(self) -> Matrix:
         """The weights, with the identity made explicit (sparse)."""
         if self.weight is None:
+            import scipy.sparse as sp
+
             return sp.identity(self.size, format="csr")
         return self.weight
 
@@ -123,7 +140,7 @@ class Affine:
         ):
             return self.reshaped(shape)
         bias = np.where(missing, fill, self.bias[np.maximum(index, 0)])
-        if self.weight is None or sp.issparse(self.weight):
+        if self.weight is None or issparse(self.weight):
             weight: Matrix = selection(index, self.size)
             if self.weight is not None:
                 weight = product(weight, self.weight)
@@ -142,12 +159,15 @@ class Affine:
     def scaled(self, factor: np.ndarray) -> Affine:
         """Each value times its entry of ``factor`` (one per value)."""
         factor = np.asarray(factor, dtype=np.float64).reshape(-1)
-        if self.weight is None:
-            weight: Matrix = sp.csr_array(sp.diags_array(factor, format="csr"))
-        elif sp.issparse(self.weight):
-            weight = sp.csr_array(self.weight.multiply(factor[:, None]))
+        if self.weight is not None and not issparse(self.weight):
+            weight: Matrix = self.weight * factor[:, None]
         else:
-            weight = self.weight * factor[:, None]
+            import scipy.sparse as sp
+
+            if self.weight is None:
+                weight = sp.csr_array(sp.diags_array(factor, format="csr"))
+            else:
+                weight = sp.csr_array(self.weight.multiply(factor[:, None]))
         return Affine(self.shape, weight, self.bias * factor, self.generation)
 
     def shifted(self, offset: np.ndarray) -> Affine:
@@ -167,7 +187,7 @@ class Affine:
             return np.zeros(self.size, dtype=bool)
         if self.weight is None:
             rows_ok = np.ones(self.size, dtype=bool)
-        elif sp.issparse(self.weight):
+        elif issparse(self.weight):
             rows_ok = np.asarray((self.weight < 0).sum(axis=1)).reshape(-1) == 0
         else:
             rows_ok = (self.weight >= 0).all(axis=1)

@@ -14,17 +14,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import highspy
 import numpy as np
-import scipy.sparse as sp
 
 from nnv.core import (
     Capability,
     CapabilityError,
     InputError,
-    Query,
     Solution,
     Solver,
     hookimpl,
@@ -32,6 +30,11 @@ from nnv.core import (
 from nnv.core.status import SolveStatus
 
 from ._highs_options import check_highs_options, quiet_highs, set_highs_option
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from nnv.core import Query
 
 _Model = highspy.HighsModelStatus
 _Status = highspy.HighsBasisStatus
@@ -219,6 +222,8 @@ def _lp(query: Query) -> highspy.HighsLp:
     lp.row_lower_ = _highs_inf(query.row_lb)
     lp.row_upper_ = _highs_inf(query.row_ub)
     lp.sense_ = highspy.ObjSense.kMaximize if query.maximize else highspy.ObjSense.kMinimize
+    import scipy.sparse as sp  # loaded already: the query's rows are one of its matrices
+
     matrix = sp.csc_matrix(query.A)
     matrix.sum_duplicates()
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
@@ -232,6 +237,8 @@ def _lp(query: Query) -> highspy.HighsLp:
 
 def _hessian(quadratic: sp.spmatrix, n: int) -> highspy.HighsHessian:
     """HiGHS reads the lower triangle of a symmetric Q; v'Qv only sees Q's symmetric part."""
+    import scipy.sparse as sp  # loaded already: the query's rows are one of its matrices
+
     q = sp.csr_matrix(quadratic, dtype=np.float64)
     lower = sp.tril((q + q.T) * 0.5, format="csc")
     lower.sum_duplicates()
