@@ -207,6 +207,13 @@ def report(rows: list[tuple[Export, str, Reading, Reading]], command: str) -> st
     for export, dtype, runtime, marabou in rows:
         lines.append(f"| {export.writer} | `{export.path.name}` | {dtype} | "
                      f"{export.reference_name} | {cell(runtime)} | {cell(marabou)} |")  # fmt: skip
+    read = sum(marabou.difference is not None for *_, marabou in rows)
+    lines += ["", f"onnxruntime ran all {len(rows)} files; Marabou read {read} of {len(rows)}."]
+    operators = [e.writer for e, _, _, m in rows if "not implemented" in m.note]
+    if operators:
+        lines.append(f"Marabou refuses {', '.join(operators)} for an operator its ONNX parser "
+                     "lacks, not for the file's precision: a float32 file with the same graph "
+                     "would be refused too.")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
