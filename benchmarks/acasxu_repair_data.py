@@ -15,10 +15,10 @@ they have no label to keep, the repair must change them.
 Why a part of the region: a repaired N2,9 must be proved safe on the whole region, and no
 verifier here proves property 8 on it in minutes (with output 3 raised by 0.01 or 0.05, 10
 or 50 times its worst violation: input branch and bound timed out after 120 s on both,
-activation branch and bound and the MILP after 60 s on the first), while the box ``prop_8_near.vnnlib`` (property 8's outputs on the box around the
-worst violation found, ``NEAR`` of the region's width on each side, clipped to the region)
-is proved in about a second. The data is made here, not kept in the repository; the same
-seed gives the same files.
+activation branch and bound and the MILP after 60 s on the first), while the box
+``prop_8_near.vnnlib`` (property 8's outputs on the box around the worst violation found,
+``NEAR`` of the region's width on each side, clipped to the region) is proved in about a
+second. The data is made here, not kept in the repository; the same seed gives the same files.
 """
 
 from __future__ import annotations
