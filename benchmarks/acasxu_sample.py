@@ -10,7 +10,8 @@ Usage (from the repository root):
 Each instance runs as its own `nnv verify ... --json` process (the command a user runs), so
 the time includes start-up and loading; the in-process verification time is reported beside
 it. Writes a Markdown table (verdict, expected, seconds, agreement) and, with ``--plot``, a
-cactus plot: instances solved against the time each took, fastest first.
+cactus plot: instances solved against the time each took, fastest first. ``--redraw`` draws
+the plot again from an existing report (``--out``), running nothing.
 """
 
 from __future__ import annotations
@@ -134,17 +135,31 @@ def cactus(title: str, rows: list[Row], path: Path) -> None:
     from matplotlib.figure import Figure
 
     solved = sorted(row.seconds for row in rows if row.right)
-    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    wrong = sum(row.wrong for row in rows)
+    figure = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = figure.subplots()
-    ax.step(solved, range(1, len(solved) + 1), where="post")
+    label = f"answered right: {len(solved)} of {len(rows)} ({wrong} wrong)"
+    ax.step(solved, range(1, len(solved) + 1), where="post", label=label)
     ax.set_xscale("log")
-    ax.set_xlabel("wall time per instance, whole process (s)")
-    ax.set_ylabel("instances answered right")
+    ax.set_xlabel("wall time per instance, whole process (s, log scale)")
+    ax.set_ylabel("instances answered right within that time")
     ax.set_title(title, fontsize=9)
-    ax.axhline(len(rows), color="grey", linestyle=":", linewidth=0.8)
+    ax.axhline(len(rows), color="grey", linestyle=":", linewidth=0.8, label="all instances")
     ax.grid(True, which="both", linewidth=0.3)
+    ax.legend(loc="lower right", fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
+
+
+def read_report(path: Path) -> tuple[str, list[Row]]:
+    """The title and rows of a report this script wrote (to draw its plot again)."""
+    lines = path.read_text().splitlines()
+    rows = []
+    for line in lines:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 6 and cells[4].replace(".", "", 1).isdigit():
+            rows.append(Row(cells[0], cells[1], cells[2], cells[3], float(cells[4])))
+    return lines[0].removeprefix("# "), rows
 
 
 def main() -> None:
@@ -155,7 +170,13 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=116.0)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--plot", type=Path, help="also write a cactus plot (PNG) here")
+    parser.add_argument("--redraw", action="store_true", help="only draw --plot from --out")
     args = parser.parse_args()
+    if args.redraw:
+        title, rows = read_report(args.out)
+        cactus(title, rows, args.plot)
+        print(f"drew {args.plot} from the {len(rows)} rows of {args.out}")
+        return
 
     chosen = instances(args.every)
     rows: list[Row] = []

@@ -1,6 +1,6 @@
 """Run Marabou on the same ACAS Xu instances as benchmarks/acasxu_sample.py, for comparison.
 
-Usage (from the repository root, with maraboupy installed: ``pip install maraboupy``, which
+Usage (from the repository root, with maraboupy installed: ``pip install -e ".[bench]"``, which
 puts the ``Marabou`` command next to the Python):
 
     python benchmarks/marabou_sample.py --every 6 --timeout 116 \

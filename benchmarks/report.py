@@ -9,7 +9,8 @@ the folder named as the config) and the paper's figures in
     python benchmarks/report.py --runs runs --table6 benchmarks/results/table6
 
 write ``tables45.md`` and ``tables45.png``, and ``table6.md`` (both at once if both options
-are given). A config not run yet is reported as "not run".
+are given). A config not run yet is reported as "not run". ``--chart-from
+benchmarks/results/tables45.md`` draws tables45.png again from the report's table alone.
 """
 
 from __future__ import annotations
@@ -333,18 +334,23 @@ def chart(rows: list[Row], path: Path) -> None:
     paper_best = [nan_if_none(row.paper.best) for row in rows]
     nnv_time = [nan_if_none(row.nnv.wall if row.nnv else None) for row in rows]
     paper_time = [row.paper.seconds for row in rows]
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8), sharex=True)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(11, 8.4), sharex=True)
     grouped_bars(top, nnv_best, paper_best)
     finite = [v for v in nnv_best + paper_best if not math.isnan(v)]
     top.set_ylim(max(0.0, min(finite, default=0.0) - 2), 100)
-    top.set_ylabel("best weighted accuracy (%)")
-    figure.legend(*top.get_legend_handles_labels(), loc="upper right", ncols=2)
+    top.set_title("best weighted accuracy of a repair (train, test and sampled points; higher "
+                  "is better)", fontsize=10)  # fmt: skip
+    top.set_ylabel("weighted accuracy (%)")
+    handles, names = top.get_legend_handles_labels()
+    figure.legend(handles, names, loc="lower center", ncols=2, fontsize=9)
     grouped_bars(bottom, nnv_time, paper_time)
     bottom.set_yscale("log")
-    bottom.set_ylabel("seconds (nnv wall, paper summed)")
+    bottom.set_title("time: nnv's wall time for the whole block (2 cores) against the paper's "
+                     "solver time summed over its rows (lower is better)", fontsize=10)  # fmt: skip
+    bottom.set_ylabel("seconds (log scale)")
     bottom.set_xticks(range(len(labels)), labels, fontsize=8)
-    figure.suptitle("nnv against Cohen & Strichman, Tables 4 and 5 (missing bar: not run)")
-    figure.tight_layout()
+    figure.suptitle("nnv against Cohen & Strichman, Tables 4 and 5 (a missing bar: not run)")
+    figure.tight_layout(rect=(0, 0.04, 1, 1))  # room for the legend below
     figure.savefig(path, dpi=120)
     plt.close(figure)
 
@@ -352,8 +358,29 @@ def chart(rows: list[Row], path: Path) -> None:
 def grouped_bars(axes: Any, nnv: list[float], paper: list[float]) -> None:
     positions = range(len(nnv))
     axes.bar([p - 0.2 for p in positions], nnv, width=0.4, label="nnv")
-    axes.bar([p + 0.2 for p in positions], paper, width=0.4, label="paper")
+    axes.bar([p + 0.2 for p in positions], paper, width=0.4, label="paper (Cohen & Strichman)")
     axes.grid(axis="y", alpha=0.3)
+
+
+def rows_from_report(path: Path) -> list[Row]:
+    """The chart's rows read back from the table of a tables45.md this script wrote (the
+    first row of each block), to draw the chart again without the run folders."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != len(COLUMNS) or cells[0] in (COLUMNS[0], "---") or ":" in cells[0]:
+            continue
+        paper = Figures(0, number(cells[6]), None, "", number(cells[9]) or 0.0)
+        ran = not cells[1].startswith(NOT_RUN)
+        nnv = Figures(0, number(cells[2]), None, "", 0.0, number(cells[5].split("/")[0]))
+        rows.append(Row(cells[0], nnv if ran else None, paper))
+    return rows
+
+
+def number(text: str) -> float | None:
+    """A figure of the table; None for a dash."""
+    text = text.strip()
+    return None if text in (DASH, "") else float(text)
 
 
 def nan_if_none(value: float | None) -> float:
@@ -542,7 +569,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="Tables 4 and 5: writes OUT.md and OUT.png")
     parser.add_argument("--table6", type=Path, help="Table 6: writes TABLE6.md")
     parser.add_argument("--paper", type=Path, default=PAPER, help="paper_results.json")
+    parser.add_argument("--chart-from", type=Path, help="only draw OUT.png from this OUT.md")
     args = parser.parse_args()
+    if args.chart_from is not None:
+        chart_path = args.chart_from.with_suffix(".png")
+        chart(rows_from_report(args.chart_from), chart_path)
+        print(f"drew {chart_path} from {args.chart_from}")
+        return
     if args.out is None and args.table6 is None:
         parser.error("give --out, --table6 or both")
     if not args.paper.is_file():

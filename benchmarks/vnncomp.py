@@ -4,7 +4,7 @@ Runs ``nnv verify --instances CSV --out DIR`` (each instance in its own process,
 wall time, VNN-COMP result files, results.csv, cactus.png) on the rows of
 ../shared/benchmarks/vnncomp/instances.csv of the chosen families, then writes the counts per
 family (right, wrong, timeout, median time) next to the competition tools' counts from the CSV,
-and copies the batch's cactus plot.
+and copies the batch's cactus plot (``--redraw``: only draws it again from OUT's files).
 
     python benchmarks/vnncomp.py --families eran collins_rul_cnn verivital oval21 \
         --out runs/vnncomp --report benchmarks/results/vnncomp.md
@@ -20,6 +20,10 @@ import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+from nnv.cli.cactus import batch_cactus
+from nnv.core.run.batch import read_records
+from nnv.core.run.instances import read_instances
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "benchmarks" / "vnncomp" / "instances.csv"
@@ -103,6 +107,14 @@ def report(results: Path, rows: list[dict[str, str]], command: str, scale: float
     return "\n".join(lines) + "\n"
 
 
+def redraw(out: Path, path: Path) -> None:
+    """The batch's cactus drawn again from its results.csv and instances.csv, running nothing
+    (the batch would run every row again once nnv's code has changed)."""
+    records = sorted(read_records(out / "batch").values(), key=lambda record: record.line)
+    batch_cactus(records, read_instances(out / "instances.csv"), path)
+    print(f"drew {path} from the {len(records)} rows of {out / 'batch' / 'results.csv'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="*", help="families to run (default: all)")
@@ -110,7 +122,12 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=ROOT / "benchmarks/results/vnncomp.md")
     parser.add_argument("--timeout-scale", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--redraw", action="store_true",
+                        help="only draw the cactus again from OUT/batch/results.csv")  # fmt: skip
     args = parser.parse_args()
+    if args.redraw:
+        redraw(args.out, args.report.parent / "vnncomp_cactus.png")
+        return
     rows = chosen_rows(args.families)
     subset = write_subset(rows, args.out)
     command = [sys.executable, "-m", "nnv.cli", "verify", "--instances", str(subset),

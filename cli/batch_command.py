@@ -37,7 +37,7 @@ from nnv.core.runtime.files import write_text_atomic
 from nnv.core.verify.verifier import replay
 
 from .batch_pool import DaskPool, LocalPool, make_pool
-from .cactus import plot_cactus
+from .cactus import batch_cactus
 
 CACTUS_FILE = "cactus.png"
 _Todo = tuple[Instance, str, str]  # the instance, its key, its result file (relative to DIR)
@@ -70,7 +70,7 @@ def run_batch(
     finally:
         pool.close()
     _summary(console, records, table)
-    _cactus(records, table, out)
+    batch_cactus(records, table, out / CACTUS_FILE)
     wrong = [record for record in records if record.check == "wrong"]
     if wrong:
         console.print(f"[bold red]{len(wrong)} WRONG verdicts (exit code 1):[/]")
@@ -198,14 +198,3 @@ def _summary(console: Console, records: list[Record], table: InstanceTable) -> N
                         str(verdicts["timeout"]), str(other), str(checks["right"]), wrong,
                         median)  # fmt: skip
     console.print(summary)
-
-
-def _cactus(records: list[Record], table: InstanceTable, out: Path) -> None:
-    """nnv's right (or, with no known answer, decided) verdicts, and the other tools' times."""
-    curves = {
-        "nnv": [r.time for r in records if r.verdict in ("sat", "unsat") and r.check != "wrong"]
-    }
-    for tool in table.tools:
-        times = [instance.tool_times.get(tool) for instance in table.instances]
-        curves[tool] = [time for time in times if time is not None]
-    plot_cactus(curves, len(table.instances), out / CACTUS_FILE)
