@@ -172,6 +172,8 @@ def _boxes_report(result: dict, marabou: list[str]) -> str:
         "| figure | value |",
         "|---|---|",
         f"| status | {result['status']} |",
+        f"| proved share of the repair boxes' volume (partially_proved) | "
+        f"{_pct((result.get('partially_proved') or {}).get('proved_fraction'))} |",
         f"| certified by | {result['certified_by']} |",
         f"| boxes (side {regions['side']}) | {regions['boxes']} |",
         f"| violating (at {regions['samples_per_box']} samples each) | {regions['violating']} |",
