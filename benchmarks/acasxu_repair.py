@@ -179,8 +179,12 @@ def _boxes_report(result: dict, marabou: list[str]) -> str:
         f"| violating (at {regions['samples_per_box']} samples each) | {regions['violating']} |",
         f"| repaired / held out | {len(regions['repaired_boxes'])} / "
         f"{regions['held_out_boxes']} |",
-        f"| parameters changed | {len(changed)}: "
-        + ", ".join(f"{k} {v['before']:.6g} -> {v['after']:.6g}" for k, v in changed.items())
+        f"| parameters changed | {_moved(result)}: "
+        + ", ".join(
+            f"{k} {v['before']:.6g} -> {v['after']:.6g}"
+            for k, v in changed.items()
+            if v["after"] != v["before"]
+        )
         + " |",
         f"| drawdown (train: domain, test: props 1, 3, 4) | {_percents(result['drawdown'])} |",
         f"| generalisation: held-out boxes proved | {found.get('proved')} of "
@@ -226,8 +230,9 @@ def _prop2_report(rows: list[tuple[str, dict, str]], free: list[str]) -> str:
         f"Command: `python benchmarks/acasxu_repair.py prop2`; each run: `nnv run ... "
         f"--decision argmin {' '.join(free)}` (2-core shared machine, whole process)",
         "",
-        "| network | status | parameters changed | drawdown test | nnv verify again | wall s |",
-        "|---|---|---|---|---|---|",
+        "| network | status | parameters changed | proved share | drawdown test | nnv verify "
+        "again | wall s |",
+        "|---|---|---|---|---|---|---|",
     ]
     drawdowns, solved = [], 0
     for name, result, again in rows:
@@ -235,14 +240,21 @@ def _prop2_report(rows: list[tuple[str, dict, str]], free: list[str]) -> str:
         if result["status"] == "repaired":
             solved += 1
             drawdowns.append(test)
+        share = (result.get("partially_proved") or {}).get("proved_fraction")
         lines.append(
-            f"| {name} | {result['status']} | {len(result.get('parameters') or {})} | "
+            f"| {name} | {result['status']} | {_moved(result)} | {_pct(share)} | "
             f"{_pct(test)} | {again} | {result['wall']:.1f} |"
         )
     median = statistics.median(drawdowns) if drawdowns else None
     lines += ["", f"Repaired (proved): {solved} of {len(rows)}; median drawdown (test) "
               f"{_pct(median)}.", ""]  # fmt: skip
     return "\n".join(lines)
+
+
+def _moved(result: dict) -> int:
+    """How many of the free parameters the repair changed."""
+    changes = (result.get("parameters") or {}).values()
+    return sum(1 for change in changes if change["after"] != change["before"])
 
 
 def _pct(value: float | None) -> str:
