@@ -35,6 +35,10 @@ class InputPiece:
     def dimension(self) -> int:
         return int(self.lower.shape[0])
 
+    def volume(self) -> float:
+        """The box's volume over the inputs it does not fix (the ``A x <= b`` cut ignored)."""
+        return float(np.prod((self.upper - self.lower)[self.upper > self.lower]))
+
     def contains(self, points: np.ndarray, tol: float = 0.0) -> np.ndarray:
         """Which rows of ``points`` lie in this piece (within ``tol``)."""
         points = np.atleast_2d(points)
@@ -242,6 +246,11 @@ class Property:
                 f"{self.name} is over {self.n_inputs} inputs and {self.n_outputs} outputs, "
                 f"but the network has {n_inputs} inputs and {n_outputs} outputs"
             )
+
+    def volume(self) -> float:
+        """The region's volume over the inputs its pieces do not fix (summed over pieces; a
+        piece's ``A x <= b`` cut is ignored): what a share of the region proved is taken of."""
+        return sum(piece.volume() for piece in self.pieces)
 
     def in_region(self, points: np.ndarray, tol: float = 0.0) -> np.ndarray:
         """Which rows of ``points`` lie in some piece of the input region."""

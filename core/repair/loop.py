@@ -77,6 +77,17 @@ class _Rounds:
     partial: tuple[float, dict[str, float]] | None = None
     notes: list[str] = field(default_factory=list)
 
+    def keep_partial(self, share: float) -> None:
+        """Remember the candidate being checked if it is the best-proved undecided one."""
+        if self.partial is None or share > self.partial[0]:
+            self.partial = (share, dict(self.candidate))
+
+    def with_partial(self, result: TrialResult) -> TrialResult:
+        """A trial that ran out of time, with its best-proved undecided candidate, if any."""
+        if result.status == "timeout" and self.partial is not None:
+            result.proved_fraction, result.values = self.partial
+        return result
+
 
 class Repairer:
     """Runs repair trials for one network, set of properties and soft constraints."""
@@ -246,8 +257,8 @@ class Repairer:
             state.rounds += 1
             left = remaining(deadline)
             if left is not None and left <= 0:
-                return _with_partial(
-                    stopped(names, "timeout", state.rounds, "the trial timed out"), state
+                return state.with_partial(
+                    stopped(names, "timeout", state.rounds, "the trial timed out")
                 )
             proposal = synthesiser.propose(state)
             if proposal.status != "found":
@@ -267,11 +278,11 @@ class Repairer:
                     )
                 return result
             if outcome != "new counterexample":
-                return _with_partial(
-                    stopped(names, outcome, state.rounds, "; ".join(state.notes)), state
+                return state.with_partial(
+                    stopped(names, outcome, state.rounds, "; ".join(state.notes))
                 )
         message = f"no repair after {state.rounds} rounds"
-        return _with_partial(stopped(names, "timeout", state.rounds, message), state)
+        return state.with_partial(stopped(names, "timeout", state.rounds, message))
 
     def _unsolved(self, names: FreeSet, proposal: Proposal, rounds: int, box: float) -> TrialResult:
         """The trial a round without offsets ends: why synthesis found none, in ``box``."""
@@ -342,8 +353,8 @@ class Repairer:
             verifier = Verifier(self.verifier, timeout=self._check_time(deadline))
             result = verifier.verify(candidate, widened)
             if result.status == "timeout" and index < len(self.properties) and not found:
-                share = proved + result.extra.get("proved_fraction", 0.0) * _volume(prop)
-                _keep_partial(state, share / sum(_volume(p) for p in self.properties))
+                share = proved + result.extra.get("proved_fraction", 0.0) * prop.volume()
+                state.keep_partial(share / sum(p.volume() for p in self.properties))
             if result.status == "timeout" and self._near_miss(candidate, widened, points, state):
                 return "new counterexample"
             if result.status == "sat" and result.counterexample is not None:
@@ -361,7 +372,7 @@ class Repairer:
                 state.notes.append(f"verifying {prop.name}: {result.status}{reason}")
                 return "timeout" if result.status == "timeout" else "error"
             elif index < len(self.properties):
-                proved += _volume(prop)
+                proved += prop.volume()
         return "new counterexample" if found else "verified"
 
     def _check_time(self, deadline: float | None) -> float | None:
@@ -385,24 +396,3 @@ class Repairer:
         state.near_misses += 1
         points.append(point)
         return True
-
-
-def _volume(prop: Property) -> float:
-    """A region's volume over the inputs its pieces do not fix (what shares are taken of)."""
-    return sum(
-        float(np.prod((piece.upper - piece.lower)[piece.upper > piece.lower]))
-        for piece in prop.pieces
-    )
-
-
-def _keep_partial(state: _Rounds, share: float) -> None:
-    """Remember the candidate being checked if it is the best-proved undecided one so far."""
-    if state.partial is None or share > state.partial[0]:
-        state.partial = (share, dict(state.candidate))
-
-
-def _with_partial(result: TrialResult, state: _Rounds) -> TrialResult:
-    """A trial that ran out of time, with its best-proved undecided candidate, if any."""
-    if result.status == "timeout" and state.partial is not None:
-        result.proved_fraction, result.values = state.partial
-    return result

@@ -409,7 +409,7 @@ class Verifier:
 
 def _proved_fraction(pieces: list[InputPiece], outcomes: list[BabOutcome]) -> float:
     """The share of the region's volume the searches proved safe (pieces not reached: none)."""
-    volumes = [float(np.prod((p.upper - p.lower)[p.upper > p.lower])) for p in pieces]
+    volumes = [piece.volume() for piece in pieces]
     proved = sum(v * o.proved_volume for v, o in zip(volumes, outcomes, strict=False))
     return proved / sum(volumes) if sum(volumes) else 0.0
 
