@@ -19,7 +19,8 @@ from nnv.core.plugin.heuristic import SoftConstraints
 from nnv.core.plugin.registry import default_registry
 from nnv.core.repair.free import FreeParameters
 from nnv.core.repair.loop import Repairer, _Rounds
-from nnv.core.repair.synthesis.line import LineAnswer, LineSynthesis, Pieces, segments
+from nnv.core.repair.synthesis.line import LineAnswer, LineSynthesis
+from nnv.core.repair.synthesis.line_pieces import Pieces, segments
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.verify.falsify import violating_samples
 
