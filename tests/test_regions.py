@@ -4,6 +4,7 @@ search's ranking."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,8 @@ def test_generalisation_counts_boxes_proved_on_the_repaired_network() -> None:
         int(np.sum(moved.forward(p)[:, 1] < moved.forward(p)[:, 0])) for p in parts.held_out_points
     )
     assert found.points_fixed == fixed and 0 < fixed < found.points
+    side_by_side = generalisation(parts, moved, registry, "highs", {}, deadline=None, workers=2)
+    assert replace(side_by_side, seconds=0.0) == replace(found, seconds=0.0)
 
 
 def test_partition_refuses_a_polytope_and_a_region_with_no_violation() -> None:

@@ -180,7 +180,7 @@ def test_a_repair_that_fails_certification_is_never_reported(
     # the loop's verifier takes the plain MILP path, where every open case goes to the (blind)
     # solver; branch and bound would find the spike by itself and never let the solver decide
     monkeypatch.setattr(
-        "nnv.core.repair.loop.Verifier",
+        "nnv.core.repair.candidates.Verifier",
         lambda solver, timeout=None: Verifier(solver, timeout, strategy="milp"),
     )
     # y0 = 1 - 2 hat(x), y1 = 0, with hat a spike of height 1 and width 2e-6 at x = 1: class 0
@@ -311,7 +311,7 @@ class _UndecidedFirst:
 def test_an_undecided_region_adds_its_nearest_point_within_the_budget(
     monkeypatch: pytest.MonkeyPatch, undecided: int, budget: int, status: str
 ) -> None:
-    import nnv.core.repair.loop as loop
+    import nnv.core.repair.candidates as loop
 
     _UndecidedFirst.calls, _UndecidedFirst.count = 0, undecided
     monkeypatch.setattr(loop, "Verifier", _UndecidedFirst)
@@ -341,7 +341,7 @@ class _HalfProved:
 def test_a_trial_out_of_time_keeps_its_best_proved_candidate_and_never_repairs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import nnv.core.repair.loop as loop
+    import nnv.core.repair.candidates as loop
 
     monkeypatch.setattr(loop, "Verifier", _HalfProved)
     engine = repairer("highs", trial_timeout=300, near_misses=0)
@@ -357,7 +357,7 @@ def test_a_run_out_of_time_on_a_partly_proved_candidate_is_partially_proved(
     import json
 
     import nnv
-    import nnv.core.repair.loop as loop
+    import nnv.core.repair.candidates as loop
 
     monkeypatch.setattr(loop, "Verifier", _HalfProved)
     result = nnv.repair(

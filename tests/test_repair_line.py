@@ -17,8 +17,9 @@ from nnv.core.model.network import ParameterAddress
 from nnv.core.model.property import InputPiece, OutputConjunction
 from nnv.core.plugin.heuristic import SoftConstraints
 from nnv.core.plugin.registry import default_registry
+from nnv.core.repair.candidates import RoundState
 from nnv.core.repair.free import FreeParameters
-from nnv.core.repair.loop import Repairer, _Rounds
+from nnv.core.repair.loop import Repairer
 from nnv.core.repair.synthesis.line import LineAnswer, LineSynthesis
 from nnv.core.repair.synthesis.line_pieces import Pieces, segments
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
@@ -493,7 +494,7 @@ def flip_nearest(engine: Repairer) -> tuple[Property, np.ndarray]:
 def milp_optimum(engine: Repairer, free: FreeParameters, seeds: list[np.ndarray]) -> int | None:
     """The HiGHS synthesis MILP's optimal count (None: infeasible), triaged points included."""
     synthesis = SolverSynthesiser(engine.problem(free), engine.solver, bilinear=False)
-    state = _Rounds([list(points) for points in seeds], [])
+    state = RoundState([list(points) for points in seeds], [])
     query, _, _ = synthesis.query(state)
     solution = engine.solver.solve(query)
     if solution.status == "infeasible":

@@ -22,8 +22,9 @@ from nnv.core.model.network import ParameterAddress
 from nnv.core.model.property import InputPiece, OutputConjunction
 from nnv.core.plugin.heuristic import SoftConstraints
 from nnv.core.plugin.registry import default_registry
+from nnv.core.repair.candidates import RoundState
 from nnv.core.repair.free import FreeParameters
-from nnv.core.repair.loop import Repairer, _Rounds
+from nnv.core.repair.loop import Repairer
 from nnv.core.repair.settings import RepairSettings
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
 
@@ -81,7 +82,7 @@ def brute_force_best(engine: Repairer, free: FreeParameters, steps: int, margin:
 def milp_count(engine: Repairer, free: FreeParameters) -> int:
     """How many soft points the first round's synthesis MILP proves it can keep."""
     synthesis = SolverSynthesiser(engine.problem(free), engine.solver, bilinear=False)
-    state = _Rounds([[] for _ in engine.properties], [])
+    state = RoundState([[] for _ in engine.properties], [])
     query, _, _ = synthesis.query(state)
     solution = engine.solver.solve(query)
     assert solution.status == "optimal" and solution.objective is not None

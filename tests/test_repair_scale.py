@@ -18,8 +18,9 @@ from nnv.core.plugin.objective import MostKept, Objective
 from nnv.core.plugin.registry import default_registry
 from nnv.core.query.builder import QueryBuilder
 from nnv.core.query.form import WarmStart
+from nnv.core.repair.candidates import RoundState
 from nnv.core.repair.free import FreeParameters, layer_selectors, neuron_selectors, select
-from nnv.core.repair.loop import Repairer, _Rounds
+from nnv.core.repair.loop import Repairer
 from nnv.core.repair.synthesis.affine import AffineSynthesiser
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.verify.falsify import violating_samples
@@ -73,18 +74,18 @@ def test_a_free_neuron_is_layer_dot_neuron(bad: str) -> None:
 # -- the objectives, checked against an LP built independently -----------------------------------
 
 
-def last_layer_engine(*names: str, count: int = 30) -> tuple[Repairer, FreeParameters, _Rounds]:
+def last_layer_engine(*names: str, count: int = 30) -> tuple[Repairer, FreeParameters, RoundState]:
     """The example with its last layer free and ``count`` violating points as counterexamples."""
     net, prop, data, soft = example()
     engine = build(net, [prop], soft, data)
     engine.objectives = objectives(*names)
     free = FreeParameters.of(net, select(net, layer_selectors(2)))
-    state = _Rounds([list(violating_samples(net, prop, count))], [])
+    state = RoundState([list(violating_samples(net, prop, count))], [])
     assert len(state.counterexamples[0]) == count
     return engine, free, state
 
 
-def reference_lp(engine: Repairer, free: FreeParameters, state: _Rounds, norm: str) -> float:
+def reference_lp(engine: Repairer, free: FreeParameters, state: RoundState, norm: str) -> float:
     """The smallest change (``l1``, ``linf``) or output change (``output``) that keeps every
     counterexample safe by the synthesis margin: an LP written out by hand for scipy."""
     net, prop = engine.network, engine.properties[0]
@@ -231,13 +232,13 @@ def test_a_disjunction_falls_back_to_binaries_when_its_chosen_row_cannot_hold() 
     free = FreeParameters.of(net, ["b2.2"])
     synthesiser = engine.synthesiser(free, None)
     assert isinstance(synthesiser, AffineSynthesiser)
-    proposal = synthesiser.propose(_Rounds([[X[0]]], []))
+    proposal = synthesiser.propose(RoundState([[X[0]]], []))
     assert proposal.status == "found" and synthesiser.exact and proposal.proved_optimal
     assert proposal.offsets is not None
     # y1 = 2 + delta must fall below y2 = 0.5 by the margin: the smallest move
     assert proposal.offsets[0] == pytest.approx(-1.5 - engine.settings.synthesis_margin)
     both = engine.synthesiser(FreeParameters.of(net, ["b2.1", "b2.2"]), None)
-    chosen = both.propose(_Rounds([[X[0]]], []))
+    chosen = both.propose(RoundState([[X[0]]], []))
     assert chosen.status == "found" and not chosen.proved_optimal  # a row was chosen
     assert "one row of each disjunction chosen" in chosen.message
     assert chosen.offsets is not None  # y0 = 1 + delta moves: the nearer row, 0.5 + margin
@@ -284,7 +285,7 @@ def test_the_last_layers_rows_keep_as_many_soft_points_as_the_general_milp(decis
     soft = SoftConstraints(X, np.where(flip, 1 - labels, labels))
     engine = build(net, [prop], soft, data, decision=decision)
     free = FreeParameters.of(net, ["w2.1.7", "w2.2.8"])
-    state = _Rounds([list(violating_samples(net, prop, 4))], [])
+    state = RoundState([list(violating_samples(net, prop, 4))], [])
     counts = []
     for synthesiser in (
         AffineSynthesiser(engine.problem(free), engine.solver, [MostKept()]),

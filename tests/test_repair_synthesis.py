@@ -12,8 +12,9 @@ from test_repair import build, example, repairer
 from nnv.core import Solution, Solver
 from nnv.core.plugin.registry import default_registry
 from nnv.core.query.form import Query
+from nnv.core.repair.candidates import RoundState
 from nnv.core.repair.free import FreeParameters
-from nnv.core.repair.loop import Repairer, _Rounds
+from nnv.core.repair.loop import Repairer
 from nnv.core.repair.synthesis.affine import AffineSynthesiser
 from nnv.core.repair.synthesis.base import Proposal, Rounds, Synthesiser
 from nnv.core.repair.synthesis.fallback import FallbackSynthesiser
@@ -24,10 +25,10 @@ from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.verify.falsify import violating_samples
 
 
-def first_round(engine: Repairer) -> _Rounds:
+def first_round(engine: Repairer) -> RoundState:
     """The loop's state before its first round: the seed counterexamples of each property."""
     seeds = [list(violating_samples(engine.network, prop, 4)) for prop in engine.properties]
-    return _Rounds(seeds, [[] for _ in engine.soft.regions])
+    return RoundState(seeds, [[] for _ in engine.soft.regions])
 
 
 def chosen(engine: Repairer, names: list[str], deadline: float | None = None) -> Synthesiser:

@@ -18,7 +18,9 @@ inputs per property. Each round it
    most soft constraints kept, then the smallest change); then
 2. *verifies* the candidate over each whole region with the verify engine, with the unsafe
    set widened by ``verify_margin`` (smaller than the synthesis margin, so a counterexample
-   once fixed is never found again), adding any new counterexample and repeating.
+   once fixed is never found again), adding any new counterexample and repeating
+   (:mod:`.candidates`: falsification first, proofs remembered, more time for the regions
+   the verifier could not decide).
 
 A candidate that passes is *certified* independently (see :mod:`nnv.core.verify.certifier`)
 before it is reported as repaired (:mod:`.outcome`); one that fails certification never is.
@@ -30,8 +32,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
@@ -43,9 +43,10 @@ from nnv.core.plugin.heuristic import SoftConstraints
 from nnv.core.plugin.objective import MostKept, Objective
 from nnv.core.plugin.solver import Solver
 from nnv.core.query.capabilities import Capability
+from nnv.core.repair.candidates import CandidateChecker, RoundState
 from nnv.core.repair.free import FreeParameters, change_limits, is_bilinear
 from nnv.core.repair.metrics import accuracy_report
-from nnv.core.repair.outcome import Outcomes, region_property
+from nnv.core.repair.outcome import Outcomes
 from nnv.core.repair.quantified import quantified_trial
 from nnv.core.repair.settings import RepairSettings, remaining
 from nnv.core.repair.synthesis.affine import AffineSynthesiser, in_last_layer
@@ -57,36 +58,8 @@ from nnv.core.repair.synthesis.plane import NeuronPairSynthesiser, one_neuron
 from nnv.core.repair.synthesis.solver import SolverSynthesiser
 from nnv.core.repair.trial import FreeSet, TrialResult
 from nnv.core.verify.certifier import Certifier
-from nnv.core.verify.falsify import closest_to_unsafe, violating_samples
-from nnv.core.verify.verifier import CounterexampleEvents, Verifier
-
-# how a candidate fared in the loop's verification
-CandidateCheck = Literal["verified", "new counterexample", "timeout", "error"]
-
-
-@dataclass
-class _Rounds:
-    """What the loop has learnt so far in one trial."""
-
-    counterexamples: list[list[np.ndarray]]  # per property
-    region_points: list[list[np.ndarray]]  # per soft region
-    rounds: int = 0
-    near_misses: int = 0  # regions undecided in check_seconds, met by their nearest point
-    candidate: dict[str, float] = field(default_factory=dict)  # the values being checked
-    # the undecided candidate proved on the largest share of the properties' regions
-    partial: tuple[float, dict[str, float]] | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def keep_partial(self, share: float) -> None:
-        """Remember the candidate being checked if it is the best-proved undecided one."""
-        if self.partial is None or share > self.partial[0]:
-            self.partial = (share, dict(self.candidate))
-
-    def with_partial(self, result: TrialResult) -> TrialResult:
-        """A trial that ran out of time, with its best-proved undecided candidate, if any."""
-        if result.status == "timeout" and self.partial is not None:
-            result.proved_fraction, result.values = self.partial
-        return result
+from nnv.core.verify.falsify import violating_samples
+from nnv.core.verify.verifier import CounterexampleEvents
 
 
 class Repairer:
@@ -104,6 +77,7 @@ class Repairer:
         settings: RepairSettings | None = None,
         events: CounterexampleEvents | None = None,
         objectives: Sequence[Objective] | None = None,
+        workers: int = 1,
     ) -> None:
         if not properties:
             raise InputError("repair needs at least one property")
@@ -123,6 +97,9 @@ class Repairer:
         self.accuracy_before = accuracy_report(network, data, self.settings.decision)
         self.outcomes = Outcomes(
             network, self.properties, soft, data, verifier, certifier, self.settings
+        )
+        self.checker = CandidateChecker(
+            self.network, self.properties, soft, verifier, self.settings, events, workers
         )
 
     # -- one trial -------------------------------------------------------------------------
@@ -244,7 +221,7 @@ class Repairer:
     def _cegis(
         self, free: FreeParameters, synthesiser: Synthesiser, deadline: float | None
     ) -> TrialResult:
-        state = _Rounds(
+        state = RoundState(
             [
                 list(violating_samples(self.network, prop, self.settings.seed_counterexamples))
                 for prop in self.properties
@@ -267,7 +244,7 @@ class Repairer:
             values = free.original + proposal.offsets
             state.candidate = dict(zip(names, map(float, values), strict=True))
             candidate = self.network.with_parameters(dict(state.candidate))
-            outcome = self._check_candidate(candidate, proposal.regions, state, deadline)
+            outcome = self.checker.check(candidate, proposal.regions, state, deadline)
             if outcome == "verified":
                 result = self._verified(names, candidate, proposal, state, deadline)
                 grown = synthesiser.max_change / self.settings.max_change
@@ -319,7 +296,7 @@ class Repairer:
         names: FreeSet,
         candidate: Network,
         proposal: Proposal,
-        state: _Rounds,
+        state: RoundState,
         deadline: float | None,
     ) -> TrialResult:
         """The trial a candidate verified over every region ends: certified, and saying how
@@ -330,69 +307,3 @@ class Repairer:
         if proposal.message and not result.message:
             result.message = f"synthesis: {proposal.message}"
         return result
-
-    def _check_candidate(
-        self, candidate: Network, regions: list[int], state: _Rounds, deadline: float | None
-    ) -> CandidateCheck:
-        """``verified``, ``new counterexample``, or why it could not be decided."""
-        found = False
-        checks: list[tuple[Property, list[np.ndarray]]] = [
-            (prop, points)
-            for prop, points in zip(self.properties, state.counterexamples, strict=True)
-        ]
-        checks += [
-            (
-                region_property(self.network, self.soft, r, self.settings.decision),
-                state.region_points[r],
-            )
-            for r in regions
-        ]
-        proved = 0.0  # the volume of the properties' regions proved for this candidate
-        for index, (prop, points) in enumerate(checks):
-            widened = prop.expanded(self.settings.verify_margin)
-            verifier = Verifier(self.verifier, timeout=self._check_time(deadline))
-            result = verifier.verify(candidate, widened)
-            if result.status == "timeout" and index < len(self.properties) and not found:
-                share = proved + result.extra.get("proved_fraction", 0.0) * prop.volume()
-                state.keep_partial(share / sum(p.volume() for p in self.properties))
-            if result.status == "timeout" and self._near_miss(candidate, widened, points, state):
-                return "new counterexample"
-            if result.status == "sat" and result.counterexample is not None:
-                points.append(result.counterexample)
-                deepest = closest_to_unsafe(candidate, widened, seed=state.rounds)
-                if deepest is not None and widened.violations(candidate.forward, deepest)[0]:
-                    points.append(deepest)  # the worst violation near it: fewer rounds
-                found = True
-                if self.events is not None and result.output is not None:
-                    self.events.nnv_counterexample_found(
-                        source="repair", inputs=result.counterexample, outputs=result.output
-                    )
-            elif result.status != "unsat":
-                reason = f" ({result.message})" if result.message else ""
-                state.notes.append(f"verifying {prop.name}: {result.status}{reason}")
-                return "timeout" if result.status == "timeout" else "error"
-            elif index < len(self.properties):
-                proved += prop.volume()
-        return "new counterexample" if found else "verified"
-
-    def _check_time(self, deadline: float | None) -> float | None:
-        """The verifier's time for one region: check_seconds, within the trial's time."""
-        left, cap = remaining(deadline), self.settings.check_seconds
-        if cap is None or self.settings.near_misses == 0:
-            return left
-        return cap if left is None else min(cap, left)
-
-    def _near_miss(
-        self, candidate: Network, prop: Property, points: list[np.ndarray], state: _Rounds
-    ) -> bool:
-        """After the verifier ran out of its time on ``prop``: add the region's point nearest
-        to the unsafe set to its counterexamples, unless the budget is spent (or no point is
-        found, or the time was the trial's own): then the timeout stands."""
-        if state.near_misses >= self.settings.near_misses or self.settings.check_seconds is None:
-            return False
-        point = closest_to_unsafe(candidate, prop, seed=state.rounds)
-        if point is None:
-            return False
-        state.near_misses += 1
-        points.append(point)
-        return True

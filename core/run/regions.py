@@ -26,6 +26,7 @@ from nnv.core.errors import InputError
 from nnv.core.model.network import Network
 from nnv.core.model.property import InputPiece, Property
 from nnv.core.plugin.registry import Registry
+from nnv.core.runtime.parallel import map_forked
 from nnv.core.verify.verifier import Verifier
 
 MAX_BOXES = 1_000_000  # a finer partition than this is a mistake, not a request
@@ -173,20 +174,21 @@ def generalisation(
     verifier: str,
     verifier_options: dict[str, Any],
     deadline: float | None,
+    workers: int = 1,
 ) -> Generalisation:
     """Verify each held-out box on ``repaired`` (each within :data:`SECONDS_PER_BOX`, none
-    past the run's ``deadline`` on the monotonic clock) and count the held-out violating
-    points it fixed."""
+    past the run's ``deadline`` on the monotonic clock; ``workers`` at once) and count the
+    held-out violating points it fixed."""
     start = time.monotonic()
     solver = registry.create("solver", verifier, verifier_options)
-    verdicts = []
-    for box in parts.held_out:
+
+    def verdict(box: Property) -> str:
         left = SECONDS_PER_BOX if deadline is None else deadline - time.monotonic()
         if left <= 0:
-            verdicts.append("timeout")
-            continue
-        check = Verifier(solver, timeout=min(SECONDS_PER_BOX, left))
-        verdicts.append(check.verify(repaired, box).status)
+            return "timeout"
+        return Verifier(solver, timeout=min(SECONDS_PER_BOX, left)).verify(repaired, box).status
+
+    verdicts = list(map_forked(verdict, parts.held_out, workers))
     fixed = sum(
         int(np.sum(~box.is_unsafe(repaired.forward(points))))
         for box, points in zip(parts.held_out, parts.held_out_points, strict=True)
@@ -209,15 +211,18 @@ def regions_result(
     verifier: str,
     verifier_options: dict[str, Any],
     deadline: float | None,
+    workers: int = 1,
 ) -> dict[str, Any] | None:
     """result.json's ``regions`` of a run (None without --partition); the held-out boxes are
-    verified only when there is a repaired network."""
+    verified only when there is a repaired network (``workers`` at once)."""
     if parts is None:
         return None
     found = (
         None
         if repaired is None
-        else generalisation(parts, repaired, registry, verifier, verifier_options, deadline)
+        else generalisation(
+            parts, repaired, registry, verifier, verifier_options, deadline, workers
+        )
     )
     return region_report(parts, found)
 

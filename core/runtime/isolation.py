@@ -67,8 +67,8 @@ class _Child:
         self.kill_at = None if limit is None else self.started + limit
         self.conn, child_conn = _FORK.Pipe(duplex=False)
         self.process: BaseProcess = _FORK.Process(
-            target=_child_main, args=(job, task, child_conn), daemon=True
-        )
+            target=_child_main, args=(job, task, child_conn), daemon=False
+        )  # not daemonic, so that a trial may check its regions in children of its own
         self.process.start()
         child_conn.close()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from nnv.core.errors import InputError, PluginError
 from nnv.core.model.network import Network
@@ -19,6 +20,7 @@ from nnv.core.model.property import Property
 from nnv.core.plugin.registry import Registry
 from nnv.core.plugin.solver import Solver
 from nnv.core.query.capabilities import Capability
+from nnv.core.runtime.parallel import map_forked
 from nnv.core.verify.verifier import CounterexampleEvents, Verifier
 
 # the solvers certificates have always come from, first among those that qualify, so that
@@ -45,6 +47,7 @@ class Certifier:
         margin: float = 1e-6,
         timeout: float = 120.0,
         events: CounterexampleEvents | None = None,
+        workers: int = 1,
     ) -> None:
         self.milp = milp
         self.exact = exact
@@ -52,10 +55,11 @@ class Certifier:
         self.margin = margin
         self.timeout = timeout
         self.events = events  # hears of each counterexample that refuses a certificate
+        self.workers = workers  # processes checking properties at once (map_forked)
 
     @classmethod
     def from_registry(
-        cls, registry: Registry, events: CounterexampleEvents | None = None
+        cls, registry: Registry, events: CounterexampleEvents | None = None, workers: int = 1
     ) -> Certifier:
         """A certifier with the installed solvers: an ``exact`` one for the exact check (z3
         when installed; none at all is allowed), and a float MILP solver (``integer``, not
@@ -65,7 +69,7 @@ class Certifier:
         milp = _first(registry, PREFERRED_MILP, _is_float_milp) or exact
         if milp is None:
             raise PluginError("no installed solver can certify a repair (one with integers)")
-        return cls(milp, exact, events=events)
+        return cls(milp, exact, events=events, workers=workers)
 
     def describe(self) -> dict[str, object]:
         """The settings a certificate depends on (for a run's fingerprint)."""
@@ -103,8 +107,9 @@ class Certifier:
             f"{solver.name} (exact)" if margin == 0 else f"{solver.name} (MILP, margin {margin:g})"
         )
         verifier = Verifier(solver, timeout=timeout)
-        for prop in properties:
-            result = verifier.verify(network, prop.expanded(margin) if margin else prop)
+        checked = [prop.expanded(margin) if margin else prop for prop in properties]
+        results = map_forked(partial(verifier.verify, network), checked, self.workers)
+        for prop, result in zip(properties, results, strict=True):
             if result.status == "sat" and result.counterexample is not None:
                 if self.events is not None and result.output is not None:
                     self.events.nnv_counterexample_found(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nnv.core.errors import InputError
+from nnv.core.plugin.executor import default_workers
 from nnv.core.plugin.heuristic import Heuristic, SoftConstraints
 from nnv.core.plugin.objective import Objective
 from nnv.core.plugin.options import accepts
@@ -53,6 +54,7 @@ def _repairer(
     inputs: Inputs,
     soft: SoftConstraints,
 ) -> Repairer:
+    workers = _region_workers(config, options)
     settings = RepairSettings(
         mode=options.mode,
         max_change=options.max_change,
@@ -72,11 +74,22 @@ def _repairer(
         verifier=registry.create(
             "solver", config.verifier_name(registry.names("solver")), config.verifier_options
         ),
-        certifier=Certifier.from_registry(registry, events=registry.hook),
+        certifier=Certifier.from_registry(registry, events=registry.hook, workers=workers),
         settings=settings,
         events=registry.hook,
         objectives=[_objective(registry, name) for name in options.objective],
+        workers=workers,
     )
+
+
+def _region_workers(config: RunConfig, options: SolverOptions) -> int:
+    """Processes that prove a trial's regions side by side: the run's workers when it names a
+    single free set on several regions (its only trial has the cores to itself), else one."""
+    sets = options.given_sets()
+    single = sets is not None and len({frozenset(s) for s in sets}) == 1
+    if not single or len(config.properties) < 2 and config.partition is None:
+        return 1
+    return options.workers or default_workers()
 
 
 def _objective(registry: Registry, name: str) -> Objective:

@@ -171,6 +171,7 @@ def search_result(
             trials.config.verifier,
             trials.config.verifier_options,
             trials.deadline,
+            trials.executor.workers or 1,
         ),
     )
 
