@@ -12,10 +12,11 @@ that is safe but close to the unsafe set is as hard to prove as to refute. So th
    that ends in a near miss the candidate already meets leaves the values unchanged);
 3. *proves regions side by side* when the trial has ``workers`` > 1 (the run's only trial,
    with the cores to itself): :func:`~nnv.core.runtime.parallel.map_forked`;
-4. *gives undecided regions more time*: a region the verifier could not decide in its time
-   adds its point nearest to the unsafe set (a near miss, at most ``near_misses`` a trial)
-   and gets twice the time at its next check, first in the order, so that a safe candidate
-   hard to prove is eventually proved rather than circled around.
+4. *gives undecided regions more time*: a region the verifier could not decide in its time is
+   tried again on the same candidate with twice the time, up to ``MAX_GROWTH`` x
+   ``check_seconds`` (it keeps that time, and goes first, in later rounds); only then does it
+   add its point nearest to the unsafe set (a near miss, at most ``near_misses`` a trial), so
+   that the next candidate sits further from the unsafe set.
 
 Sound either way: only a candidate proved over every region is passed on to be certified.
 """
@@ -44,6 +45,10 @@ CandidateCheck = Literal["verified", "new counterexample", "timeout", "error"]
 # a region checked: ("property", index) or ("soft region", index)
 RegionKey = tuple[str, int]
 Values = tuple[tuple[str, float], ...]
+MAX_GROWTH = 4  # an undecided region's time grows to at most this many x check_seconds
+# the first pass over the regions is cheap: the verifier falsifies again on each before proving
+FALSIFY_SAMPLES = 500
+FALSIFY_STARTS = 8
 
 
 @dataclass
@@ -114,31 +119,61 @@ class CandidateChecker:
             return "new counterexample"
         proved = sum(c.volume for c in checks if state.proved.get(c.key) == values)
         # the hardest first: a region that stays undecided ends the round soonest
-        ordered = sorted(open_checks, key=lambda c: -state.seconds.get(c.key, 0.0))
+        pending = sorted(open_checks, key=lambda c: -state.seconds.get(c.key, 0.0))
 
         def prove(check: _Check) -> VerificationResult:
             seconds = self._check_time(check.key, state, deadline)
             return Verifier(self.verifier, timeout=seconds).verify(candidate, check.prop)
 
-        for check, result in zip(ordered, map_forked(prove, ordered, self.workers), strict=True):
-            if result.status == "unsat":
-                state.proved[check.key] = values
-                proved += check.volume
-                continue
-            if result.status == "sat" and result.counterexample is not None:
-                self._add(candidate, check, result.counterexample, state)
-                return "new counterexample"
-            if result.status == "timeout":
-                share = proved + result.extra.get("proved_fraction", 0.0) * check.volume
-                if check.volume:
-                    state.keep_partial(share / self.total_volume)
-                if self._near_miss(candidate, check, state):
-                    state.seconds[check.key] = 2 * self._nominal_time(check.key, state)
+        while pending:
+            undecided = []
+            for check, result in zip(
+                pending, map_forked(prove, pending, self.workers), strict=True
+            ):
+                if result.status == "unsat":
+                    state.proved[check.key] = values
+                    proved += check.volume
+                elif result.status == "sat" and result.counterexample is not None:
+                    self._add(candidate, check, result.counterexample, state)
                     return "new counterexample"
-            reason = f" ({result.message})" if result.message else ""
-            state.notes.append(f"verifying {check.prop.name}: {result.status}{reason}")
-            return "timeout" if result.status == "timeout" else "error"
+                elif result.status == "timeout":
+                    share = proved + result.extra.get("proved_fraction", 0.0) * check.volume
+                    if check.volume:
+                        state.keep_partial(share / self.total_volume)
+                    undecided.append((check, result))
+                else:
+                    return self._stopped(check, result, state)
+            pending = []
+            for check, result in undecided:
+                if self._more_time(check.key, state, deadline):
+                    pending.append(check)  # the same candidate, twice the time
+                elif self._near_miss(candidate, check, state):
+                    return "new counterexample"
+                else:
+                    return self._stopped(check, result, state)
         return "verified"
+
+    def _stopped(
+        self, check: _Check, result: VerificationResult, state: RoundState
+    ) -> CandidateCheck:
+        """The end of a check the loop cannot go on from (an error, or time that is up)."""
+        reason = f" ({result.message})" if result.message else ""
+        state.notes.append(f"verifying {check.prop.name}: {result.status}{reason}")
+        return "timeout" if result.status == "timeout" else "error"
+
+    def _more_time(self, key: RegionKey, state: RoundState, deadline: float | None) -> bool:
+        """Double an undecided region's time for another try on the same candidate, unless it
+        already had MAX_GROWTH x check_seconds (or the trial's time is up, or there are no
+        near misses: then every check had the trial's whole time)."""
+        cap = self.settings.check_seconds
+        left = remaining(deadline)
+        if cap is None or self.settings.near_misses == 0 or (left is not None and left <= 0):
+            return False
+        nominal = self._nominal_time(key, state)
+        if nominal >= MAX_GROWTH * cap:
+            return False
+        state.seconds[key] = 2 * nominal
+        return True
 
     def _checks(self, regions: list[int], state: RoundState) -> list[_Check]:
         """Every property's region, then the soft regions the proposal keeps."""
@@ -166,7 +201,9 @@ class CandidateChecker:
         one found is added to its region's counterexamples)."""
         found = False
         for check in checks:
-            point = falsify(candidate, check.prop, seed=state.rounds)
+            point = falsify(
+                candidate, check.prop, FALSIFY_SAMPLES, state.rounds, FALSIFY_STARTS, FALSIFY_STARTS
+            )
             if point is not None:
                 self._add(candidate, check, point, state)
                 found = True
