@@ -1,25 +1,41 @@
 """Trained models as ONNX (opset 17), float32 (the default) or float64: every tensor of the
 graph, input and output included, has that type, and any ONNX runtime reproduces the outputs.
 
-An SMLE model becomes, from input ``X`` [N, n] to output ``Y`` [N, m]::
+Only operators Marabou's ONNX parser reads (``Gemm``, ``MatMul``, ``Add``, ``Mul`` by a
+scalar, ``Relu``, ``MaxPool``, ``Concat``, ``Unsqueeze``, ``Flatten``, ``Identity``), and
+each one either rounds as the model's own arithmetic does or rounds nothing. An SMLE model
+becomes, from input ``X`` [N, n] to output ``Y`` [N, m]::
 
-    H  = Relu(Gemm(... Relu(Gemm((X - shift) * scale, W1, b1)) ...))   the backbone h
-    E  = Max(Min(H, upper), lower)                                      the clip, node "clip"
-         (upper/lower: constants, or Gemm(X, U, u0) / Gemm(X, L, l0) for a linear box)
+    H  = Relu(Gemm(... Relu(Gemm(MatMul(X + (-shift), diag(scale)), W1, b1)) ...))   h
+    E  = max2(min2(H, upper), lower)                                    the clip, node "clip"
+         (upper/lower: Gemm(X, U, u0) / Gemm(X, L, l0); a constant box has U = L = 0)
     Z  = Gemm(E, W, w)                                                  the head g, node "head"
-    Y  = Where(ReduceMax(Gemm(X, A, -b)) <= 0, Z, Gemm(H, W0, w0))      the region switch
+    O  = Gemm(H, W0, w0)                                                the outside head
+    s  = K * Relu(maxrows(Gemm(X, A, -b)))                              node "switch.width"
+    Y  = max2(min2(O, Z + s), Z + (-1 * s))                             node "switch"
 
-(the switch only when the property has an input region; in float32 its ``b`` is widened by
-what float32 rounding can cost, :func:`.rounding.switch_threshold`). With a level (input
-column c)::
+``max2(a, b)`` is ``Flatten(MaxPool(Concat(Unsqueeze(a), Unsqueeze(b)), kernel [2, 1]))``,
+``min2(a, b) = -1 * max2(-1 * a, -1 * b)`` and ``maxrows`` a ``MaxPool`` over all the rows
+at once: a maximum, a negation, ``x * 0`` and ``x + 0`` are exact in floating point, so the
+clip and the region test compute what ``Min``/``Max``/``ReduceMax`` computed, bit for bit,
+and a diagonal ``MatMul`` (one non-zero product per sum) what ``Mul`` did.
 
-    V  = Gather(X, [c], axis=1)                                          node "level", [N, 1]
-    X' = Sub(X, V)                                                       node "delevelled"
+The region switch (only when the property has an input region) is continuous, since Marabou
+has no ``Where``: wherever the region test passes, ``s = 0`` and ``Y = max(min(O, Z), Z) =
+Z`` exactly; where the test fails by more than ``|O - Z| / K``, ``Y = O`` exactly; in the
+thin band between, ``Y`` is ``O`` clamped to ``[Z - s, Z + s]``. ``K``
+(:func:`switch_gain`) makes that band about ``SWITCH_BAND`` (1e-6) of the region's extent
+wide. In float32 the test's ``b`` is widened by what float32 rounding can cost
+(:func:`.rounding.switch_threshold`), so every float32 input of the region gets ``Z``. With
+a level (input column c)::
+
+    V  = MatMul(X, e_c)                                                 node "level", [N, 1]
+    X' = X + (-1 * V)                                                   node "delevelled"
          (the standardisation then reads X' instead of X)
-    Y  = Add(<the output above>, V)                                      node "relevel"
+    Y  = Add(<the output above>, V)                                     node "relevel"
 
-The certificate reads the head, the box, the region and the level back from these nodes, so
-it checks the file, not the Python object.
+The certificate reads the head, the box, the region and the level back from these nodes
+(:mod:`.graph`), so it checks the file, not the Python object.
 """
 
 from __future__ import annotations
@@ -32,12 +48,14 @@ import torch
 from onnx import helper, numpy_helper
 from torch import nn
 
+from .embedding import linear_bounds
 from .rounding import switch_threshold
 
 OPSET = 17
 IR_VERSION = 8
 ELEMENT_TYPES = {"float32": onnx.TensorProto.FLOAT, "float64": onnx.TensorProto.DOUBLE}
 DTYPES = {"float32": np.float32, "float64": np.float64}
+SWITCH_BAND = 1e-6  # the switch's band outside the region, as a fraction of its extent
 
 
 class _Graph:
@@ -48,7 +66,7 @@ class _Graph:
         self.initializers: list[onnx.TensorProto] = []
         self.precision = precision
 
-    def constant(self, name: str, value: np.ndarray | torch.Tensor) -> str:
+    def constant(self, name: str, value: np.ndarray | torch.Tensor | float) -> str:
         if isinstance(value, torch.Tensor):
             value = value.detach().cpu().numpy()
         array = np.asarray(value, dtype=DTYPES[self.precision])
@@ -59,13 +77,6 @@ class _Graph:
         self.initializers.append(numpy_helper.from_array(np.asarray(value, np.int64), name))
         return name
 
-    def level(self, level: int | None) -> str | None:
-        """``X[:, [level]]`` ([N, 1]), or None without a level."""
-        if level is None:
-            return None
-        column = self.indices("level.index", [level])
-        return self.node("Gather", ["X", column], "level", axis=1)
-
     def node(self, op: str, inputs: list[str], name: str, **attributes: Any) -> str:
         self.nodes.append(helper.make_node(op, inputs, [name], name=name, **attributes))
         return name
@@ -75,6 +86,32 @@ class _Graph:
         weight = self.constant(f"{name}.weight", layer.weight)
         bias = self.constant(f"{name}.bias", layer.bias)
         return self.node("Gemm", [source, weight, bias], name, transB=1)
+
+    def negate(self, source: str, name: str) -> str:
+        """``-1 * source`` (exact)."""
+        return self.node("Mul", [source, self.constant(f"{name}.minus_one", -1.0)], name)
+
+    def max2(self, a: str, b: str, name: str) -> str:
+        """The elementwise maximum of two [N, k] tensors, as a MaxPool over the pair."""
+        axes = self.indices(f"{name}.axes", [2, 3])
+        pair = [self.node("Unsqueeze", [t, axes], f"{name}.{i}") for i, t in enumerate((a, b))]
+        stacked = self.node("Concat", pair, f"{name}.pair", axis=2)  # [N, k, 2, 1]
+        pooled = self.node("MaxPool", [stacked], f"{name}.pool", kernel_shape=[2, 1])
+        return self.node("Flatten", [pooled], name, axis=1)
+
+    def min2(self, a: str, b: str, name: str) -> str:
+        """``min(a, b) = -max(-a, -b)``."""
+        negated = self.max2(self.negate(a, f"{name}.a"), self.negate(b, f"{name}.b"),
+                            f"{name}.max")  # fmt: skip
+        return self.negate(negated, name)
+
+    def level(self, level: int | None, n_inputs: int) -> str | None:
+        """``X[:, [level]]`` ([N, 1]) as ``X`` times a one-hot column, or None."""
+        if level is None:
+            return None
+        column = np.zeros((n_inputs, 1))
+        column[level, 0] = 1.0
+        return self.node("MatMul", ["X", self.constant("level.column", column)], "level")
 
     def model(self, output: str, n_inputs: int, n_outputs: int) -> onnx.ModelProto:
         self.nodes.append(helper.make_node("Identity", [output], ["Y"], name="output"))
@@ -98,10 +135,14 @@ def _backbone(
     graph: _Graph, layers: nn.Sequential, shift: Any, scale: Any, level: str | None = None
 ) -> str:
     """Standardise X (minus the ``level`` column, when given), then every Linear (+ ReLU)
-    of ``layers``."""
-    source = "X" if level is None else graph.node("Sub", ["X", level], "delevelled")
-    centred = graph.node("Sub", [source, graph.constant("shift", shift)], "centred")
-    tensor = graph.node("Mul", [centred, graph.constant("scale", scale)], "standardised")
+    of ``layers``. ``x + (-c)`` is ``x - c`` and ``x @ diag(s)`` is ``x * s``, bit for bit."""
+    source = "X"
+    if level is not None:
+        source = graph.node("Add", ["X", graph.negate(level, "level.negated")], "delevelled")
+    shift = np.asarray(torch.as_tensor(shift).detach().cpu().numpy(), np.float64)
+    centred = graph.node("Add", [source, graph.constant("minus_shift", -shift)], "centred")
+    diagonal = np.diag(np.asarray(torch.as_tensor(scale).detach().cpu().numpy(), np.float64))
+    tensor = graph.node("MatMul", [centred, graph.constant("scale", diagonal)], "standardised")
     index = 0
     for layer in layers:
         if isinstance(layer, nn.Linear):
@@ -115,31 +156,75 @@ def _backbone(
 def export_smle(model: Any, precision: str = "float32") -> onnx.ModelProto:
     """The ONNX graph of an :class:`~.model.SmleNet` (see the module docstring)."""
     graph = _Graph(precision)
-    level = graph.level(model.level)
+    n_inputs = int(model.shift.shape[0])
+    level = graph.level(model.level, n_inputs)
     hidden = _backbone(graph, model.backbone, model.shift, model.scale, level)
-    if model.box_kind == "linear":
-        upper = graph.gemm("X", model.upper, "box.upper")
-        lower = graph.gemm("X", model.lower, "box.lower")
-    else:
-        upper = graph.constant("box.upper", model.upper.bias)
-        lower = graph.constant("box.lower", model.lower.bias)
-    below = graph.node("Min", [hidden, upper], "clip.upper")
-    clipped = graph.node("Max", [below, lower], "clip")
+    upper = graph.gemm("X", model.upper, "box.upper")  # a constant bound: zero weights
+    lower = graph.gemm("X", model.lower, "box.lower")
+    below = graph.min2(hidden, upper, "clip.upper")
+    clipped = graph.max2(below, lower, "clip")
     output = graph.gemm(clipped, model.head, "head")
     if model.outside is not None:
-        region_A = graph.constant("region.A", model.region_A)
-        # float32: the test widened so that every float32 input of the region passes it
-        b = switch_threshold(model.region) if precision == "float32" else model.region_b
-        minus_b = graph.constant("region.minus_b", -b)
-        excess = graph.node("Gemm", ["X", region_A, minus_b], "region.excess", transB=1)
-        worst = graph.node("ReduceMax", [excess], "region.worst", axes=[1], keepdims=1)
-        zero = graph.constant("region.zero", np.zeros(1))
-        inside = graph.node("LessOrEqual", [worst, zero], "region.inside")
-        outside = graph.gemm(hidden, model.outside, "outside")
-        output = graph.node("Where", [inside, output, outside], "switch")
+        output = _switch(graph, model, output, graph.gemm(hidden, model.outside, "outside"))
     if level is not None:
         output = graph.node("Add", [output, level], "relevel")
-    return graph.model(output, int(model.shift.shape[0]), int(model.head.out_features))
+    return graph.model(output, n_inputs, int(model.head.out_features))
+
+
+def _switch(graph: _Graph, model: Any, inside: str, outside: str) -> str:
+    """``inside`` (the head) wherever the region test passes, ``outside`` beyond the band."""
+    # float32: the test widened so that every float32 input of the region passes it
+    b = switch_threshold(model.region) if graph.precision == "float32" else model.region_b
+    minus_b = graph.constant("region.minus_b", -np.asarray(b, np.float64))
+    region_A = graph.constant("region.A", model.region_A)
+    excess = graph.node("Gemm", ["X", region_A, minus_b], "region.excess", transB=1)
+    column = graph.node("Unsqueeze", [excess, graph.indices("region.axes", [1, 3])],
+                        "region.column")  # [N, 1, rows, 1]  # fmt: skip
+    rows = int(model.region_A.shape[0])
+    pooled = graph.node("MaxPool", [column], "region.pool", kernel_shape=[rows, 1])
+    worst = graph.node("Flatten", [pooled], "region.worst", axis=1)  # [N, 1]
+    beyond = graph.node("Relu", [worst], "region.beyond")
+    gain = graph.constant("switch.gain", switch_gain(model))
+    width = graph.node("Mul", [beyond, gain], "switch.width")
+    high = graph.node("Add", [inside, width], "switch.high")
+    low = graph.node("Add", [inside, graph.negate(width, "switch.narrow")], "switch.low")
+    return graph.max2(graph.min2(outside, high, "switch.capped"), low, "switch")
+
+
+def switch_gain(model: Any) -> float:
+    """The switch's ``K``: ``|O - Z|`` over the region's bounding box (interval arithmetic)
+    over ``SWITCH_BAND`` times the box's largest side times the shortest row of ``A``, so
+    that ``s = K * (A x - b)`` reaches ``|O - Z|`` about that far outside the region."""
+    region = model.region
+    low, high = region.lower, region.upper
+    hidden = _hidden_bounds(model, low, high)
+    box = model.box_value()
+    low_l, high_l = linear_bounds(box.L, box.l0, low, high)
+    _, high_u = linear_bounds(box.U, box.u0, low, high)
+    head = model.head_value()
+    head_low, head_high = linear_bounds(head.W, head.w, low_l, np.maximum(high_u, high_l))
+    weight, bias = (t.detach().cpu().numpy() for t in (model.outside.weight, model.outside.bias))
+    out_low, out_high = linear_bounds(weight, bias, *hidden)
+    gap = float(np.max(np.maximum(out_high - head_low, head_high - out_low)))
+    extent = float(np.max(high - low)) or 1.0
+    row = float(np.min(np.linalg.norm(region.A, axis=1)))
+    return (gap if gap > 0 else 1.0) / (SWITCH_BAND * extent * row)
+
+
+def _hidden_bounds(model: Any, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Bounds of the backbone's output over the box ``[low, high]`` (interval arithmetic)."""
+    if model.level is not None:
+        low, high = low - high[model.level], high - low[model.level]
+    shift, scale = (t.detach().cpu().numpy() for t in (model.shift, model.scale))
+    low, high = (low - shift) * scale, (high - shift) * scale
+    low, high = np.minimum(low, high), np.maximum(low, high)
+    for layer in model.backbone:
+        if isinstance(layer, nn.Linear):
+            weight, bias = (t.detach().cpu().numpy() for t in (layer.weight, layer.bias))
+            low, high = linear_bounds(weight, bias, low, high)
+        elif isinstance(layer, nn.ReLU):
+            low, high = np.maximum(low, 0.0), np.maximum(high, 0.0)
+    return low, high
 
 
 def export_plain(
@@ -152,9 +237,10 @@ def export_plain(
     """The ONNX graph of a plain standardised ReLU network (the baselines' models), with the
     same level nodes as an SMLE graph."""
     graph = _Graph(precision)
-    column = graph.level(level)
+    n_inputs = int(np.asarray(shift).shape[0])
+    column = graph.level(level, n_inputs)
     output = _backbone(graph, layers, shift, scale, column)
     if column is not None:
         output = graph.node("Add", [output, column], "relevel")
     last = [layer for layer in layers if isinstance(layer, nn.Linear)][-1]
-    return graph.model(output, int(np.asarray(shift).shape[0]), int(last.out_features))
+    return graph.model(output, n_inputs, int(last.out_features))
