@@ -1,5 +1,6 @@
 """Trained models as ONNX (opset 17), float32 (the default) or float64: every tensor of the
-graph, input and output included, has that type, and any ONNX runtime reproduces the outputs.
+graph (but the int64 axes of its Unsqueeze nodes), input and output included, has that
+type, and any ONNX runtime reproduces the outputs.
 
 Only operators Marabou's ONNX parser reads (``Gemm``, ``MatMul``, ``Add``, ``Mul`` by a
 scalar, ``Relu``, ``MaxPool``, ``Concat``, ``Unsqueeze``, ``Flatten``, ``Identity``), and
