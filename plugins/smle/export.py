@@ -3,11 +3,10 @@ graph (but the int64 axes of its Unsqueeze nodes), input and output included, ha
 type, and any ONNX runtime reproduces the outputs.
 
 Only operators Marabou's ONNX parser reads (``Gemm``, ``MatMul``, ``Add``, ``Mul`` by a
-scalar, ``Relu``, ``MaxPool``, ``Concat``, ``Unsqueeze``, ``Flatten``, ``Identity``), and
-each one either rounds as the model's own arithmetic does or rounds nothing. An SMLE model
+scalar, ``Relu``, ``MaxPool``, ``Concat``, ``Unsqueeze``, ``Flatten``, ``Identity``), and each one either rounds as the model's own arithmetic does or rounds nothing. An SMLE model
 becomes, from input ``X`` [N, n] to output ``Y`` [N, m]::
 
-    H  = Relu(Gemm(... Relu(Gemm(MatMul(X + (-shift), diag(scale)), W1, b1)) ...))   h
+    H  = Relu(Gemm(... Relu(Gemm(MatMul(Gemm(X, I, -shift), diag(scale)), W1, b1)) ...))
     E  = max2(min2(H, upper), lower)                                    the clip, node "clip"
          (upper/lower: Gemm(X, U, u0) / Gemm(X, L, l0); a constant box has U = L = 0)
     Z  = Gemm(E, W, w)                                                  the head g, node "head"
@@ -31,7 +30,7 @@ wide. In float32 the test's ``b`` is widened by what float32 rounding can cost
 a level (input column c)::
 
     V  = MatMul(X, e_c)                                                 node "level", [N, 1]
-    X' = X + (-1 * V)                                                   node "delevelled"
+    X' = MatMul(X, I - e_c 1')                                          node "delevelled"
          (the standardisation then reads X' instead of X)
     Y  = Add(<the output above>, V)                                     node "relevel"
 
@@ -133,15 +132,23 @@ class _Graph:
 
 
 def _backbone(
-    graph: _Graph, layers: nn.Sequential, shift: Any, scale: Any, level: str | None = None
+    graph: _Graph, layers: nn.Sequential, shift: Any, scale: Any, level: int | None = None
 ) -> str:
     """Standardise X (minus the ``level`` column, when given), then every Linear (+ ReLU)
-    of ``layers``. ``x + (-c)`` is ``x - c`` and ``x @ diag(s)`` is ``x * s``, bit for bit."""
+    of ``layers``. ``X @ (I - e_c 1')`` is ``x - x_c``, ``x @ I + (-c)`` is ``x - c`` and
+    ``x @ diag(s)`` is ``x * s``, bit for bit (each output sums at most two non-zero terms,
+    so it rounds once, in any order).
+    Marabou 2.0.0's ``Sub`` adds its constant instead of subtracting it, hence the Gemm."""
     source = "X"
-    if level is not None:
-        source = graph.node("Add", ["X", graph.negate(level, "level.negated")], "delevelled")
+    if level is not None:  # X @ (I - e_c 1'): two non-zero products per output, x_j - x_c
+        n_inputs = np.asarray(shift).shape[0]
+        difference = np.identity(n_inputs)
+        difference[level, :] -= 1.0
+        source = graph.node("MatMul", ["X", graph.constant("delevel", difference)], "delevelled")
     shift = np.asarray(torch.as_tensor(shift).detach().cpu().numpy(), np.float64)
-    centred = graph.node("Add", [source, graph.constant("minus_shift", -shift)], "centred")
+    identity = graph.constant("identity", np.identity(shift.shape[0]))
+    minus_shift = graph.constant("minus_shift", -shift)
+    centred = graph.node("Gemm", [source, identity, minus_shift], "centred")
     diagonal = np.diag(np.asarray(torch.as_tensor(scale).detach().cpu().numpy(), np.float64))
     tensor = graph.node("MatMul", [centred, graph.constant("scale", diagonal)], "standardised")
     index = 0
@@ -159,7 +166,7 @@ def export_smle(model: Any, precision: str = "float32") -> onnx.ModelProto:
     graph = _Graph(precision)
     n_inputs = int(model.shift.shape[0])
     level = graph.level(model.level, n_inputs)
-    hidden = _backbone(graph, model.backbone, model.shift, model.scale, level)
+    hidden = _backbone(graph, model.backbone, model.shift, model.scale, model.level)
     upper = graph.gemm("X", model.upper, "box.upper")  # a constant bound: zero weights
     lower = graph.gemm("X", model.lower, "box.lower")
     below = graph.min2(hidden, upper, "clip.upper")
@@ -240,7 +247,7 @@ def export_plain(
     graph = _Graph(precision)
     n_inputs = int(np.asarray(shift).shape[0])
     column = graph.level(level, n_inputs)
-    output = _backbone(graph, layers, shift, scale, column)
+    output = _backbone(graph, layers, shift, scale, level)
     if column is not None:
         output = graph.node("Add", [output, column], "relevel")
     last = [layer for layer in layers if isinstance(layer, nn.Linear)][-1]

@@ -1,0 +1,194 @@
+"""The SMLE file in operators Marabou reads: inside the region it computes what the graph with
+``Min``/``Max``/``ReduceMax``/``Where``/``Gather`` computed, bit for bit, in float32 and
+float64; the reader refuses a switch that could leave the head inside the region; Marabou
+reads and evaluates the file (skipped without maraboupy, an optional extra)."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+import onnx  # noqa: E402
+import torch  # noqa: E402
+from onnx import helper, numpy_helper  # noqa: E402
+
+from nnv.plugins.smle.certify import run_onnx  # noqa: E402
+from nnv.plugins.smle.export import DTYPES, OPSET, export_smle  # noqa: E402
+from nnv.plugins.smle.graph import NotSmle, read_exported  # noqa: E402
+from nnv.plugins.smle.model import SmleNet  # noqa: E402
+from nnv.plugins.smle.rounding import switch_threshold  # noqa: E402
+from nnv.plugins.smle.spec import Region  # noqa: E402
+
+A = np.array([[0.97, -0.4], [0.78, 0.58], [-0.43, -0.35], [1, 0], [0, 1], [-1, 0], [0, -1]])
+REGION = Region.polytope(A, np.array([0.73, 0.1, 0.1, 2.0, 2.0, 2.0, 2.0]))
+
+
+def _where_graph(model: SmleNet, precision: str) -> onnx.ModelProto:
+    """The graph as exported before (Gather, Sub, Mul, Min, Max, ReduceMax, Where): the
+    reference the new one must equal inside the region."""
+    nodes, inits = [], []
+
+    def const(name: str, value: object, dtype: object = DTYPES[precision]) -> str:
+        if isinstance(value, torch.Tensor):
+            value = value.detach().numpy()
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+        return name
+
+    def node(op: str, inputs: list[str], name: str, **attributes: object) -> str:
+        nodes.append(helper.make_node(op, inputs, [name], name=name, **attributes))
+        return name
+
+    def gemm(source: str, layer: torch.nn.Module, name: str) -> str:
+        return node("Gemm", [source, const(f"{name}.w", layer.weight),
+                             const(f"{name}.b", layer.bias)], name, transB=1)  # fmt: skip
+
+    source = "X"
+    if model.level is not None:
+        level = node("Gather", ["X", const("c", [model.level], np.int64)], "level", axis=1)
+        source = node("Sub", ["X", level], "delevelled")
+    tensor = node("Mul", [node("Sub", [source, const("shift", model.shift)], "centred"),
+                          const("scale", model.scale)], "standardised")  # fmt: skip
+    for index, layer in enumerate(model.backbone):
+        is_linear = isinstance(layer, torch.nn.Linear)
+        tensor = gemm(tensor, layer, f"l{index}") if is_linear else node("Relu", [tensor], f"r{index}")
+    upper, lower = gemm("X", model.upper, "upper"), gemm("X", model.lower, "lower")
+    clipped = node("Max", [node("Min", [tensor, upper], "below"), lower], "clip")
+    output = gemm(clipped, model.head, "head")
+    if model.outside is not None:
+        b = switch_threshold(model.region) if precision == "float32" else model.region_b
+        excess = node("Gemm", ["X", const("A", model.region_A), const("minus_b", -np.asarray(b))],
+                      "excess", transB=1)  # fmt: skip
+        worst = node("ReduceMax", [excess], "worst", axes=[1], keepdims=1)
+        inside = node("LessOrEqual", [worst, const("zero", np.zeros(1))], "inside")
+        output = node("Where", [inside, output, gemm(tensor, model.outside, "outside")], "switch")
+    if model.level is not None:
+        output = node("Add", [output, "level"], "relevel")
+    nodes.append(helper.make_node("Identity", [output], ["Y"]))
+    element = onnx.TensorProto.FLOAT if precision == "float32" else onnx.TensorProto.DOUBLE
+    graph = helper.make_graph(nodes, "where", [helper.make_tensor_value_info("X", element, ["N", 2])],
+                              [helper.make_tensor_value_info("Y", element, ["N", 3])], inits)  # fmt: skip
+    model_proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model_proto.ir_version = 8
+    return model_proto
+
+
+def _trained_like(box: str, level: int | None, seed: int) -> SmleNet:
+    """An SMLE net with random (not initial) weights on the synthetic-style region."""
+    torch.manual_seed(seed)
+    model = SmleNet(2, 3, [16, 8], box, REGION, shift=np.array([0.1, -0.2]),
+                    scale=np.array([1.7, 0.6]), level=level)  # fmt: skip
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.5 * torch.randn_like(parameter))
+    return model
+
+
+def _points(precision: str) -> np.ndarray:
+    """Uniform points of the region's bounding box and points on and next to every face."""
+    rng = np.random.default_rng(0)
+    points = [rng.uniform(REGION.lower, REGION.upper, size=(20_000, 2))]
+    for row, bound in zip(REGION.A, REGION.b, strict=True):
+        t = rng.uniform(-3, 3, size=(4000, 1))
+        along = np.array([-row[1], row[0]]) / np.linalg.norm(row)
+        for offset in (0.0, -1e-7, 1e-7, -1e-5):
+            points.append(row * (bound + offset) / (row @ row) + t * along)
+    X = np.vstack(points)
+    return X.astype(np.float32).astype(np.float64) if precision == "float32" else X
+
+
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+@pytest.mark.parametrize(("box", "level"), [("unit", None), ("linear", None), ("linear", 1)])
+def test_inside_the_region_the_file_is_the_where_graph_bit_for_bit(
+    precision: str, box: str, level: int | None
+) -> None:
+    model = _trained_like(box, level, seed=len(box) + (level or 0))
+    new, old = export_smle(model, precision), _where_graph(model, precision)
+    X = _points(precision)
+    ours, theirs = run_onnx(new, X), run_onnx(old, X)
+    b = switch_threshold(REGION) if precision == "float32" else REGION.b
+    passes = np.all(X @ REGION.A.astype(DTYPES[precision]).T <= b + 1e-9, axis=1)
+    inside = REGION.contains(X)
+    assert inside.sum() > 5000 and (passes & ~inside).sum() > 100  # boundary points too
+    assert np.array_equal(ours[inside], theirs[inside])
+    # beyond the band (1e-6 of the region's extent), the outside head, as before
+    far = ~REGION.contains(X, tol=1e-4)
+    assert far.sum() > 5000
+    np.testing.assert_allclose(ours[far], theirs[far], rtol=0, atol=1e-5)
+    parts = read_exported(new)
+    assert parts.region is not None and np.array_equal(parts.region[1], b)
+    assert np.array_equal(parts.region[0], REGION.A.astype(DTYPES[precision]))
+    assert parts.level == level and parts.box.is_constant == (box == "unit")
+
+
+def _tampered(model: onnx.ModelProto, name: str, value: np.ndarray) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for index, tensor in enumerate(copy.graph.initializer):
+        if tensor.name == name:
+            copy.graph.initializer[index].CopyFrom(numpy_helper.from_array(value, name))
+    return copy
+
+
+def test_the_reader_refuses_a_switch_that_could_leave_the_head_inside() -> None:
+    exported = export_smle(_trained_like("unit", None, seed=0))
+    for name, value in (("switch.gain", np.array(-1.0, np.float32)),
+                        ("switch.gain", np.array(np.inf, np.float32)),
+                        ("switch.narrow.minus_one", np.array(-2.0, np.float32)),
+                        ("clip.upper.minus_one", np.array(1.0, np.float32)),
+                        ("region.axes", np.array([1, 2], np.int64))):  # fmt: skip
+        with pytest.raises(NotSmle):
+            read_exported(_tampered(exported, name, value))
+    # the inside head swapped for the outside one in Z - s: no longer the head inside
+    swapped = onnx.ModelProto()
+    swapped.CopyFrom(exported)
+    for node in swapped.graph.node:
+        if node.name == "switch.low":
+            node.input[0] = "outside"
+    with pytest.raises(NotSmle, match="Z \\+ s and Z - s"):
+        read_exported(swapped)
+
+
+MARABOU = importlib.util.find_spec("maraboupy") is not None
+EVALUATE = """
+import sys, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+from maraboupy import Marabou
+network = Marabou.read_onnx(sys.argv[1])
+# Marabou 2.0.0's default DeepPoly tightening crashes on max constraints whose elements come
+# from different layers; symbolic bound tightening evaluates the same query
+options = Marabou.createOptions(verbosity=0, tighteningStrategy="sbt")
+X = np.load(sys.argv[2])
+rows = [np.ravel(network.evaluateWithMarabou([x[None, :]], filename=sys.argv[4],
+                                             options=options)[0]) for x in X]
+np.save(sys.argv[3], np.array(rows))
+"""
+
+
+@pytest.mark.skipif(not MARABOU, reason="maraboupy (the bench extra) is not installed")
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_marabou_reads_and_evaluates_the_file(precision: str, tmp_path: Path) -> None:
+    model = _trained_like("linear", 1, seed=3)
+    path = tmp_path / "model.onnx"
+    onnx.save(export_smle(model, precision), str(path))
+    rng = np.random.default_rng(1)
+    X = rng.uniform(REGION.lower - 0.5, REGION.upper + 0.5, size=(60, 2)).astype(np.float32)
+    X = X.astype(np.float64)
+    # away from the switch's band, where float32 and Marabou's float64 may differ by K * 1e-7
+    X = X[REGION.contains(X, tol=-1e-3) | ~REGION.contains(X, tol=1e-3)]
+    assert REGION.contains(X).sum() > 5 and (~REGION.contains(X)).sum() > 5
+    np.save(tmp_path / "X.npy", X)
+    done = subprocess.run([sys.executable, "-c", EVALUATE, str(path), str(tmp_path / "X.npy"),
+                           str(tmp_path / "Y.npy"), str(tmp_path / "marabou.log")],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = run_onnx(onnx.load(str(path)), X)
+    tolerance = 1e-4 if precision == "float32" else 1e-9
+    np.testing.assert_allclose(np.load(tmp_path / "Y.npy"), expected, rtol=0, atol=tolerance)
