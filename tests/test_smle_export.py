@@ -17,10 +17,11 @@ pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 import onnx  # noqa: E402
 import torch  # noqa: E402
-from onnx import helper, numpy_helper  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
+from smle_where import where_graph  # noqa: E402
 
 from nnv.plugins.smle.certify import run_onnx  # noqa: E402
-from nnv.plugins.smle.export import DTYPES, OPSET, export_smle  # noqa: E402
+from nnv.plugins.smle.export import DTYPES, export_smle  # noqa: E402
 from nnv.plugins.smle.graph import NotSmle, read_exported  # noqa: E402
 from nnv.plugins.smle.model import SmleNet  # noqa: E402
 from nnv.plugins.smle.rounding import switch_threshold  # noqa: E402
@@ -28,55 +29,6 @@ from nnv.plugins.smle.spec import Region  # noqa: E402
 
 A = np.array([[0.97, -0.4], [0.78, 0.58], [-0.43, -0.35], [1, 0], [0, 1], [-1, 0], [0, -1]])
 REGION = Region.polytope(A, np.array([0.73, 0.1, 0.1, 2.0, 2.0, 2.0, 2.0]))
-
-
-def _where_graph(model: SmleNet, precision: str) -> onnx.ModelProto:
-    """The graph as exported before (Gather, Sub, Mul, Min, Max, ReduceMax, Where): the
-    reference the new one must equal inside the region."""
-    nodes, inits = [], []
-
-    def const(name: str, value: object, dtype: object = DTYPES[precision]) -> str:
-        if isinstance(value, torch.Tensor):
-            value = value.detach().numpy()
-        inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
-        return name
-
-    def node(op: str, inputs: list[str], name: str, **attributes: object) -> str:
-        nodes.append(helper.make_node(op, inputs, [name], name=name, **attributes))
-        return name
-
-    def gemm(source: str, layer: torch.nn.Module, name: str) -> str:
-        return node("Gemm", [source, const(f"{name}.w", layer.weight),
-                             const(f"{name}.b", layer.bias)], name, transB=1)  # fmt: skip
-
-    source = "X"
-    if model.level is not None:
-        level = node("Gather", ["X", const("c", [model.level], np.int64)], "level", axis=1)
-        source = node("Sub", ["X", level], "delevelled")
-    tensor = node("Mul", [node("Sub", [source, const("shift", model.shift)], "centred"),
-                          const("scale", model.scale)], "standardised")  # fmt: skip
-    for index, layer in enumerate(model.backbone):
-        is_linear = isinstance(layer, torch.nn.Linear)
-        tensor = gemm(tensor, layer, f"l{index}") if is_linear else node("Relu", [tensor], f"r{index}")
-    upper, lower = gemm("X", model.upper, "upper"), gemm("X", model.lower, "lower")
-    clipped = node("Max", [node("Min", [tensor, upper], "below"), lower], "clip")
-    output = gemm(clipped, model.head, "head")
-    if model.outside is not None:
-        b = switch_threshold(model.region) if precision == "float32" else model.region_b
-        excess = node("Gemm", ["X", const("A", model.region_A), const("minus_b", -np.asarray(b))],
-                      "excess", transB=1)  # fmt: skip
-        worst = node("ReduceMax", [excess], "worst", axes=[1], keepdims=1)
-        inside = node("LessOrEqual", [worst, const("zero", np.zeros(1))], "inside")
-        output = node("Where", [inside, output, gemm(tensor, model.outside, "outside")], "switch")
-    if model.level is not None:
-        output = node("Add", [output, "level"], "relevel")
-    nodes.append(helper.make_node("Identity", [output], ["Y"]))
-    element = onnx.TensorProto.FLOAT if precision == "float32" else onnx.TensorProto.DOUBLE
-    graph = helper.make_graph(nodes, "where", [helper.make_tensor_value_info("X", element, ["N", 2])],
-                              [helper.make_tensor_value_info("Y", element, ["N", 3])], inits)  # fmt: skip
-    model_proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model_proto.ir_version = 8
-    return model_proto
 
 
 def _trained_like(box: str, level: int | None, seed: int) -> SmleNet:
@@ -109,7 +61,7 @@ def test_inside_the_region_the_file_is_the_where_graph_bit_for_bit(
     precision: str, box: str, level: int | None
 ) -> None:
     model = _trained_like(box, level, seed=len(box) + (level or 0))
-    new, old = export_smle(model, precision), _where_graph(model, precision)
+    new, old = export_smle(model, precision), where_graph(model, precision)
     X = _points(precision)
     ours, theirs = run_onnx(new, X), run_onnx(old, X)
     b = switch_threshold(REGION) if precision == "float32" else REGION.b

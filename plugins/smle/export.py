@@ -3,10 +3,12 @@ graph (but the int64 axes of its Unsqueeze nodes), input and output included, ha
 type, and any ONNX runtime reproduces the outputs.
 
 Only operators Marabou's ONNX parser reads (``Gemm``, ``MatMul``, ``Add``, ``Mul`` by a
-scalar, ``Relu``, ``MaxPool``, ``Concat``, ``Unsqueeze``, ``Flatten``, ``Identity``), and each one either rounds as the model's own arithmetic does or rounds nothing. An SMLE model
-becomes, from input ``X`` [N, n] to output ``Y`` [N, m]::
+scalar, ``Relu``, ``MaxPool``, ``Concat``, ``Unsqueeze``, ``Flatten``, ``Identity``), each
+of which rounds as the model's own arithmetic does or rounds nothing. An SMLE model becomes,
+from input ``X`` [N, n] to output ``Y`` [N, m]::
 
-    H  = Relu(Gemm(... Relu(Gemm(MatMul(Gemm(X, I, -shift), diag(scale)), W1, b1)) ...))
+    H  = Relu(Gemm(... Relu(Gemm(S, W1, b1)) ...))                      the backbone h
+    S  = MatMul(Gemm(X, I, -shift), diag(scale))                        node "standardised"
     E  = max2(min2(H, upper), lower)                                    the clip, node "clip"
          (upper/lower: Gemm(X, U, u0) / Gemm(X, L, l0); a constant box has U = L = 0)
     Z  = Gemm(E, W, w)                                                  the head g, node "head"
@@ -15,10 +17,11 @@ becomes, from input ``X`` [N, n] to output ``Y`` [N, m]::
     Y  = max2(min2(O, Z + s), Z + (-1 * s))                             node "switch"
 
 ``max2(a, b)`` is ``Flatten(MaxPool(Concat(Unsqueeze(a), Unsqueeze(b)), kernel [2, 1]))``,
-``min2(a, b) = -1 * max2(-1 * a, -1 * b)`` and ``maxrows`` a ``MaxPool`` over all the rows
-at once: a maximum, a negation, ``x * 0`` and ``x + 0`` are exact in floating point, so the
-clip and the region test compute what ``Min``/``Max``/``ReduceMax`` computed, bit for bit,
-and a diagonal ``MatMul`` (one non-zero product per sum) what ``Mul`` did.
+``min2(a, b) = -1 * max2(-1 * a, -1 * b)`` and ``maxrows`` one ``MaxPool`` over every row:
+a maximum, a negation, ``x * 0`` and ``x + 0`` are exact in floating point, so the clip and
+the region test compute what ``Min``/``Max``/``ReduceMax`` computed, bit for bit, and a
+constant bound ``Gemm(X, 0, u)`` is ``u`` exactly. ``Gemm(X, I, -shift)`` and the diagonal
+``MatMul`` (one non-zero product per sum) compute what ``Sub`` and ``Mul`` did.
 
 The region switch (only when the property has an input region) is continuous, since Marabou
 has no ``Where``: wherever the region test passes, ``s = 0`` and ``Y = max(min(O, Z), Z) =
@@ -31,11 +34,13 @@ a level (input column c)::
 
     V  = MatMul(X, e_c)                                                 node "level", [N, 1]
     X' = MatMul(X, I - e_c 1')                                          node "delevelled"
-         (the standardisation then reads X' instead of X)
+         (x_j - x_c: two non-zero products, one rounding; the standardisation reads X')
     Y  = Add(<the output above>, V)                                     node "relevel"
 
-The certificate reads the head, the box, the region and the level back from these nodes
-(:mod:`.graph`), so it checks the file, not the Python object.
+Marabou 2.0.0 computes ``Sub(x, c)`` as ``x + c``, and evaluated the shift wrongly after
+``X' = Add(X, -1 * V)``: neither appears. The certificate reads the head, the box, the region
+and the level back from these nodes (:mod:`.graph`), so it checks the file, not the Python
+object.
 """
 
 from __future__ import annotations
