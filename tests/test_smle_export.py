@@ -105,6 +105,14 @@ def test_the_reader_refuses_a_switch_that_could_leave_the_head_inside() -> None:
             node.input[0] = "outside"
     with pytest.raises(NotSmle, match="Z \\+ s and Z - s"):
         read_exported(swapped)
+    # a region test over all rows but the last: not the region's test
+    partial = onnx.ModelProto()
+    partial.CopyFrom(exported)
+    for node in partial.graph.node:
+        if node.name == "region.pool":
+            node.attribute[0].ints[0] = A.shape[0] - 1
+    with pytest.raises(NotSmle, match="every row"):
+        read_exported(partial)
 
 
 MARABOU = importlib.util.find_spec("maraboupy") is not None
