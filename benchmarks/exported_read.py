@@ -9,16 +9,11 @@ the ACAS Xu repair of docs/repair.md (N2,9 on property 8's box, float32), ``nnv 
 model.onnx for examples/smle_toy (float32, the default, and float64), and the Python API's
 ``RepairResult.to_onnx`` and ``TrainingResult.to_onnx``. Each file is run by onnxruntime on
 every data point and, when Marabou loads it (``MarabouNetwork`` from ONNX), evaluated by
-Marabou's solver at a few points;
-both are compared with nnv's forward pass: the certified network in memory for the API, nnv's
-reader of the file for the command's files. SMLE files have no nnv forward pass (nnv's reader
-takes no skip connections, and the clip bounds and the region switch read X): there
-onnxruntime is the reference for Marabou.
-
-Marabou evaluates with symbolic bound tightening (``tighteningStrategy="sbt"``): its default,
-DeepPoly, crashes (a segmentation fault in Marabou 2.0.0's ``DeepPolyMaxPoolElement``, which
-assumes every element of a max comes from one layer) on the SMLE files' maxima of a
-backbone output and a bound computed from X.
+Marabou's solver (default options: DeepPoly bound tightening) at a few points; both are
+compared with nnv's forward pass: the certified network in memory for the API, nnv's reader
+of the file for the command's files. SMLE files have no nnv forward pass (nnv's reader takes
+no skip connections, and the clip bounds and the region switch read X): there onnxruntime is
+the reference for Marabou.
 """
 
 from __future__ import annotations
@@ -43,7 +38,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 ACASXU = ROOT.parent / "shared" / "benchmarks" / "acasxu"
 MARABOU_POINTS = 3  # Marabou solves a query per point: a few are enough
-TIGHTENING = "sbt"  # Marabou's DeepPoly crashes on the SMLE files (see the docstring)
 Forward = Callable[[np.ndarray], np.ndarray]
 
 
@@ -172,7 +166,7 @@ def marabou_reading(path: Path, points: np.ndarray, expected: np.ndarray, log: P
         network = Marabou.read_onnx(str(path))
     except Exception as error:  # noqa: BLE001 - whatever it refuses, the report says why
         return Reading(None, f"refused: {type(error).__name__}: {error}")
-    options = Marabou.createOptions(verbosity=0, tighteningStrategy=TIGHTENING)
+    options = Marabou.createOptions(verbosity=0)
     worst = 0.0
     for point, want in zip(points[:MARABOU_POINTS], expected[:MARABOU_POINTS], strict=True):
         got = network.evaluateWithMarabou([point[None, :]], filename=str(log), options=options)
@@ -212,10 +206,8 @@ def report(rows: list[tuple[Export, str, Reading, Reading]], command: str) -> st
         "",
         "Each file written by one of nnv's writers, run by onnxruntime (every point) and by "
         "Marabou (`maraboupy` " + _marabou_version() + ", `Marabou.read_onnx`, then "
-        f"`evaluateWithMarabou` at a few points, `tighteningStrategy={TIGHTENING!r}`: its "
-        "default DeepPoly crashes on the SMLE files' maxima of elements from different "
-        "layers), compared with the reference: the largest absolute difference of any "
-        "output.",
+        "`evaluateWithMarabou` at a few points, default options), compared with the "
+        "reference: the largest absolute difference of any output.",
         "",
         "| writer | file | input type | reference | onnxruntime | Marabou |",
         "|---|---|---|---|---|---|",

@@ -56,7 +56,7 @@ def compare(name: str, data: Path, properties: Path, property_name: str, epochs:
 
     from nnv.plugins.smle.certify import run_onnx
     from nnv.plugins.smle.data import load_task
-    from nnv.plugins.smle.export import export_smle, switch_gain
+    from nnv.plugins.smle.export import export_smle, switch_width
     from nnv.plugins.smle.options import SmleOptions
     from nnv.plugins.smle.trainer import SmleTrainer
     from nnv.plugins.smle.workflow import resolve_spec
@@ -82,7 +82,8 @@ def compare(name: str, data: Path, properties: Path, property_name: str, epochs:
                 f"{int((differs & ~inside).sum())} | {gap.max(initial=0.0):.3g} |"
             )
             print(lines[-1], flush=True)
-    lines.append(f"| {name} {property_name} | | K = {switch_gain(model):.3g} | | | | | |")
+    K, S = switch_width(model)
+    lines.append(f"| {name} {property_name} | | K = {K:.3g}, S = {S:.3g} | | | | | |")
     return lines
 
 

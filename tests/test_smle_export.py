@@ -1,7 +1,8 @@
 """The SMLE file in operators Marabou reads: inside the region it computes what the graph with
 ``Min``/``Max``/``ReduceMax``/``Where``/``Gather`` computed, bit for bit, in float32 and
 float64; the reader refuses a switch that could leave the head inside the region; Marabou
-reads and evaluates the file (skipped without maraboupy, an optional extra)."""
+reads and evaluates the file with its default options (skipped without maraboupy, an
+optional extra; run in a subprocess, so that a crash of Marabou fails the test)."""
 
 from __future__ import annotations
 
@@ -88,22 +89,40 @@ def _tampered(model: onnx.ModelProto, name: str, value: np.ndarray) -> onnx.Mode
     return copy
 
 
+def _initializer(model: onnx.ModelProto, name: str) -> np.ndarray:
+    return next(numpy_helper.to_array(t) for t in model.graph.initializer if t.name == name)
+
+
 def test_the_reader_refuses_a_switch_that_could_leave_the_head_inside() -> None:
     exported = export_smle(_trained_like("unit", None, seed=0))
-    for name, value in (("switch.gain", np.array(-1.0, np.float32)),
-                        ("switch.gain", np.array(np.inf, np.float32)),
-                        ("switch.narrow.minus_one", np.array(-2.0, np.float32)),
-                        ("clip.upper.minus_one", np.array(1.0, np.float32)),
-                        ("region.axes", np.array([1, 2], np.int64))):  # fmt: skip
+    changed = []
+    for name, row, column, value in (
+        ("switch.weight", 1, 3, 0.5),  # Z_0 - s: Z_0 halved
+        ("switch.weight", 1, 6, 0.0),  # Z_0 - s: s dropped, Z_0 with its own weight
+        ("switch.capped.weight", 1, 8, -2.0),  # -(Z_0 + s) over [H (8), Z, s]: Z_0 doubled
+        ("clip.upper.weight", 0, 2, -0.5),  # -H_0 halved
+        ("clip.weight", 0, 2 + 1, -1.0),  # min(H, u)_1 paired with the first output
+        ("switch.width.weight", 0, 0, 2.0),  # -s = max(2 * excess, -S): not 0 inside
+        ("switch.width.weight", 0, 0, -np.inf),
+        ("switch.width.weight", 1, 0, 0.5),  # -S + excess / 2
+    ):
+        M = _initializer(exported, name).copy()
+        M[row, column] = value
+        changed.append((name, M))
+    changed += [("switch.width.bias", np.array([0.1, -1.0], np.float32)),
+                ("switch.width.bias", np.array([0.0, 1.0], np.float32)),  # S < 0
+                ("region.axes", np.array([1, 2], np.int64)),
+                ("clip.shape", np.array([-1, 4, 2, 1], np.int64))]  # fmt: skip
+    for name, value in changed:
         with pytest.raises(NotSmle):
             read_exported(_tampered(exported, name, value))
-    # the inside head swapped for the outside one in Z - s: no longer the head inside
+    # another tensor of the head's width in Z - s: no longer the head inside
     swapped = onnx.ModelProto()
     swapped.CopyFrom(exported)
     for node in swapped.graph.node:
-        if node.name == "switch.low":
-            node.input[0] = "outside"
-    with pytest.raises(NotSmle, match="Z \\+ s and Z - s"):
+        if node.name == "switch.sources":
+            node.input[1] = "switch.capped"
+    with pytest.raises(NotSmle, match="over \\[H, Z, -s\\]"):
         read_exported(swapped)
     # a region test over all rows but the last: not the region's test
     partial = onnx.ModelProto()
@@ -122,9 +141,7 @@ import numpy as np
 warnings.simplefilter("ignore")
 from maraboupy import Marabou
 network = Marabou.read_onnx(sys.argv[1])
-# Marabou 2.0.0's default DeepPoly tightening crashes on max constraints whose elements come
-# from different layers; symbolic bound tightening evaluates the same query
-options = Marabou.createOptions(verbosity=0, tighteningStrategy="sbt")
+options = Marabou.createOptions(verbosity=0)  # its defaults: DeepPoly bound tightening
 X = np.load(sys.argv[2])
 rows = [np.ravel(network.evaluateWithMarabou([x[None, :]], filename=sys.argv[4],
                                              options=options)[0]) for x in X]
@@ -140,7 +157,7 @@ def test_marabou_reads_and_evaluates_the_file(precision: str, tmp_path: Path) ->
     onnx.save(export_smle(model, precision), str(path))
     rng = np.random.default_rng(1)
     X = rng.uniform(REGION.lower - 0.5, REGION.upper + 0.5, size=(60, 2)).astype(np.float32)
-    X = X.astype(np.float64)
+    X = np.vstack([X, [[10.0, 10.0], [-30.0, 4.0]]]).astype(np.float64)  # far: s saturated
     # away from the switch's band, where float32 and Marabou's float64 may differ by K * 1e-7
     X = X[REGION.contains(X, tol=-1e-3) | ~REGION.contains(X, tol=1e-3)]
     assert REGION.contains(X).sum() > 5 and (~REGION.contains(X)).sum() > 5

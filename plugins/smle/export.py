@@ -1,36 +1,43 @@
 """Trained models as ONNX (opset 17), float32 (the default) or float64: every tensor of the
-graph (but the int64 axes of its Unsqueeze nodes), input and output included, has that
-type, and any ONNX runtime reproduces the outputs.
+graph (but the int64 shapes and axes of its Reshape and Unsqueeze nodes), input and output
+included, has that type, and any ONNX runtime reproduces the outputs.
 
-Only operators Marabou's ONNX parser reads (``Gemm``, ``MatMul``, ``Add``, ``Mul`` by a
-scalar, ``Relu``, ``MaxPool``, ``Concat``, ``Unsqueeze``, ``Flatten``, ``Identity``), each
-of which rounds as the model's own arithmetic does or rounds nothing. An SMLE model becomes,
+Only operators Marabou's ONNX parser reads (``Gemm``, ``MatMul``, ``Add``, ``Relu``,
+``MaxPool``, ``Concat``, ``Reshape``, ``Unsqueeze``, ``Flatten``, ``Identity``), each of
+which rounds as the model's own arithmetic does or rounds nothing. An SMLE model becomes,
 from input ``X`` [N, n] to output ``Y`` [N, m]::
 
-    H  = Relu(Gemm(... Relu(Gemm(S, W1, b1)) ...))                      the backbone h
-    S  = MatMul(Gemm(X, I, -shift), diag(scale))                        node "standardised"
-    E  = max2(min2(H, upper), lower)                                    the clip, node "clip"
-         (upper/lower: Gemm(X, U, u0) / Gemm(X, L, l0); a constant box has U = L = 0)
+    H  = Relu(Gemm(... Relu(Gemm(P, W1, b1)) ...))                      the backbone h
+    P  = MatMul(Gemm(X, I, -shift), diag(scale))                        node "standardised"
+    T  = pairmax over [X, H]:  (-H_j, -(U x + u0)_j)        = -min(H, u)   node "clip.upper"
+    E  = pairmax over [X, T]:  (-T_j, (L x + l0)_j)   = max(min(H, u), l)  node "clip"
     Z  = Gemm(E, W, w)                                                  the head g, node "head"
-    O  = Gemm(H, W0, w0)                                                the outside head
-    s  = K * Relu(maxrows(Gemm(X, A, -b)))                              node "switch.width"
-    Y  = max2(min2(O, Z + s), Z + (-1 * s))                             node "switch"
+    r  = Relu(maxrows(Gemm(X, A, -b)))                                  node "region.beyond"
+    -s = pairmax over [r]: (-K r, -S)                     = -min(K r, S)   node "switch.width"
+    C  = pairmax over [H, Z, -s]: (-(W0 H + w0)_j, -Z_j - s) = -min(O, Z + s)
+    Y  = pairmax over [C, Z, -s]: (-C_j, Z_j - s)    = max(min(O, Z + s), Z - s)  "switch"
 
-``max2(a, b)`` is ``Flatten(MaxPool(Concat(Unsqueeze(a), Unsqueeze(b)), kernel [2, 1]))``,
-``min2(a, b) = -1 * max2(-1 * a, -1 * b)`` and ``maxrows`` one ``MaxPool`` over every row:
-a maximum, a negation, ``x * 0`` and ``x + 0`` are exact in floating point, so the clip and
-the region test compute what ``Min``/``Max``/``ReduceMax`` computed, bit for bit, and a
-constant bound ``Gemm(X, 0, u)`` is ``u`` exactly. ``Gemm(X, I, -shift)`` and the diagonal
+``pairmax`` is ``Flatten(MaxPool(Reshape(Gemm(Concat(sources), M, c), [N, k, 2, 1]),
+kernel [2, 1]))``: the maximum of each pair of the Gemm's outputs. One Gemm makes both
+elements of every pair, so Marabou puts them in one layer (its DeepPoly bound tightening
+crashes otherwise). Each output of those Gemms is one product (``-H_j``, ``-T_j``,
+``-K r``), two terms (``-Z_j - s``, ``Z_j - s``: one rounding, in any order), or the sum
+the bound or the outside head always was; every other product is ``0 * t``, exactly zero
+for finite ``t``; a maximum rounds nothing. So the clip is ``max(min(H, u), l)`` computed
+as ``Min``/``Max`` computed it, bit for bit (a constant bound, ``U = L = 0``, is ``u0``
+exactly), for a backbone that does not overflow. ``Gemm(X, I, -shift)`` and the diagonal
 ``MatMul`` (one non-zero product per sum) compute what ``Sub`` and ``Mul`` did.
 
 The region switch (only when the property has an input region) is continuous, since Marabou
-has no ``Where``: wherever the region test passes, ``s = 0`` and ``Y = max(min(O, Z), Z) =
-Z`` exactly; where the test fails by more than ``|O - Z| / K``, ``Y = O`` exactly; in the
-thin band between, ``Y`` is ``O`` clamped to ``[Z - s, Z + s]``. ``K``
-(:func:`switch_gain`) makes that band about ``SWITCH_BAND`` (1e-6) of the region's extent
-wide. In float32 the test's ``b`` is widened by what float32 rounding can cost
-(:func:`.rounding.switch_threshold`), so every float32 input of the region gets ``Z``. With
-a level (input column c)::
+has no ``Where``: wherever the region test passes, ``r = 0``, ``s = 0`` and ``Y =
+max(min(O, Z), Z) = Z`` exactly; where ``s`` exceeds ``|O - Z|``, ``Y = O`` exactly; in
+the thin band between, ``Y`` is ``O`` clamped to ``[Z - s, Z + s]``. ``K`` and ``S``
+(:func:`switch_width`) make that band about ``SWITCH_BAND`` (1e-6) of the region's extent
+wide and keep ``s`` below ``S``, a thousand times a bound on ``|O - Z|`` over the region's
+bounding box: Marabou's numbers stay moderate, and ``Y = O`` wherever ``|O - Z| <= S``
+(beyond that, far from the region, ``O`` clamped to ``Z +- S``). In float32 the test's
+``b`` is widened by what float32 rounding can cost (:func:`.rounding.switch_threshold`),
+so every float32 input of the region gets ``Z``. With a level (input column c)::
 
     V  = MatMul(X, e_c)                                                 node "level", [N, 1]
     X' = MatMul(X, I - e_c 1')                                          node "delevelled"
@@ -38,9 +45,9 @@ a level (input column c)::
     Y  = Add(<the output above>, V)                                     node "relevel"
 
 Marabou 2.0.0 computes ``Sub(x, c)`` as ``x + c``, and evaluated the shift wrongly after
-``X' = Add(X, -1 * V)``: neither appears. The certificate reads the head, the box, the region
-and the level back from these nodes (:mod:`.graph`), so it checks the file, not the Python
-object.
+``X' = Add(X, -1 * V)``: neither appears. The certificate reads the head, the box, the
+region and the level back from these nodes (:mod:`.graph`), so it checks the file, not the
+Python object.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ IR_VERSION = 8
 ELEMENT_TYPES = {"float32": onnx.TensorProto.FLOAT, "float64": onnx.TensorProto.DOUBLE}
 DTYPES = {"float32": np.float32, "float64": np.float64}
 SWITCH_BAND = 1e-6  # the switch's band outside the region, as a fraction of its extent
+SWITCH_REACH = 1e3  # the switch's width saturates at this many times |O - Z|'s bound
 
 
 class _Graph:
@@ -92,23 +100,17 @@ class _Graph:
         bias = self.constant(f"{name}.bias", layer.bias)
         return self.node("Gemm", [source, weight, bias], name, transB=1)
 
-    def negate(self, source: str, name: str) -> str:
-        """``-1 * source`` (exact)."""
-        return self.node("Mul", [source, self.constant(f"{name}.minus_one", -1.0)], name)
-
-    def max2(self, a: str, b: str, name: str) -> str:
-        """The elementwise maximum of two [N, k] tensors, as a MaxPool over the pair."""
-        axes = self.indices(f"{name}.axes", [2, 3])
-        pair = [self.node("Unsqueeze", [t, axes], f"{name}.{i}") for i, t in enumerate((a, b))]
-        stacked = self.node("Concat", pair, f"{name}.pair", axis=2)  # [N, k, 2, 1]
+    def pair_max(self, sources: list[str], M: np.ndarray, c: np.ndarray, name: str) -> str:
+        """``max(P[:, 2j], P[:, 2j+1])`` for each j, with ``P = Concat(sources) @ M' + c``:
+        one Gemm makes both elements of every pair, so Marabou puts them in one layer (its
+        DeepPoly needs that), and a MaxPool over the pair takes the maximum."""
+        joined = self.node("Concat", sources, f"{name}.sources", axis=1)
+        weights, bias = self.constant(f"{name}.weight", M), self.constant(f"{name}.bias", c)
+        pairs = self.node("Gemm", [joined, weights, bias], f"{name}.pairs", transB=1)
+        shape = self.indices(f"{name}.shape", [-1, M.shape[0] // 2, 2, 1])
+        stacked = self.node("Reshape", [pairs, shape], f"{name}.stacked")  # [N, k, 2, 1]
         pooled = self.node("MaxPool", [stacked], f"{name}.pool", kernel_shape=[2, 1])
         return self.node("Flatten", [pooled], name, axis=1)
-
-    def min2(self, a: str, b: str, name: str) -> str:
-        """``min(a, b) = -max(-a, -b)``."""
-        negated = self.max2(self.negate(a, f"{name}.a"), self.negate(b, f"{name}.b"),
-                            f"{name}.max")  # fmt: skip
-        return self.negate(negated, name)
 
     def level(self, level: int | None, n_inputs: int) -> str | None:
         """``X[:, [level]]`` ([N, 1]) as ``X`` times a one-hot column, or None."""
@@ -172,20 +174,33 @@ def export_smle(model: Any, precision: str = "float32") -> onnx.ModelProto:
     n_inputs = int(model.shift.shape[0])
     level = graph.level(model.level, n_inputs)
     hidden = _backbone(graph, model.backbone, model.shift, model.scale, model.level)
-    upper = graph.gemm("X", model.upper, "box.upper")  # a constant bound: zero weights
-    lower = graph.gemm("X", model.lower, "box.lower")
-    below = graph.min2(hidden, upper, "clip.upper")
-    clipped = graph.max2(below, lower, "clip")
+    box = model.box_value()
+    # -min(H, u) = max(-H, -u), then max(min(H, u), l)
+    above = graph.pair_max(["X", hidden], *_clip_pairs(-box.U, -box.u0, -1.0), "clip.upper")
+    clipped = graph.pair_max(["X", above], *_clip_pairs(box.L, box.l0, -1.0), "clip")
     output = graph.gemm(clipped, model.head, "head")
     if model.outside is not None:
-        output = _switch(graph, model, output, graph.gemm(hidden, model.outside, "outside"))
+        output = _switch(graph, model, hidden, output)
     if level is not None:
         output = graph.node("Add", [output, level], "relevel")
     return graph.model(output, n_inputs, int(model.head.out_features))
 
 
-def _switch(graph: _Graph, model: Any, inside: str, outside: str) -> str:
-    """``inside`` (the head) wherever the region test passes, ``outside`` beyond the band."""
+def _interleave(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Rows (or entries) ``first[0], second[0], first[1], second[1], ...``."""
+    return np.stack([first, second], axis=1).reshape(-1, *first.shape[1:])
+
+
+def _clip_pairs(M: np.ndarray, c: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
+    """Over ``[X, T]``: pairs ``(sign * T_j, M_j x + c_j)``."""
+    k, n = M.shape
+    tensor = np.hstack([np.zeros((k, n)), sign * np.identity(k)])
+    bound = np.hstack([M, np.zeros((k, k))])
+    return _interleave(tensor, bound), _interleave(np.zeros(k), c)
+
+
+def _switch(graph: _Graph, model: Any, hidden: str, head: str) -> str:
+    """``head`` (Z) wherever the region test passes, the outside head beyond the band."""
     # float32: the test widened so that every float32 input of the region passes it
     b = switch_threshold(model.region) if graph.precision == "float32" else model.region_b
     minus_b = graph.constant("region.minus_b", -np.asarray(b, np.float64))
@@ -197,17 +212,31 @@ def _switch(graph: _Graph, model: Any, inside: str, outside: str) -> str:
     pooled = graph.node("MaxPool", [column], "region.pool", kernel_shape=[rows, 1])
     worst = graph.node("Flatten", [pooled], "region.worst", axis=1)  # [N, 1]
     beyond = graph.node("Relu", [worst], "region.beyond")
-    gain = graph.constant("switch.gain", switch_gain(model))
-    width = graph.node("Mul", [beyond, gain], "switch.width")
-    high = graph.node("Add", [inside, width], "switch.high")
-    low = graph.node("Add", [inside, graph.negate(width, "switch.narrow")], "switch.low")
-    return graph.max2(graph.min2(outside, high, "switch.capped"), low, "switch")
+    K, S = switch_width(model)
+    # -s = max(-K * beyond, -S): the width, saturated at S, negated
+    narrow = graph.pair_max([beyond], np.array([[-K], [0.0]]), np.array([0.0, -S]),
+                            "switch.width")  # fmt: skip
+    W0, w0 = (t.detach().cpu().numpy() for t in (model.outside.weight, model.outside.bias))
+    m, k = W0.shape
+    eye, zeros, ones = np.identity(m), np.zeros((m, m)), np.ones((m, 1))
+    # over [H, Z, -s]: pairs (-O_j, -Z_j - s); their maximum is -min(O, Z + s)
+    outside = np.hstack([-W0, zeros, np.zeros((m, 1))])
+    high = np.hstack([np.zeros((m, k)), -eye, ones])
+    capped = graph.pair_max([hidden, head, narrow], _interleave(outside, high),
+                            _interleave(-w0, np.zeros(m)), "switch.capped")  # fmt: skip
+    # over [-min(O, Z + s), Z, -s]: pairs (min(O, Z + s)_j, Z_j - s)
+    low = np.hstack([zeros, eye, ones])
+    pairs = _interleave(np.hstack([-eye, zeros, np.zeros((m, 1))]), low)
+    return graph.pair_max([capped, head, narrow], pairs, np.zeros(2 * m), "switch")
 
 
-def switch_gain(model: Any) -> float:
-    """The switch's ``K``: ``|O - Z|`` over the region's bounding box (interval arithmetic)
-    over ``SWITCH_BAND`` times the box's largest side times the shortest row of ``A``, so
-    that ``s = K * (A x - b)`` reaches ``|O - Z|`` about that far outside the region."""
+def switch_width(model: Any) -> tuple[float, float]:
+    """``(K, S)`` of the switch's width ``s = min(K * max(0, worst), S)``. With ``D`` a bound
+    on ``|O - Z|`` over the region's bounding box (interval arithmetic), ``K`` is ``D`` over
+    ``SWITCH_BAND`` times the box's largest side times the shortest row of ``A``, so that
+    ``s`` reaches ``D`` about that far outside the region; ``S = SWITCH_REACH * D`` keeps
+    the width (and Marabou's numbers: its DeepPoly reports spurious infeasibility when they
+    reach about 1e6) bounded, so ``Y = O`` wherever ``|O - Z| <= S``."""
     region = model.region
     low, high = region.lower, region.upper
     hidden = _hidden_bounds(model, low, high)
@@ -219,9 +248,10 @@ def switch_gain(model: Any) -> float:
     weight, bias = (t.detach().cpu().numpy() for t in (model.outside.weight, model.outside.bias))
     out_low, out_high = linear_bounds(weight, bias, *hidden)
     gap = float(np.max(np.maximum(out_high - head_low, head_high - out_low)))
+    gap = gap if gap > 0 else 1.0
     extent = float(np.max(high - low)) or 1.0
     row = float(np.min(np.linalg.norm(region.A, axis=1)))
-    return (gap if gap > 0 else 1.0) / (SWITCH_BAND * extent * row)
+    return gap / (SWITCH_BAND * extent * row), SWITCH_REACH * gap
 
 
 def _hidden_bounds(model: Any, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -1,11 +1,11 @@
 """Reading an exported SMLE graph back: the head, the box, the region switch and the level.
 
 The certificate checks the file, not the Python object, so it reads what it proves from the
-graph's nodes (:mod:`.export` gives the structure): the head ``Gemm``, the clip's exact
-``max2``/``min2`` (``MaxPool`` over a pair, negations by ``Mul(-1)``), its bounds
-``Gemm(X, M, c)``, the continuous switch and the level's one-hot ``MatMul``. Anything that
-does not have exactly that structure is :class:`NotSmle`: no proof, only the sample check.
-The backbone is not read: the proof covers every embedding the box allows.
+graph's nodes (:mod:`.export` gives the structure): the head ``Gemm``, the clip's two
+maxima of pairs (``MaxPool`` over the rows of one ``Gemm``: ``-H`` against ``-u(x)``, then
+``min(H, u)`` against ``l(x)``), the continuous switch and the level's one-hot ``MatMul``.
+Anything that does not have exactly that structure is :class:`NotSmle`: no proof, only the
+sample check. The backbone is not read: the proof covers every embedding the box allows.
 """
 
 from __future__ import annotations
@@ -55,14 +55,14 @@ def read_exported(model: onnx.ModelProto) -> Exported:
         level, source = _level(nodes, node, n_inputs)
     region = None
     node = nodes.producers.get(source)
-    if node is not None and node.op_type == "Flatten":  # the switch's final max2
+    if node is not None and node.op_type == "Flatten":  # the switch's final pair_max
         source, region = _switch(nodes, source)
     head_node = nodes.producer(source, "Gemm")
     W, w = _affine(head_node, constants)
-    below, lower = nodes.max2(head_node.input[0])
-    _, upper = nodes.min2(below)
-    size = W.shape[1]
-    (L, l0), (U, u0) = (_bound(nodes, bound, size, n_inputs) for bound in (lower, upper))
+    lower = _clip_pairs(nodes, head_node.input[0], W.shape[1], n_inputs)
+    L, l0 = lower.M, lower.c
+    upper = _clip_pairs(nodes, lower.tensor, W.shape[1], n_inputs)
+    U, u0 = -upper.M, -upper.c  # the pairs are (-H, -u)
     return Exported(Head(W, w), Box(L, l0, U, u0), region, level, file_precision(model))
 
 
@@ -93,48 +93,37 @@ class _Nodes:
     def input_of(self, tensor: str, op: str) -> str:
         return self.producer(tensor, op).input[0]
 
-    def is_constant(self, name: str, value: float) -> bool:
-        array = self.constants.get(name)
-        return array is not None and array.size == 1 and float(array.reshape(-1)[0]) == value
-
-    def negated(self, tensor: str) -> str:
-        """``t`` of ``Mul(t, -1)``."""
-        node = self.producer(tensor, "Mul")
-        if len(node.input) != 2 or not self.is_constant(node.input[1], -1.0):
-            raise NotSmle(f"not an SMLE graph: {tensor!r} is not a negation")
-        return node.input[0]
-
-    def pooled(self, tensor: str, axes: list[int], kernel: list[int]) -> list[str]:
-        """The tensors of ``Flatten(MaxPool(Concat(Unsqueeze(t, axes)...)))`` (the Concat
-        only when there are two): a maximum over ``kernel``, nothing else."""
+    def pooled(self, tensor: str, kernel: list[int]) -> str:
+        """The input of ``Flatten(MaxPool(t, kernel))``: a maximum over ``kernel``."""
         flatten = self.producer(tensor, "Flatten")
         pool = self.producer(flatten.input[0], "MaxPool")
         if _attributes(flatten) != {"axis": 1} or _attributes(pool) != {"kernel_shape": kernel}:
             raise NotSmle(f"not an SMLE graph: {tensor!r} is not a maximum over {kernel}")
-        parts = [pool.input[0]]
-        if axes == [2, 3]:  # max2: the pair stacked on a new axis
-            concat = self.producer(pool.input[0], "Concat")
-            if _attributes(concat) != {"axis": 2} or len(concat.input) != 2:
-                raise NotSmle(f"not an SMLE graph: {tensor!r} is not a maximum of a pair")
-            parts = list(concat.input)
-        sources = []
-        for part in parts:
-            unsqueeze = self.producer(part, "Unsqueeze")
-            index = self.constants.get(unsqueeze.input[1]) if len(unsqueeze.input) == 2 else None
-            if index is None or index.reshape(-1).tolist() != axes:
-                raise NotSmle(f"not an SMLE graph: {part!r} does not unsqueeze axes {axes}")
-            sources.append(unsqueeze.input[0])
-        return sources
+        return pool.input[0]
 
-    def max2(self, tensor: str) -> tuple[str, str]:
-        """``(a, b)`` of the export's ``max2(a, b)``."""
-        a, b = self.pooled(tensor, [2, 3], [2, 1])
-        return a, b
+    def pairs(self, tensor: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """``(sources, M, c)`` of the export's ``pair_max``: for each j the maximum of rows
+        2j and 2j+1 of ``Concat(sources) @ M' + c``."""
+        reshape = self.producer(self.pooled(tensor, [2, 1]), "Reshape")
+        gemm = self.producer(reshape.input[0], "Gemm")
+        M, c = _affine(gemm, self.constants)
+        shape = self.constants.get(reshape.input[1])
+        concat = self.producer(gemm.input[0], "Concat")
+        if (
+            shape is None
+            or shape.tolist() != [-1, M.shape[0] // 2, 2, 1]
+            or M.shape[0] % 2
+            or c.shape != (M.shape[0],)
+            or _attributes(reshape)
+            or _attributes(concat) != {"axis": 1}
+        ):
+            raise NotSmle(f"not an SMLE graph: {tensor!r} is not a maximum of pairs")
+        return list(concat.input), M, c
 
-    def min2(self, tensor: str) -> tuple[str, str]:
-        """``(a, b)`` of ``min2(a, b) = -max2(-a, -b)``."""
-        a, b = self.max2(self.negated(tensor))
-        return self.negated(a), self.negated(b)
+
+def _interleave(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Rows ``first[0], second[0], first[1], second[1], ...`` (as the export writes them)."""
+    return np.stack([first, second], axis=1).reshape(-1, *first.shape[1:])
 
 
 def _attributes(node: onnx.NodeProto) -> dict[str, Any]:
@@ -174,42 +163,74 @@ def _affine(node: onnx.NodeProto, constants: dict[str, np.ndarray]) -> tuple[np.
     return constants[node.input[1]], constants[node.input[2]]
 
 
-def _bound(
-    nodes: _Nodes, tensor: str, size: int, n_inputs: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """A clip bound ``Gemm(X, M, c)`` of ``size`` values (zero ``M`` for a constant box)."""
-    node = nodes.producer(tensor, "Gemm")
-    M, c = _affine(node, nodes.constants)
-    if node.input[0] != "X" or M.shape != (size, n_inputs) or c.shape != (size,):
-        raise NotSmle("not an SMLE graph: a clip bound is not a linear map of the input")
-    return M, c
+@dataclass(frozen=True)
+class _Bound:
+    """One stage of the clip: the maximum of ``-T`` and ``M x + c``."""
+
+    tensor: str  # T
+    M: np.ndarray
+    c: np.ndarray
+
+
+def _clip_pairs(nodes: _Nodes, tensor: str, size: int, n_inputs: int) -> _Bound:
+    """A clip stage, ``max(-T_j, M_j x + c_j)`` over ``[X, T]`` (``size`` values of T)."""
+    sources, M, c = nodes.pairs(tensor)
+    negation = np.hstack([np.zeros((size, n_inputs)), -np.identity(size)])
+    if (
+        len(sources) != 2
+        or sources[0] != "X"
+        or M.shape != (2 * size, n_inputs + size)
+        or not np.array_equal(M[0::2], negation)
+        or np.any(c[0::2])
+        or np.any(M[1::2, n_inputs:])
+    ):
+        raise NotSmle(f"not an SMLE graph: {tensor!r} is not max(-T, M x + c) over [X, T]")
+    return _Bound(sources[1], M[1::2, :n_inputs], c[1::2])
 
 
 def _switch(nodes: _Nodes, tensor: str) -> tuple[str, tuple[np.ndarray, np.ndarray]]:
-    """The head's tensor ``Z`` and the region ``A x <= b`` of the continuous switch
-    ``max2(min2(O, Z + s), Z + (-1 * s))`` with ``s = K * Relu(maxrows(Gemm(X, A, -b)))``:
-    wherever the test passes, ``s = 0`` and the output is ``Z`` whatever ``O`` is."""
-    capped, low = nodes.max2(tensor)
-    _, high = nodes.min2(capped)
-    high_node, low_node = nodes.producer(high, "Add"), nodes.producer(low, "Add")
-    head, width = high_node.input
-    if low_node.input[0] != head or nodes.negated(low_node.input[1]) != width:
-        raise NotSmle("not an SMLE graph: the switch is not Z + s and Z - s")
-    gain = nodes.producer(width, "Mul")
-    K = nodes.constants.get(gain.input[1]) if len(gain.input) == 2 else None
-    if K is None or K.size != 1 or not (np.isfinite(K).all() and float(K.reshape(-1)[0]) > 0):
-        raise NotSmle("not an SMLE graph: the switch's width is not a positive constant times "
-                      "the region's excess")
-    return head, _region(nodes, nodes.input_of(gain.input[0], "Relu"))
+    """The head's tensor ``Z`` and the region ``A x <= b`` of the continuous switch: pairs
+    ``(-O_j, -Z_j - s)`` over ``[H, Z, -s]``, then ``(min(O, Z + s)_j, Z_j - s)``, with
+    ``-s = max(-K * Relu(maxrows(Gemm(X, A, -b))), -S)``: wherever the test passes, ``s =
+    0`` and the output is ``Z`` whatever ``O`` is."""
+    sources, M, c = nodes.pairs(tensor)
+    m = M.shape[0] // 2
+    eye, zeros, ones = np.identity(m), np.zeros((m, m)), np.ones((m, 1))
+    low = _interleave(np.hstack([-eye, zeros, 0 * ones]), np.hstack([zeros, eye, ones]))
+    if len(sources) != 3 or M.shape != low.shape or not np.array_equal(M, low) or np.any(c):
+        raise NotSmle("not an SMLE graph: the switch is not max(min(O, Z + s), Z - s)")
+    capped, head, narrow = sources
+    sources, M, c = nodes.pairs(capped)
+    hidden = M.shape[1] - m - 1
+    high = np.hstack([np.zeros((m, max(hidden, 0))), -eye, ones])
+    if (
+        sources[1:] != [head, narrow]
+        or M.shape[0] != 2 * m
+        or hidden < 0
+        or not np.array_equal(M[1::2], high)
+        or np.any(c[1::2])
+    ):
+        raise NotSmle("not an SMLE graph: the switch's min(O, Z + s) is not over [H, Z, -s]")
+    sources, M, c = nodes.pairs(narrow)
+    if (
+        len(sources) != 1
+        or M.shape != (2, 1)
+        or not (np.all(np.isfinite(M)) and np.all(np.isfinite(c)))
+        or not (M[0, 0] < 0 and M[1, 0] == 0 and c[0] == 0 and c[1] < 0)
+    ):
+        raise NotSmle("not an SMLE graph: the switch's width is not min(K * excess, S) with "
+                      "positive constants K and S")  # fmt: skip
+    return head, _region(nodes, nodes.input_of(sources[0], "Relu"))
 
 
 def _region(nodes: _Nodes, tensor: str) -> tuple[np.ndarray, np.ndarray]:
     """The switch's ``A x <= b`` from ``maxrows(Gemm(X, A, -b))``, every row at once."""
     pool = nodes.producer(nodes.input_of(tensor, "Flatten"), "MaxPool")
     kernel = list(_attributes(pool).get("kernel_shape", []))
-    (excess_name,) = nodes.pooled(tensor, [1, 3], kernel)
-    excess = nodes.producer(excess_name, "Gemm")
-    if excess.input[0] != "X":
+    unsqueeze = nodes.producer(nodes.pooled(tensor, kernel), "Unsqueeze")
+    axes = nodes.constants.get(unsqueeze.input[1]) if len(unsqueeze.input) == 2 else None
+    excess = nodes.producer(unsqueeze.input[0], "Gemm")
+    if axes is None or axes.reshape(-1).tolist() != [1, 3] or excess.input[0] != "X":
         raise NotSmle("not an SMLE graph: the region test is not A x - b")
     A, c = _affine(excess, nodes.constants)
     if kernel != [A.shape[0], 1] or c.shape != (A.shape[0],):

@@ -11,11 +11,15 @@ Stability of Numerical Algorithms*, 3.1). What the backbone computes does not ma
 the proof covers every embedding the box allows.
 
 The rest of the file rounds nothing (:mod:`.export`), which is why this bound is the whole
-error: the clip's ``max2``/``min2`` are ``MaxPool`` maxima of pairs and negations; a
-constant bound ``Gemm(X, 0, u)`` sums exact zeros and ``u``; the level ``MatMul(X, e_c)``
-sums one non-zero product. Inside the region the switch's width ``s = K * Relu(worst)`` is
-zero (the test passes, ``worst <= 0``), so ``Z + s``, ``Z - s`` and ``max(min(O, Z), Z)``
-are ``Z`` exactly: the output is the head's ``Gemm`` plus the level, as bounded here.
+error: the clip's two maxima of pairs take ``-H_j`` against ``-u_j(x)``, then ``-T_j``
+against ``l_j(x)``, each made by one ``Gemm`` whose other products are ``0 * t`` (exactly
+zero for a finite backbone output: a float32 overflow, past 3.4e38, is outside this
+argument), and a maximum rounds nothing; a constant bound sums exact zeros and ``u0``, a
+linear one the same terms as its own ``Gemm`` (the bound above holds in any order); the
+level ``MatMul(X, e_c)`` sums one non-zero product. Inside the region the switch's width
+``s = min(K * Relu(worst), S)`` is zero (the test passes, ``worst <= 0``), so ``-Z_j - s``,
+``Z_j - s`` and ``max(min(O, Z), Z)`` give ``Z`` exactly: the output is the head's ``Gemm``
+plus the level, as bounded here.
 
 The region switch of a float32 file tests ``fl(A') x <= b'`` with ``A'`` the float32 values
 nearest ``A`` and ``b'`` (:func:`switch_threshold`) widened by what the change of ``A`` and
