@@ -109,7 +109,8 @@ def main() -> None:
         "points on and next to every face of the region (see benchmarks/smle_switch.py). "
         "Inside the region they must be equal bit for bit; outside, they can differ only in "
         "the switch's band (about 1e-6 of the region's extent; beyond it the file's output is "
-        "the outside head exactly). K: the switch's gain, `s = K * max(0, A x - b)`. A float64 "
+        "the outside head exactly). K, S: the switch's width `s = min(K * max(0, A x - b), S)`. "
+        "A float64 "
         "point projected onto a face may round to just outside it (by about 1e-16): `Where` "
         "gave it the outside head, the continuous switch gives it the head to within "
         "`K * 1e-16`, hence differences at offset +0 in float64.",
