@@ -61,6 +61,7 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from .embedding import linear_bounds
+from .graph import interleave
 from .rounding import switch_threshold
 
 OPSET = 17
@@ -176,8 +177,8 @@ def export_smle(model: Any, precision: str = "float32") -> onnx.ModelProto:
     hidden = _backbone(graph, model.backbone, model.shift, model.scale, model.level)
     box = model.box_value()
     # -min(H, u) = max(-H, -u), then max(min(H, u), l)
-    above = graph.pair_max(["X", hidden], *_clip_pairs(-box.U, -box.u0, -1.0), "clip.upper")
-    clipped = graph.pair_max(["X", above], *_clip_pairs(box.L, box.l0, -1.0), "clip")
+    above = graph.pair_max(["X", hidden], *_clip_pairs(-box.U, -box.u0), "clip.upper")
+    clipped = graph.pair_max(["X", above], *_clip_pairs(box.L, box.l0), "clip")
     output = graph.gemm(clipped, model.head, "head")
     if model.outside is not None:
         output = _switch(graph, model, hidden, output)
@@ -186,17 +187,12 @@ def export_smle(model: Any, precision: str = "float32") -> onnx.ModelProto:
     return graph.model(output, n_inputs, int(model.head.out_features))
 
 
-def _interleave(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Rows (or entries) ``first[0], second[0], first[1], second[1], ...``."""
-    return np.stack([first, second], axis=1).reshape(-1, *first.shape[1:])
-
-
-def _clip_pairs(M: np.ndarray, c: np.ndarray, sign: float) -> tuple[np.ndarray, np.ndarray]:
-    """Over ``[X, T]``: pairs ``(sign * T_j, M_j x + c_j)``."""
+def _clip_pairs(M: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Over ``[X, T]``: pairs ``(-T_j, M_j x + c_j)``."""
     k, n = M.shape
-    tensor = np.hstack([np.zeros((k, n)), sign * np.identity(k)])
+    tensor = np.hstack([np.zeros((k, n)), -np.identity(k)])
     bound = np.hstack([M, np.zeros((k, k))])
-    return _interleave(tensor, bound), _interleave(np.zeros(k), c)
+    return interleave(tensor, bound), interleave(np.zeros(k), c)
 
 
 def _switch(graph: _Graph, model: Any, hidden: str, head: str) -> str:
@@ -222,11 +218,11 @@ def _switch(graph: _Graph, model: Any, hidden: str, head: str) -> str:
     # over [H, Z, -s]: pairs (-O_j, -Z_j - s); their maximum is -min(O, Z + s)
     outside = np.hstack([-W0, zeros, np.zeros((m, 1))])
     high = np.hstack([np.zeros((m, k)), -eye, ones])
-    capped = graph.pair_max([hidden, head, narrow], _interleave(outside, high),
-                            _interleave(-w0, np.zeros(m)), "switch.capped")  # fmt: skip
+    capped = graph.pair_max([hidden, head, narrow], interleave(outside, high),
+                            interleave(-w0, np.zeros(m)), "switch.capped")  # fmt: skip
     # over [-min(O, Z + s), Z, -s]: pairs (min(O, Z + s)_j, Z_j - s)
     low = np.hstack([zeros, eye, ones])
-    pairs = _interleave(np.hstack([-eye, zeros, np.zeros((m, 1))]), low)
+    pairs = interleave(np.hstack([-eye, zeros, np.zeros((m, 1))]), low)
     return graph.pair_max([capped, head, narrow], pairs, np.zeros(2 * m), "switch")
 
 

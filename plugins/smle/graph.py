@@ -53,12 +53,14 @@ def read_exported(model: onnx.ModelProto) -> Exported:
     node = nodes.producers.get(source)
     if node is not None and node.op_type == "Add":
         level, source = _level(nodes, node, n_inputs)
-    region = None
+    region, width = None, _output_width(graph)
     node = nodes.producers.get(source)
     if node is not None and node.op_type == "Flatten":  # the switch's final pair_max
-        source, region = _switch(nodes, source)
+        source, region, width = _switch(nodes, source)
     head_node = nodes.producer(source, "Gemm")
     W, w = _affine(head_node, constants)
+    if W.shape[0] != width:
+        raise NotSmle("not an SMLE graph: the head is not as wide as the output")
     lower = _clip_pairs(nodes, head_node.input[0], W.shape[1], n_inputs)
     L, l0 = lower.M, lower.c
     upper = _clip_pairs(nodes, lower.tensor, W.shape[1], n_inputs)
@@ -121,7 +123,7 @@ class _Nodes:
         return list(concat.input), M, c
 
 
-def _interleave(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+def interleave(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Rows ``first[0], second[0], first[1], second[1], ...`` (as the export writes them)."""
     return np.stack([first, second], axis=1).reshape(-1, *first.shape[1:])
 
@@ -188,15 +190,15 @@ def _clip_pairs(nodes: _Nodes, tensor: str, size: int, n_inputs: int) -> _Bound:
     return _Bound(sources[1], M[1::2, :n_inputs], c[1::2])
 
 
-def _switch(nodes: _Nodes, tensor: str) -> tuple[str, tuple[np.ndarray, np.ndarray]]:
-    """The head's tensor ``Z`` and the region ``A x <= b`` of the continuous switch: pairs
+def _switch(nodes: _Nodes, tensor: str) -> tuple[str, tuple[np.ndarray, np.ndarray], int]:
+    """The head's tensor ``Z``, the region ``A x <= b`` and the width of the switch: pairs
     ``(-O_j, -Z_j - s)`` over ``[H, Z, -s]``, then ``(min(O, Z + s)_j, Z_j - s)``, with
     ``-s = max(-K * Relu(maxrows(Gemm(X, A, -b))), -S)``: wherever the test passes, ``s =
     0`` and the output is ``Z`` whatever ``O`` is."""
     sources, M, c = nodes.pairs(tensor)
     m = M.shape[0] // 2
     eye, zeros, ones = np.identity(m), np.zeros((m, m)), np.ones((m, 1))
-    low = _interleave(np.hstack([-eye, zeros, 0 * ones]), np.hstack([zeros, eye, ones]))
+    low = interleave(np.hstack([-eye, zeros, 0 * ones]), np.hstack([zeros, eye, ones]))
     if len(sources) != 3 or M.shape != low.shape or not np.array_equal(M, low) or np.any(c):
         raise NotSmle("not an SMLE graph: the switch is not max(min(O, Z + s), Z - s)")
     capped, head, narrow = sources
@@ -220,7 +222,7 @@ def _switch(nodes: _Nodes, tensor: str) -> tuple[str, tuple[np.ndarray, np.ndarr
     ):
         raise NotSmle("not an SMLE graph: the switch's width is not min(K * excess, S) with "
                       "positive constants K and S")  # fmt: skip
-    return head, _region(nodes, nodes.input_of(sources[0], "Relu"))
+    return head, _region(nodes, nodes.input_of(sources[0], "Relu")), m
 
 
 def _region(nodes: _Nodes, tensor: str) -> tuple[np.ndarray, np.ndarray]:
@@ -236,6 +238,10 @@ def _region(nodes: _Nodes, tensor: str) -> tuple[np.ndarray, np.ndarray]:
     if kernel != [A.shape[0], 1] or c.shape != (A.shape[0],):
         raise NotSmle("not an SMLE graph: the region test does not take every row's maximum")
     return A, -c
+
+
+def _output_width(graph: onnx.GraphProto) -> int:
+    return int(graph.output[0].type.tensor_type.shape.dim[1].dim_value)
 
 
 def _input_width(graph: onnx.GraphProto) -> int:
