@@ -6,12 +6,14 @@
 (needs ``pip install -e ".[bench]"``: maraboupy; and ../shared for the ACAS Xu network). It
 makes one file with each of nnv's writers: ``nnv run``'s repaired.onnx for examples/xor and for
 the ACAS Xu repair of docs/repair.md (N2,9 on property 8's box, float32), ``nnv train``'s
-model.onnx for examples/smle_toy, and the Python API's ``RepairResult.to_onnx`` and
-``TrainingResult.to_onnx``. Each file is run by onnxruntime on every data point and, when
-Marabou loads it (``MarabouNetwork`` from ONNX), evaluated by Marabou's solver at a few points;
-both are compared with nnv's forward pass: the certified network in memory for the API, nnv's
-reader of the file for the command's files. SMLE files have no nnv forward pass (its reader
-takes no Min/Max/ReduceMax graph): there onnxruntime is the reference for Marabou.
+model.onnx for examples/smle_toy (float32, the default, and float64), and the Python API's
+``RepairResult.to_onnx`` and ``TrainingResult.to_onnx``. Each file is run by onnxruntime on
+every data point and, when Marabou loads it (``MarabouNetwork`` from ONNX), evaluated by
+Marabou's solver (default options: DeepPoly bound tightening) at a few points; both are
+compared with nnv's forward pass: the certified network in memory for the API, nnv's reader
+of the file for the command's files. SMLE files have no nnv forward pass (nnv's reader takes
+no skip connections, and the clip bounds and the region switch read X): there onnxruntime is
+the reference for Marabou.
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ def command_exports(work: Path) -> list[Export]:
     nnv_command("train", "--data", toy / "data.npz", "--property", toy / "properties.json",
                 "--property-name", "sum_capped", "--epochs", "5", "--samples", "5000",
                 "--out", work / "smle_toy", "--quiet")  # fmt: skip
+    nnv_command("train", "--data", toy / "data.npz", "--property", toy / "properties.json",
+                "--property-name", "sum_capped", "--epochs", "5", "--samples", "5000",
+                "--precision", "float64", "--out", work / "smle_toy_float64",
+                "--quiet")  # fmt: skip
     xor_points = Dataset.load(xor / "data.npz").splits["test"][0]
     acas_points = Dataset.load(acas / "data.npz").splits["test"][0]
     toy_points = smle_points()
@@ -105,6 +111,8 @@ def command_exports(work: Path) -> list[Export]:
                file_reader(acas / "repaired.onnx"), nnv_reader),
         Export("nnv train (examples/smle_toy)", work / "smle_toy" / "model.onnx", toy_points,
                None, "onnxruntime"),
+        Export("nnv train --precision float64 (examples/smle_toy)",
+               work / "smle_toy_float64" / "model.onnx", toy_points, None, "onnxruntime"),
     ]  # fmt: skip
 
 
@@ -198,8 +206,8 @@ def report(rows: list[tuple[Export, str, Reading, Reading]], command: str) -> st
         "",
         "Each file written by one of nnv's writers, run by onnxruntime (every point) and by "
         "Marabou (`maraboupy` " + _marabou_version() + ", `Marabou.read_onnx`, then "
-        "`evaluateWithMarabou` at a few points), compared with the reference: the largest "
-        "absolute difference of any output.",
+        "`evaluateWithMarabou` at a few points, default options), compared with the "
+        "reference: the largest absolute difference of any output.",
         "",
         "| writer | file | input type | reference | onnxruntime | Marabou |",
         "|---|---|---|---|---|---|",

@@ -274,7 +274,9 @@ def test_onnx_export_reproduces_the_model_and_gives_back_its_parts(box: str) -> 
     import onnx
 
     single = export_smle(model)
-    assert {t.data_type for t in single.graph.initializer} == {onnx.TensorProto.FLOAT}
+    # every float tensor (the Unsqueeze axes are int64 indices)
+    floats = {t.data_type for t in single.graph.initializer} - {onnx.TensorProto.INT64}
+    assert floats == {onnx.TensorProto.FLOAT}
     assert single.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     inputs = X.astype(np.float32).astype(np.float64)
     assert np.allclose(run_onnx(single, inputs), model.predict(inputs), rtol=0, atol=1e-5)
@@ -403,7 +405,7 @@ def test_baselines_take_the_level_too() -> None:
     options = {"epochs": 5, "widths": [6], "learning_rate": 0.01}
     pre = PreprocessTrainer(BaselineOptions(**options)).fit(X, Y, differences(2, 0.5), level=3)
     exported = pre.export("float64")
-    assert [n.op_type for n in exported.graph.node][:2] == ["Gather", "Sub"]
+    assert [n.op_type for n in exported.graph.node][:3] == ["MatMul", "MatMul", "Gemm"]
     assert np.allclose(run_onnx(exported, X), pre.predict(X), rtol=0, atol=1e-12)
     # standardised on the de-levelled inputs: the level column itself is all zeros there
     assert pre.model_.shift[3] == 0.0 and pre.model_.scale[3] == 1.0
@@ -440,9 +442,9 @@ def test_a_levelled_model_is_certified_only_for_shift_invariant_properties() -> 
     tampered.CopyFrom(original)
     graph = tampered.graph
     last = graph.node[-1]  # Identity(core) -> Y
-    graph.initializer.append(numpy_helper.from_array(np.array([0], np.int64), "column"))
-    graph.node.insert(len(graph.node) - 1, helper.make_node("Gather", ["X", "column"], ["lv"],
-                                                            axis=1))
+    one_hot = np.array([[1.0], [0.0]], np.float32)
+    graph.initializer.append(numpy_helper.from_array(one_hot, "column"))
+    graph.node.insert(len(graph.node) - 1, helper.make_node("MatMul", ["X", "column"], ["lv"]))
     graph.node.insert(len(graph.node) - 1, helper.make_node("Add", [last.input[0], "lv"],
                                                             ["moved"]))
     last.input[0] = "moved"
@@ -450,11 +452,12 @@ def test_a_levelled_model_is_certified_only_for_shift_invariant_properties() -> 
     assert read_exported(tampered).level == 0
     verdict = certify(tampered, spec, HIGHS, 2000, (-np.ones(2), np.ones(2)))
     assert not verdict.certified and verdict.proof is None
-    # a level that is not one column of X (axis 0: a row) is no SMLE graph
-    for node in graph.node:
-        if node.op_type == "Gather":
-            node.attribute[0].i = 0
-    with pytest.raises(NotSmle, match="Gather"):
+    # a level that is not one column of X (a mix of two) is no SMLE graph
+    for index, tensor in enumerate(graph.initializer):
+        if tensor.name == "column":
+            mixed = numpy_helper.from_array(np.array([[1.0], [0.5]], np.float32), "column")
+            graph.initializer[index].CopyFrom(mixed)
+    with pytest.raises(NotSmle, match="one-hot"):
         read_exported(tampered)
 
 

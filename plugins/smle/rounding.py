@@ -7,15 +7,26 @@ operations after the clip (the head's ``Gemm``, a linear box's two ``Gemm``, the
 ``Add``) provably moves no constraint of the property by that much. The bound is the
 textbook one for a dot product of n terms in any order: ``|fl(a.b) - a.b| <= gamma(n)
 |a|.|b|`` with ``gamma(n) = n u / (1 - n u)`` and ``u = 2**-24`` (Higham, *Accuracy and
-Stability of Numerical Algorithms*, 3.1). ``Min``, ``Max`` and ``Where`` round nothing;
-what the backbone computes does not matter, since the proof covers every embedding the box
-allows.
+Stability of Numerical Algorithms*, 3.1). What the backbone computes does not matter, since
+the proof covers every embedding the box allows.
+
+The rest of the file rounds nothing (:mod:`.export`), which is why this bound is the whole
+error: the clip's two maxima of pairs take ``-H_j`` against ``-u_j(x)``, then ``-T_j``
+against ``l_j(x)``, each made by one ``Gemm`` whose other products are ``0 * t`` (exactly
+zero for a finite backbone output: a float32 overflow, past 3.4e38, is outside this
+argument), and a maximum rounds nothing; a constant bound sums exact zeros and ``u0``, a
+linear one the same terms as its own ``Gemm`` (the bound above holds in any order); the
+level ``MatMul(X, e_c)`` sums one non-zero product. Inside the region the switch's width
+``s = min(K * Relu(worst), S)`` is zero (the test passes, ``worst <= 0``), so ``-Z_j - s``,
+``Z_j - s`` and ``max(min(O, Z), Z)`` give ``Z`` exactly: the output is the head's ``Gemm``
+plus the level, as bounded here.
 
 The region switch of a float32 file tests ``fl(A') x <= b'`` with ``A'`` the float32 values
 nearest ``A`` and ``b'`` (:func:`switch_threshold`) widened by what the change of ``A`` and
 the float32 rounding of the test can cost: every float32 input of the property's region
 then takes the constrained head (:func:`switch_covers` checks that on the file); inputs
-just outside the region may take it too, which the property does not mind.
+just outside the region may take it too, or (in the switch's thin band) the outside head
+clamped to within ``s`` of it, which the property does not mind.
 """
 
 from __future__ import annotations
