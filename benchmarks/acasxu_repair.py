@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +88,10 @@ def repair(network: Path, prop: Path, data: Path, out: Path, extra: list[str]) -
 
 
 def marabou_confirms(
-    repaired: Path, boxes: list[dict], timeout: float, depth: int = 6
+    repaired: Path, boxes: list[dict], timeout: float, depth: int = 6, workers: int = 2
 ) -> list[str]:
-    """Marabou's verdict on the repaired file for each box ('unavailable' without it).
+    """Marabou's verdict on the repaired file for each box ('unavailable' without it), up to
+    ``workers`` Marabou processes at once.
 
     A box Marabou cannot decide within ``timeout`` seconds is halved along its widest input
     and each half checked in turn, down to ``depth`` halvings: the box is ``unsat`` when
@@ -98,11 +100,13 @@ def marabou_confirms(
     found = str(marabou) if marabou.is_file() else shutil.which("Marabou")
     if found is None:
         return ["unavailable"] * len(boxes)
-    with tempfile.TemporaryDirectory() as folder:
-        return [
-            _marabou_box(found, repaired, box["lower"], box["upper"], timeout, depth, folder)
-            for box in boxes
-        ]
+
+    def confirm(box: dict) -> str:
+        with tempfile.TemporaryDirectory() as folder:
+            return _marabou_box(found, repaired, box["lower"], box["upper"], timeout, depth, folder)
+
+    with ThreadPoolExecutor(workers) as pool:  # each check is a Marabou process of its own
+        return list(pool.map(confirm, boxes))
 
 
 def _marabou_box(
@@ -161,7 +165,7 @@ def boxes_experiment(out: Path, timeout: float, free: list[str]) -> str:
         marabou = []
         if (run / "repaired.onnx").is_file():
             boxes = _repaired_boxes(network, result)
-            marabou = marabou_confirms(run / "repaired.onnx", boxes, 10)
+            marabou = marabou_confirms(run / "repaired.onnx", boxes, 5, depth=8)
     return _boxes_report(result, marabou)
 
 
