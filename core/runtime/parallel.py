@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -51,7 +52,9 @@ def _in_children(
             while waiting and len(running) < workers:
                 index, item = waiting.pop()
                 receive, send = _FORK.Pipe(duplex=False)
-                process = _FORK.Process(target=_child, args=(function, item, send))
+                process = _FORK.Process(
+                    target=_child, args=(function, item, send, os.getpid())
+                )
                 process.start()
                 send.close()
                 running[receive] = (index, process)
@@ -72,8 +75,10 @@ def can_fork() -> bool:
     return sys.platform.startswith("linux") and not multiprocessing.current_process().daemon
 
 
-def _child(function: Callable[[Any], Any], item: Any, conn: Connection) -> None:
+def _child(function: Callable[[Any], Any], item: Any, conn: Connection, parent: int) -> None:
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
     try:
         message: tuple[str, Any] = ("answer", function(item))
     except BaseException as error:  # noqa: BLE001 - every failure goes back to the parent
