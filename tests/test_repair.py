@@ -326,6 +326,8 @@ def test_an_undecided_region_gets_more_time_then_adds_its_nearest_point_within_t
     assert result.rounds == rounds
     if status == "repaired":  # the certificate is the certifier's, not the fake's
         assert_really_repaired(engine, result.values)
+        # each near miss (a round) doubled the synthesis margin (nnv.core.repair.margins)
+        assert result.synthesis_margin == engine.synthesis_margin * 2 ** (rounds - 1)
     else:
         assert "timeout" in result.message
 

@@ -559,4 +559,4 @@ def test_blobs_answer_replays(nnsynth: Path) -> None:
     candidate = engine.network.with_parameters({"b1.8": free.original[0] + answer.delta})
     assert engine.outcomes.kept(candidate, []) >= answer.kept
     pairs = [(p, c) for p, points in zip(engine.properties, seeds, strict=True) for c in points]
-    assert safe_by(candidate, pairs) >= engine.settings.synthesis_margin - 1e-9
+    assert safe_by(candidate, pairs) >= engine.synthesis_margin - 1e-9

@@ -103,7 +103,7 @@ def reference_lp(engine: Repairer, free: FreeParameters, state: RoundState, norm
         return J
 
     (conjunction,) = prop.unsafe_outputs  # y0 - y1 <= 0 is unsafe
-    margin = engine.settings.synthesis_margin
+    margin = engine.synthesis_margin
     coefficient = np.einsum("r,mrn->mn", conjunction.C[0], jacobian(hidden))
     slack = net.forward(X) @ conjunction.C[0] - conjunction.d[0] - margin  # >= 0: safe
     if norm == "output":
@@ -163,7 +163,7 @@ def test_smallest_change_objectives_reach_the_lps_optimum(norm: str) -> None:
     )
     X = np.array(state.counterexamples[0])
     gap = repaired.forward(X) @ engine.properties[0].unsafe_outputs[0].C[0]
-    assert np.all(gap >= engine.settings.synthesis_margin - 1e-9)
+    assert np.all(gap >= engine.synthesis_margin - 1e-9)
 
 
 def test_lexicographic_objectives_hold_the_first_and_improve_the_second() -> None:
@@ -236,13 +236,13 @@ def test_a_disjunction_falls_back_to_binaries_when_its_chosen_row_cannot_hold() 
     assert proposal.status == "found" and synthesiser.exact and proposal.proved_optimal
     assert proposal.offsets is not None
     # y1 = 2 + delta must fall below y2 = 0.5 by the margin: the smallest move
-    assert proposal.offsets[0] == pytest.approx(-1.5 - engine.settings.synthesis_margin)
+    assert proposal.offsets[0] == pytest.approx(-1.5 - engine.synthesis_margin)
     both = engine.synthesiser(FreeParameters.of(net, ["b2.1", "b2.2"]), None)
     chosen = both.propose(RoundState([[X[0]]], []))
     assert chosen.status == "found" and not chosen.proved_optimal  # a row was chosen
     assert "one row of each disjunction chosen" in chosen.message
     assert chosen.offsets is not None  # y0 = 1 + delta moves: the nearer row, 0.5 + margin
-    assert chosen.offsets == pytest.approx([-0.5 - engine.settings.synthesis_margin, 0.0])
+    assert chosen.offsets == pytest.approx([-0.5 - engine.synthesis_margin, 0.0])
 
 
 # -- warm starts -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from nnv.core.repair.candidates import RoundState
 from nnv.core.repair.free import FreeParameters
 from nnv.core.repair.loop import Repairer
 from nnv.core.repair.synthesis.affine import AffineSynthesiser
-from nnv.core.repair.synthesis.base import Proposal, Rounds, Synthesiser
+from nnv.core.repair.synthesis.base import Proposal, Rounds, Synthesiser, SynthesisProblem
 from nnv.core.repair.synthesis.fallback import FallbackSynthesiser
 from nnv.core.repair.synthesis.line import LineSynthesiser
 from nnv.core.repair.synthesis.pair import PairSynthesiser
@@ -88,8 +88,9 @@ class _Fixed:
 
     max_change = 10.0
 
-    def __init__(self, proposal: Proposal) -> None:
+    def __init__(self, proposal: Proposal, problem: SynthesisProblem) -> None:
         self.proposal = proposal
+        self.problem = problem
 
     def propose(self, state: Rounds) -> Proposal:
         return self.proposal
@@ -117,7 +118,8 @@ def test_each_proposal_without_offsets_ends_the_trial_with_its_message(
     monkeypatch: pytest.MonkeyPatch, proposal: Proposal, status: str, message: str
 ) -> None:
     engine = repairer("highs")
-    monkeypatch.setattr(engine, "synthesiser", lambda free, deadline: _Fixed(proposal))
+    fixed = _Fixed(proposal, engine.problem(FreeParameters.of(engine.network, ["b2.1"])))
+    monkeypatch.setattr(engine, "synthesiser", lambda free, deadline: fixed)
     result = engine.trial(["b2.1"])
     assert (result.status, result.message, result.rounds) == (status, message, 1)
     assert result.values == {} and result.soft_total == engine.soft.count
@@ -129,7 +131,7 @@ def test_a_found_proposal_that_verifies_is_certified_and_its_message_reported(
     engine = repairer("highs")
     found = chosen(engine, ["b2.1"]).propose(first_round(engine))
     noted = Proposal("found", found.offsets, message="found by a test")
-    monkeypatch.setattr(engine, "synthesiser", lambda free, deadline: _Fixed(noted))
+    monkeypatch.setattr(engine, "synthesiser", lambda free, _: _Fixed(noted, engine.problem(free)))
     result = engine.trial(["b2.1"])
     assert result.status == "repaired" and result.certified_by == "z3 (exact)"
     assert result.message == "synthesis: found by a test"

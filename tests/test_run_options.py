@@ -36,7 +36,8 @@ SOLVER_KEYS = [
     "accuracy_before", "accuracy_after", "kept", "soft_total", "drawdown", "seconds", "trials",
     "resumed", "demoted", "cut_short", "trial_counts", "solver", "verifier", "heuristic",
     "heuristic_options", "mode", "search", "search_options", "threshold", "threshold_search",
-    "objective", "max_change", "max_change_used", "line_synthesis", "pair_time", "decision",
+    "objective", "max_change", "max_change_used", "synthesis_margin", "margins",
+    "line_synthesis", "pair_time", "decision",
     "timeout", "trial_timeout", "seed", "executor", "workers", "network", "properties",
     "regions", "data", "repaired_network", "nnv_version",
 ]  # fmt: skip

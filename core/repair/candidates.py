@@ -1,7 +1,7 @@
 """The loop's check of each candidate over every region, and what it remembers across rounds.
 
 Each round the candidate is verified over each property's region, and each soft region the
-proposal keeps, with the unsafe set widened by ``verify_margin``. On large regions (ACAS Xu
+proposal keeps, with the unsafe set widened by the verify margin. On large regions (ACAS Xu
 boxes) one region can take many times as long to prove as all the others, and a candidate
 that is safe but close to the unsafe set is as hard to prove as to refute. So the check
 
@@ -98,6 +98,7 @@ class CandidateChecker:
         settings: RepairSettings,
         events: CounterexampleEvents | None = None,
         workers: int = 1,
+        verify_margin: float | None = None,
     ) -> None:
         self.network = network
         self.properties = list(properties)
@@ -106,6 +107,8 @@ class CandidateChecker:
         self.settings = settings
         self.events = events
         self.workers = workers  # processes proving regions at once (map_forked)
+        # the unsafe sets are widened by this: settings.verify_margin scaled to the outputs
+        self.verify_margin = settings.verify_margin if verify_margin is None else verify_margin
         self.total_volume = sum(p.volume() for p in self.properties)
 
     def check(
@@ -177,7 +180,7 @@ class CandidateChecker:
 
     def _checks(self, regions: list[int], state: RoundState) -> list[_Check]:
         """Every property's region, then the soft regions the proposal keeps."""
-        margin = self.settings.verify_margin
+        margin = self.verify_margin
         checks = [
             _Check(("property", i), prop.expanded(margin), prop.volume(), points)
             for i, (prop, points) in enumerate(

@@ -45,6 +45,7 @@ from nnv.core.plugin.solver import Solver
 from nnv.core.query.capabilities import Capability
 from nnv.core.repair.candidates import CandidateChecker, RoundState
 from nnv.core.repair.free import FreeParameters, change_limits, is_bilinear
+from nnv.core.repair.margins import SynthesisMargin, output_scale
 from nnv.core.repair.metrics import accuracy_report
 from nnv.core.repair.outcome import Outcomes
 from nnv.core.repair.quantified import quantified_trial
@@ -98,8 +99,20 @@ class Repairer:
         self.outcomes = Outcomes(
             network, self.properties, soft, data, verifier, certifier, self.settings
         )
+        # the margins for this network's outputs (nnv.core.repair.margins)
+        outputs = self.settings.margins == "outputs"
+        scale = output_scale(self.network, self._inputs()) if outputs else 1.0
+        self.synthesis_margin = self.settings.synthesis_margin * scale
+        self.verify_margin = self.settings.verify_margin * scale
         self.checker = CandidateChecker(
-            self.network, self.properties, soft, verifier, self.settings, events, workers
+            self.network,
+            self.properties,
+            soft,
+            verifier,
+            self.settings,
+            events,
+            workers,
+            self.verify_margin,
         )
 
     # -- one trial -------------------------------------------------------------------------
@@ -157,6 +170,7 @@ class Repairer:
             synthesiser = self.synthesiser(free, deadline)
             result = self._cegis(free, synthesiser, deadline)
             result.max_change_used = synthesiser.max_change
+            result.synthesis_margin = synthesiser.problem.margin.value
         result.seconds = time.monotonic() - start
         return result
 
@@ -167,11 +181,16 @@ class Repairer:
 
     def problem(self, free: FreeParameters) -> SynthesisProblem:
         """What synthesis for ``free`` is given, with the limits of each offset."""
-        inputs = [X for X, _ in self.data.splits.values()] + [self.soft.points]
-        limits = change_limits(self.network, free, self.settings.max_change, np.vstack(inputs))
+        limits = change_limits(self.network, free, self.settings.max_change, self._inputs())
+        margin = SynthesisMargin.starting(self.synthesis_margin, self.verify_margin)
         return SynthesisProblem(
-            self.network, free, limits, self.properties, self.soft, self.settings
+            self.network, free, limits, self.properties, self.soft, self.settings, margin
         )
+
+    def _inputs(self) -> np.ndarray:
+        """Every input the data and the soft constraints name, one row each."""
+        inputs = [X for X, _ in self.data.splits.values()] + [self.soft.points]
+        return np.vstack([np.reshape(X, (-1, self.network.n_inputs)) for X in inputs])
 
     def synthesiser(self, free: FreeParameters, deadline: float | None) -> Synthesiser:
         """The synthesis a cegis trial uses: the exact line for one parameter; for two, the
@@ -230,6 +249,7 @@ class Repairer:
         )
         names = free.names
         stopped = self.outcomes.stopped
+        margin = synthesiser.problem.margin
         while state.rounds < self.settings.max_rounds:
             state.rounds += 1
             left = remaining(deadline)
@@ -238,21 +258,22 @@ class Repairer:
                     stopped(names, "timeout", state.rounds, "the trial timed out")
                 )
             proposal = synthesiser.propose(state)
+            while proposal.status == "infeasible" and margin.relax():
+                proposal = synthesiser.propose(state)  # a smaller margin may admit values
             if proposal.status != "found":
                 return self._unsolved(names, proposal, state.rounds, synthesiser.max_change)
             assert proposal.offsets is not None  # a found proposal has them (Proposal checks)
             values = free.original + proposal.offsets
             state.candidate = dict(zip(names, map(float, values), strict=True))
             candidate = self.network.with_parameters(dict(state.candidate))
+            near_misses = state.near_misses
             outcome = self.checker.check(candidate, proposal.regions, state, deadline)
+            if state.near_misses > near_misses:
+                margin.tighten()  # further from the unsafe set, quicker to prove
             if outcome == "verified":
                 result = self._verified(names, candidate, proposal, state, deadline)
-                grown = synthesiser.max_change / self.settings.max_change
-                if result.repaired and 1 < grown < math.inf and not result.message:
-                    result.message = (
-                        f"synthesis: the box grew to {grown:g} x --max-change "
-                        f"({synthesiser.max_change:g})"
-                    )
+                if result.repaired:
+                    result.message = "; ".join(self._adapted(synthesiser, result.message))
                 return result
             if outcome != "new counterexample":
                 return state.with_partial(
@@ -260,6 +281,20 @@ class Repairer:
                 )
         message = f"no repair after {state.rounds} rounds"
         return state.with_partial(stopped(names, "timeout", state.rounds, message))
+
+    def _adapted(self, synthesiser: Synthesiser, message: str) -> list[str]:
+        """A repaired trial's message, with how far its box grew and where its margin went."""
+        notes = [message] if message else []
+        grown = synthesiser.max_change / self.settings.max_change
+        if 1 < grown < math.inf and not message:
+            notes.append(
+                f"synthesis: the box grew to {grown:g} x --max-change ({synthesiser.max_change:g})"
+            )
+        margin = synthesiser.problem.margin.value
+        if margin != self.synthesis_margin:
+            moved = "relaxed" if margin < self.synthesis_margin else "tightened"
+            notes.append(f"synthesis margin {moved} to {margin:.3g}")
+        return notes
 
     def _unsolved(self, names: FreeSet, proposal: Proposal, rounds: int, box: float) -> TrialResult:
         """The trial a round without offsets ends: why synthesis found none, in ``box``."""

@@ -106,6 +106,7 @@ class Outcomes:
         result = self.finish(names, candidate, regions, claimed.rounds, None)
         result.seconds = claimed.seconds
         result.max_change_used = claimed.max_change_used
+        result.synthesis_margin = claimed.synthesis_margin
         if not result.repaired:
             result.message = f"resumed from trials.csv, then {result.message}"
         return result

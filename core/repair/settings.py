@@ -22,8 +22,11 @@ class RepairSettings:
     max_growth: float = 2.0**10
     threshold: int | None = None  # keep at least this many soft constraints
     threshold_search: bool = False  # quantified mode: raise the threshold while satisfiable
+    # for outputs of order 1; with margins="outputs", times the order of magnitude of the
+    # outputs' spread; the synthesis margin adapts within a trial (nnv.core.repair.margins)
     synthesis_margin: float = 1e-3
     verify_margin: float = 1e-4
+    margins: Literal["absolute", "outputs"] = "absolute"
     # A soft point counts as kept when its label leads every other output by soft_margin in
     # float64 (the count reported). Synthesis asks for the larger soft_synthesis_margin: its
     # optimum, with the smallest change, sits on the edge of what it keeps, and a point kept
@@ -61,6 +64,8 @@ class RepairSettings:
         if not self.max_growth >= 1:
             raise InputError("max_growth must be at least 1")
         check_decision(self.decision)
+        if self.margins not in ("absolute", "outputs"):
+            raise InputError(f"margins must be absolute or outputs, not {self.margins!r}")
 
     def deadline(self, start: float) -> float | None:
         """When a trial that began at ``start`` (``time.monotonic()``) must stop, if ever."""

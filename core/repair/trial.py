@@ -26,6 +26,9 @@ class TrialResult:
     # the box synthesis searched in the end: --max-change, or more where the MILP's box grew;
     # inf for one parameter's exact line (the whole real line), None where none ran
     max_change_used: float | None = None
+    # the synthesis margin the trial ended with (scaled to the outputs, relaxed or tightened
+    # by the loop: nnv.core.repair.margins); None where the quantified mode ran
+    synthesis_margin: float | None = None
     # a trial that timed out verifying a candidate: the share of the properties' regions (by
     # volume) proved for it, whose values are then ``values``; None otherwise
     proved_fraction: float | None = None

@@ -30,7 +30,7 @@ from nnv.core.status import TrialStatus
 
 TRIAL_COLUMNS = (
     "free", "status", "accuracy", "kept", "soft_total", "seconds", "rounds", "certified_by",
-    "values", "message", "cut_short", "max_change_used", "proved_fraction",
+    "values", "message", "cut_short", "max_change_used", "proved_fraction", "synthesis_margin",
 )  # fmt: skip
 
 
@@ -222,6 +222,7 @@ def _row_result(row: dict[str, str], network: Network) -> TrialResult:
         cut_short=row.get("cut_short") == "1",
         max_change_used=float(row["max_change_used"]) if row["max_change_used"] else None,
         proved_fraction=_fraction(row.get("proved_fraction", "")),
+        synthesis_margin=float(row["synthesis_margin"]) if row.get("synthesis_margin") else None,
     )
 
 
@@ -235,6 +236,7 @@ def trials_csv(results: Sequence[TrialResult]) -> str:
             ",".join(r.free), r.status, _blank(r.accuracy), _blank(r.kept), r.soft_total,
             f"{r.seconds:.3f}", r.rounds, r.certified_by or "", json.dumps(r.values), r.message,
             "1" if r.cut_short else "", _blank(r.max_change_used), _blank(r.proved_fraction),
+            _blank(r.synthesis_margin),
         ])  # fmt: skip
     return buffer.getvalue()
 

@@ -130,6 +130,7 @@ class AffineSynthesiser:
         self.outputs = self.soft.output_changes() if "outputs" in self.needs else None
         self.blocks: list[_Block] = []
         self.encoded = [0 for _ in problem.properties]  # counterexamples with rows, per property
+        self.blocks_margin = problem.margin.value  # the synthesis margin the blocks were built for
         self.exact = False  # solve every disjunction with binaries (once the chosen rows fail)
         self.basis: object = None
 
@@ -218,7 +219,11 @@ class AffineSynthesiser:
     # -- counterexamples ---------------------------------------------------------------------
 
     def _encode(self, state: Rounds) -> None:
-        """Rows for the counterexamples found since the last round, one block per property."""
+        """Rows for the counterexamples found since the last round, one block per property;
+        all of them again when the loop has changed the margin since."""
+        if self.problem.margin.value != self.blocks_margin:
+            self.blocks_margin = self.problem.margin.value
+            self.blocks, self.encoded = [], [0 for _ in self.problem.properties]
         for index, (prop, points) in enumerate(
             zip(self.problem.properties, state.counterexamples, strict=True)
         ):
@@ -231,7 +236,7 @@ class AffineSynthesiser:
 
     def _block(self, prop: Property, X: np.ndarray) -> _Block | None:
         """Every row that may keep the points ``X`` out of ``prop``'s unsafe conjunctions."""
-        margin = self.problem.settings.synthesis_margin
+        margin = self.problem.margin.value
         y0, factors = self.map.at(X)
         rows: list[sp.csr_matrix] = []
         lower: list[np.ndarray] = []

@@ -18,6 +18,7 @@ from nnv.core.model.network import Network
 from nnv.core.model.property import Property
 from nnv.core.plugin.heuristic import SoftConstraints
 from nnv.core.repair.free import FreeParameters
+from nnv.core.repair.margins import SynthesisMargin
 from nnv.core.repair.settings import RepairSettings
 
 # found: offsets that fix every counterexample; infeasible: proved that none within the limits
@@ -54,9 +55,11 @@ class Synthesiser(Protocol):
 
     ``max_change`` is the box it searches now: ``--max-change`` (see
     :func:`~nnv.core.repair.free.change_limits`), larger once it has grown, ``inf`` for a search
-    of the whole real line; the trial reports it."""
+    of the whole real line; the trial reports it. ``problem`` is what it was given (the loop
+    adapts its margin)."""
 
     max_change: float
+    problem: SynthesisProblem
 
     def propose(self, state: Rounds) -> Proposal: ...
 
@@ -65,7 +68,9 @@ class Synthesiser(Protocol):
 class SynthesisProblem:
     """What a trial gives its synthesiser: the network and its free parameters, how far each
     may move (``limits``, see :func:`~nnv.core.repair.free.change_limits`), the properties,
-    the soft constraints and the margins."""
+    the soft constraints, the settings and the trial's synthesis margin (scaled to the
+    outputs and adapted by the loop: :mod:`nnv.core.repair.margins`), which synthesis reads
+    each round instead of ``settings.synthesis_margin``."""
 
     network: Network
     free: FreeParameters
@@ -73,6 +78,7 @@ class SynthesisProblem:
     properties: Sequence[Property]
     soft: SoftConstraints
     settings: RepairSettings
+    margin: SynthesisMargin
 
     def counterexample_points(self, state: Rounds) -> list[tuple[Property, np.ndarray]]:
         """Every counterexample found so far, with the property it violated."""

@@ -25,6 +25,7 @@ class FallbackSynthesiser:
     """The pair search, then the MILP by ``solver`` from its answer within the time box."""
 
     def __init__(self, problem: SynthesisProblem, solver: Solver, deadline: float | None) -> None:
+        self.problem = problem
         self.exact = SolverSynthesiser(problem, solver, False, deadline, share=0.5)
         self.search = PairSynthesiser(problem)
         self.deadline = deadline

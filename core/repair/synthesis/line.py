@@ -247,7 +247,7 @@ class LineSynthesiser:
 
     def propose(self, state: Rounds) -> Proposal:
         answer = self.line.solve(
-            self.problem.counterexample_points(state), self.problem.settings.synthesis_margin
+            self.problem.counterexample_points(state), self.problem.margin.value
         )
         if answer.delta is None:
             return Proposal("infeasible")

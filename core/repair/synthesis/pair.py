@@ -154,7 +154,7 @@ class PairSynthesiser:
 
     def propose(self, state: Rounds) -> Proposal:
         answer = self.pair.solve(
-            self.problem.counterexample_points(state), self.problem.settings.synthesis_margin
+            self.problem.counterexample_points(state), self.problem.margin.value
         )
         outer = self.problem.free.names[self.pair.outer]
         self.summary = f"best of {answer.tried} values of {outer}"

@@ -301,7 +301,7 @@ class NeuronPairSynthesiser:
 
     def propose(self, state: Rounds) -> Proposal:
         counterexamples = self.problem.counterexample_points(state)
-        margin = self.problem.settings.synthesis_margin
+        margin = self.problem.margin.value
         found: Proposal | None = None
         while True:
             offsets, _ = self.plane.solve(counterexamples, margin)

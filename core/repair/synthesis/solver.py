@@ -260,7 +260,7 @@ class SolverSynthesiser:
                 np.full(rows.shape[0], keep),
                 rows,
                 None,
-                self.problem.settings.synthesis_margin - constant,
+                self.problem.margin.value - constant,
                 np.inf,
             )
         return variables
@@ -274,7 +274,7 @@ class SolverSynthesiser:
         several through a binary per row (at least one of them chosen).
         """
         outputs = self.encoder.add_points(builder, delta, point[None, :])
-        margin = self.problem.settings.synthesis_margin
+        margin = self.problem.margin.value
         for conjunction in prop.unsafe_outputs:
             rows, constant, _, _ = output_rows(outputs, 0, conjunction.C, builder.n_vars)
             needed = conjunction.d + margin - constant

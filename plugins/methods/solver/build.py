@@ -58,6 +58,7 @@ def _repairer(
     settings = RepairSettings(
         mode=options.mode,
         max_change=options.max_change,
+        margins=options.margins,
         threshold=options.threshold,
         threshold_search=options.threshold_search,
         line_synthesis=options.line_synthesis,

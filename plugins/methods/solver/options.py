@@ -155,6 +155,12 @@ class SolverOptions(Options):
         help="Bound M on each free parameter's effect (default 10): a bias moves at most M, a "
         "weight at most M / max(1, s), s the largest magnitude of the activation it reads.",
     )
+    margins: Literal["absolute", "outputs"] = option(
+        "absolute",
+        fingerprint=True,
+        help="Synthesis and verify margins: absolute (1e-3 and 1e-4, default) or outputs "
+        "(times the order of magnitude of the outputs' spread); either adapts in a trial.",
+    )
     line_synthesis: bool = option(
         True,
         flag="--line-synthesis/--no-line-synthesis",

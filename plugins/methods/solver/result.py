@@ -54,6 +54,10 @@ class SearchDetails(ResultDetails):
     # the box the chosen trial's synthesis ended with: max_change, what the MILP's box grew
     # to, or "unbounded" (one parameter's exact line); None when no trial repaired
     max_change_used: float | str | None
+    # the chosen trial's synthesis margin at the end: scaled to the outputs, relaxed or
+    # tightened by the loop (nnv.core.repair.margins); None when no trial repaired
+    synthesis_margin: float | None
+    margins: str  # absolute, or scaled to the outputs (--margins)
     line_synthesis: bool
     pair_time: float
     trial_timeout: float | None = field(metadata=placed("timeout"))
@@ -143,6 +147,8 @@ def search_result(
         objective=list(options.objective),
         max_change=options.max_change,
         max_change_used=_max_change_used(chosen),
+        synthesis_margin=None if chosen is None else chosen.synthesis_margin,
+        margins=options.margins,
         line_synthesis=options.line_synthesis,
         pair_time=options.pair_time,
         trial_timeout=options.trial_timeout,
