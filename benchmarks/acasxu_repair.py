@@ -2,14 +2,17 @@
 
 Usage (from the repository root):
 
-    python benchmarks/acasxu_repair.py boxes --out benchmarks/results/acasxu_repair.md
+    python benchmarks/acasxu_repair.py boxes --timeout 120 --work runs/boxes --out boxes.md
+    python benchmarks/acasxu_repair.py marabou --work runs/boxes --out boxes.md
     python benchmarks/acasxu_repair.py prop2 --out benchmarks/results/acasxu_repair_prop2.md
 
 ``boxes``: N2,9 property 8 as APRNN sets it up: the region cut into boxes of side 0.05, 20 of
 the violating ones repaired (`--partition 0.05 --repair-boxes 20`), the others held out for
 generalisation; drawdown on points the original network labels (the data file below). Each
 repaired box is then checked by Marabou on the written repaired.onnx when maraboupy is
-installed (`pip install maraboupy`).
+installed (`pip install maraboupy`), piece by piece (see ``marabou_confirms``); that takes
+far longer than the repair. ``marabou`` resumes the check of a kept run folder (``--work``)
+from its marabou.jsonl, or only reports what the log holds (``--logged``).
 
 ``prop2``: every network whose property-2 instance is `sat` in acasxu/instances.csv, repaired
 over the whole property-2 region; each "repaired" file is verified again by `nnv verify`.
@@ -25,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,7 +50,8 @@ DOMAIN = (
 )  # the normalised ranges of the five inputs
 # the last layer free, the smallest change (L1) of its parameters: one LP-based trial
 LAST_LAYER = ["--free-layer", "7", "--objective", "l1"]
-MARABOU_SECONDS = 20  # for each piece of a box (see marabou_confirms)
+MARABOU_SECONDS = 10  # for each piece of a box (see marabou_confirms)
+MARABOU_SPLIT = 6  # each box in 2**6 pieces
 
 
 def nnv_command() -> list[str]:
@@ -89,37 +95,76 @@ def repair(network: Path, prop: Path, data: Path, out: Path, extra: list[str]) -
 
 
 def marabou_confirms(
-    repaired: Path, boxes: list[dict], timeout: float, split: int = 5, depth: int = 4,
-    workers: int = 2,
+    repaired: Path, boxes: list[dict], timeout: float, log: Path, split: int = MARABOU_SPLIT,
+    depth: int = 4, workers: int = 2,
 ) -> list[str]:  # fmt: skip
     """Marabou's verdict on the repaired file for each box ('unavailable' without it).
 
     Marabou needs minutes for one whole box of these (they hold with about 1e-3 to spare, and
-    several outputs are that close over the box), but seconds for its pieces. So each box is
-    cut into ``2**split`` pieces (halving along the widest input), each checked by one Marabou
-    process with ``timeout`` seconds, ``workers`` at once; a piece it cannot decide is halved
-    again, down to ``depth`` more halvings. A box is ``unsat`` when every piece is, ``sat``
-    when Marabou finds a violation in one, else ``unknown``."""
+    several outputs are that close over the box), but seconds for most of its pieces. So each
+    box is cut into ``2**split`` pieces (halving along the widest input), each checked by one
+    Marabou process with ``timeout`` seconds, ``workers`` at once, box after box; a piece it
+    cannot decide is halved again, down to ``depth`` more halvings. A box is ``unsat`` when
+    every piece is, ``sat`` when Marabou finds a violation in one, else ``unknown``.
+
+    Each piece's verdict is appended to ``log`` (JSON lines) as it comes, and a piece already
+    there for the same file and settings is not checked again: the check resumes."""
     marabou = Path(sys.executable).parent / "Marabou"
     found = str(marabou) if marabou.is_file() else shutil.which("Marabou")
     if found is None:
         return ["unavailable"] * len(boxes)
+    setting = _marabou_setting(repaired, timeout, split, depth)
+    done = _logged(log, setting)
     pieces = [
-        (index, low, high)
+        (index, number, low, high)
         for index, box in enumerate(boxes)
-        for low, high in _halved(box["lower"], box["upper"], split)
+        for number, (low, high) in enumerate(_halved(box["lower"], box["upper"], split))
+        if (index, number) not in done
     ]
+    lock = threading.Lock()
 
-    def confirm(piece: tuple[int, list[float], list[float]]) -> str:
+    def confirm(piece: tuple[int, int, list[float], list[float]]) -> None:
+        index, number, low, high = piece
+        start = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
-            return _marabou_box(found, repaired, piece[1], piece[2], timeout, depth, folder)
+            verdict = _marabou_box(found, repaired, low, high, timeout, depth, folder)
+        line = {**setting, "box": index, "piece": number, "verdict": verdict,
+                "seconds": round(time.perf_counter() - start, 2)}  # fmt: skip
+        with lock, log.open("a") as stream:
+            stream.write(json.dumps(line) + "\n")
+        done[index, number] = verdict
 
     with ThreadPoolExecutor(workers) as pool:  # each check is a Marabou process of its own
-        verdicts = list(pool.map(confirm, pieces))
-    return [
-        _combined([v for (index, _, _), v in zip(pieces, verdicts, strict=True) if index == i])
-        for i in range(len(boxes))
-    ]
+        list(pool.map(confirm, pieces))
+    return marabou_verdicts(log, setting, len(boxes), split)
+
+
+def marabou_verdicts(log: Path, setting: dict, boxes: int, split: int) -> list[str]:
+    """Each box's verdict from the pieces in ``log``: 'unchecked' while some piece is not."""
+    done = _logged(log, setting)
+    verdicts = []
+    for index in range(boxes):
+        found = [done.get((index, number)) for number in range(2**split)]
+        verdicts.append("unchecked" if None in found else _combined(found))  # type: ignore[arg-type]
+    return verdicts
+
+
+def _marabou_setting(repaired: Path, timeout: float, split: int, depth: int) -> dict:
+    digest = hashlib.sha256(repaired.read_bytes()).hexdigest()
+    return {"file": digest, "timeout": timeout, "split": split, "depth": depth}
+
+
+def _logged(log: Path, setting: dict) -> dict[tuple[int, int], str]:
+    """The pieces ``log`` has verdicts for under ``setting``."""
+    return {(line["box"], line["piece"]): line["verdict"] for line in _log_lines(log, setting)}
+
+
+def _log_lines(log: Path, setting: dict) -> list[dict]:
+    """The lines of ``log`` written under ``setting`` (this file, timeout, split, depth)."""
+    if not log.is_file():
+        return []
+    lines = [json.loads(text) for text in log.read_text().splitlines() if text.strip()]
+    return [line for line in lines if all(line.get(k) == v for k, v in setting.items())]
 
 
 def _halved(lower: list[float], upper: list[float], times: int) -> list[tuple[list, list]]:
@@ -181,7 +226,7 @@ def box_vnnlib(lower: list[float], upper: list[float]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def boxes_experiment(out: Path, timeout: float, free: list[str], work: Path | None) -> str:
+def boxes_experiment(timeout: float, free: list[str], work: Path | None) -> str:
     """The run on the boxes, then Marabou on its repaired.onnx; the run's folder is kept in
     ``work`` when given (else a temporary folder)."""
     network = ACASXU / "ACASXU_run2a_2_9_batch_2000.onnx"
@@ -193,13 +238,23 @@ def boxes_experiment(out: Path, timeout: float, free: list[str], work: Path | No
         extra = ["--partition", "0.05", "--repair-boxes", "20", *free]
         result = repair(network, ACASXU / "prop_8.vnnlib", data, run, [*extra, "--timeout",
                         f"{timeout:g}"])  # fmt: skip
-        marabou, seconds = [], 0.0
-        if (run / "repaired.onnx").is_file():
-            boxes = _repaired_boxes(network, result)
-            start = time.perf_counter()
-            marabou = marabou_confirms(run / "repaired.onnx", boxes, MARABOU_SECONDS)
-            seconds = time.perf_counter() - start
-    return _boxes_report(result, marabou, seconds)
+        (base / "benchmark.json").write_text(json.dumps(result))
+        return marabou_experiment(base, check=True)
+
+
+def marabou_experiment(work: Path, check: bool) -> str:
+    """The report of the boxes run kept in ``work``, with Marabou's verdicts on its repaired
+    boxes: checked now (resuming ``work``/marabou.jsonl) when ``check``, else as logged."""
+    result = json.loads((work / "benchmark.json").read_text())
+    repaired, log = work / "run" / "repaired.onnx", work / "marabou.jsonl"
+    if not repaired.is_file():
+        return _boxes_report(result, [], 0.0)
+    boxes = _repaired_boxes(ACASXU / "ACASXU_run2a_2_9_batch_2000.onnx", result)
+    if check:
+        marabou_confirms(repaired, boxes, MARABOU_SECONDS, log)
+    setting = _marabou_setting(repaired, MARABOU_SECONDS, MARABOU_SPLIT, 4)
+    seconds = sum(line["seconds"] for line in _log_lines(log, setting))
+    return _boxes_report(result, marabou_verdicts(log, setting, len(boxes), MARABOU_SPLIT), seconds)
 
 
 def _repaired_boxes(network: Path, result: dict) -> list[dict]:
@@ -257,8 +312,9 @@ def _boxes_report(result: dict, marabou: list[str], marabou_seconds: float) -> s
         f"| generalisation: held-out violating points fixed | {found.get('points_fixed')} of "
         f"{found.get('points')} ({_pct(found.get('points_generalised'))}) |",
         f"| Marabou on the repaired boxes (repaired.onnx) | {_counts(marabou)} |",
-        f"| Marabou's time (each box in {2**5} pieces, {MARABOU_SECONDS} s a piece, 2 at once)"
-        f" | {marabou_seconds:.0f} s |",
+        f"| Marabou's time (each box in {2**MARABOU_SPLIT} pieces, {MARABOU_SECONDS} s a piece, "
+        f"halved up to 4 times when undecided; 2 processes at once) | {marabou_seconds:.0f} s "
+        "summed over the pieces |",
         f"| wall time, whole command | {result['wall']:.1f} s |",
         "",
     ]
@@ -342,17 +398,26 @@ def _counts(verdicts: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("experiment", choices=["boxes", "prop2"])
+    parser.add_argument("experiment", choices=["boxes", "marabou", "prop2"])
     parser.add_argument("--timeout", type=float, default=600.0, help="each run's --timeout")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--work", type=Path, help="boxes: keep the run's folder here")
+    parser.add_argument(
+        "--work", type=Path, help="boxes: keep the run's folder here; marabou: the folder to check"
+    )
+    parser.add_argument(
+        "--logged", action="store_true", help="marabou: report what the log has, check nothing"
+    )
     parser.add_argument(
         "--free", default=" ".join(LAST_LAYER), help="nnv run's options choosing what to free"
     )
     args = parser.parse_args()
     free = args.free.split()
     if args.experiment == "boxes":
-        text = boxes_experiment(args.out, args.timeout, free, args.work)
+        text = boxes_experiment(args.timeout, free, args.work)
+    elif args.experiment == "marabou":
+        if args.work is None:
+            raise SystemExit("marabou: --work names the folder of a boxes run")
+        text = marabou_experiment(args.work, check=not args.logged)
     else:
         text = prop2_experiment(args.timeout, free)
     args.out.write_text(text)
