@@ -60,7 +60,7 @@ def test_margins_are_absolute_or_scaled_to_the_outputs_and_nothing_else() -> Non
     from nnv.core.errors import InputError
     from nnv.core.repair.settings import RepairSettings
 
-    with pytest.raises(InputError, match="absolute or outputs"):
+    with pytest.raises(InputError, match="absolute, outputs"):
         RepairSettings(margins="relative")  # type: ignore[arg-type]
 
 

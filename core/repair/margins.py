@@ -24,14 +24,27 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, cast, get_args
 
 import numpy as np
 
+from nnv.core.errors import InputError
 from nnv.core.model.network import Network
+
+# what the given margins are for: outputs of order 1 (absolute), or times output_scale
+MarginScale = Literal["absolute", "outputs"]
+MARGIN_SCALES: tuple[MarginScale, ...] = get_args(MarginScale)
 
 RELAX = 4.0  # synthesis found nothing: the margin is divided by this
 TIGHTEN = 2.0  # the verifier could not decide a candidate: the margin is multiplied by this
 MAX_TIGHTEN = 16.0  # the margin grows to at most this many x its start
+
+
+def check_margin_scale(value: object) -> MarginScale:
+    """``value`` as a :data:`MarginScale`; an ``InputError`` otherwise."""
+    if value not in MARGIN_SCALES:
+        raise InputError(f"margins must be one of {', '.join(MARGIN_SCALES)}, not {value!r}")
+    return cast(MarginScale, value)
 
 
 def output_scale(network: Network, points: np.ndarray) -> float:

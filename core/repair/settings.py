@@ -8,6 +8,7 @@ from typing import Literal
 
 from nnv.core.errors import InputError
 from nnv.core.model.decision import Decision, check_decision
+from nnv.core.repair.margins import MarginScale, check_margin_scale
 
 
 @dataclass
@@ -26,7 +27,7 @@ class RepairSettings:
     # outputs' spread; the synthesis margin adapts within a trial (nnv.core.repair.margins)
     synthesis_margin: float = 1e-3
     verify_margin: float = 1e-4
-    margins: Literal["absolute", "outputs"] = "absolute"
+    margins: MarginScale = "absolute"
     # A soft point counts as kept when its label leads every other output by soft_margin in
     # float64 (the count reported). Synthesis asks for the larger soft_synthesis_margin: its
     # optimum, with the smallest change, sits on the edge of what it keeps, and a point kept
@@ -64,8 +65,7 @@ class RepairSettings:
         if not self.max_growth >= 1:
             raise InputError("max_growth must be at least 1")
         check_decision(self.decision)
-        if self.margins not in ("absolute", "outputs"):
-            raise InputError(f"margins must be absolute or outputs, not {self.margins!r}")
+        check_margin_scale(self.margins)
 
     def deadline(self, start: float) -> float | None:
         """When a trial that began at ``start`` (``time.monotonic()``) must stop, if ever."""

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from nnv.core import InputError
 from nnv.core.plugin.options import Options, option
 from nnv.core.repair.free import layer_selectors, neuron_selectors
+from nnv.core.repair.margins import MarginScale
 
 
 def free_set(key: str, value: Any) -> list[str]:
@@ -155,7 +156,7 @@ class SolverOptions(Options):
         help="Bound M on each free parameter's effect (default 10): a bias moves at most M, a "
         "weight at most M / max(1, s), s the largest magnitude of the activation it reads.",
     )
-    margins: Literal["absolute", "outputs"] = option(
+    margins: MarginScale = option(
         "absolute",
         fingerprint=True,
         help="Synthesis and verify margins: absolute (1e-3 and 1e-4, default) or outputs "
