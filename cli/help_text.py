@@ -2,42 +2,52 @@
 ``--seed INTEGER``, ``--property PATH`` repeatable), nothing after a switch (``--json``,
 ``--restart``) and nothing after an argument, whose name says it (``NETWORK``).
 
-typer prints the annotation instead (``<bool>``, ``<list[Path]>``, ``<float range>``), which
-reads as Python, not as a command line. Its help renderer asks each parameter for
-``display_type_rich``; the parameters here answer with the conventional name.
+typer names the parameter's type instead (``<float range>``, ``<path>``), which reads as
+Python, not as a command line. Its help and usage show an option's ``metavar`` when it has
+one, and an argument's type only when that type names a metavar: the options here get the
+conventional name, the arguments an empty one.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from typing import Any
 
 from typer.core import TyperArgument, TyperOption
 
-# typer's bare type names -> what a user types
-_NAMES = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "Path": "PATH", "bool": "BOOLEAN"}
+# typer's parameter type names -> what a user types
+_NAMES = {
+    "str": "TEXT",
+    "int": "INTEGER",
+    "int range": "INTEGER",
+    "float": "NUMBER",
+    "float range": "NUMBER",
+    "path": "PATH",
+    "boolean": "BOOLEAN",
+}
 
 
 def value_name(parameter: TyperOption) -> str:
-    """The name of what ``parameter`` takes: "" for a switch, the element's for a list."""
+    """The name of what ``parameter`` takes: "" for a switch, a choice's ``[a|b]``; a
+    repeatable option names its element's type."""
     if parameter.is_flag:
         return ""
-    bare = parameter.bare_type()
-    if bare.startswith("list[") and bare.endswith("]"):
-        bare = bare[5:-1]
-    return _NAMES.get(bare, bare.upper())
+    kind = parameter.type
+    if hasattr(kind, "choices"):
+        return "[" + "|".join(str(choice) for choice in kind.choices) + "]"
+    return _NAMES.get(kind.name, kind.name.upper())
 
 
 def readable_metavars(parameters: Iterable[Any]) -> None:
-    """Make each parameter's help show :func:`value_name` (arguments: nothing), in place."""
+    """Give each option the :func:`value_name` of its value as its metavar, and each argument
+    no type name, in place."""
     for parameter in parameters:
-        if isinstance(parameter, TyperArgument):
-            label = ""
-        elif isinstance(parameter, TyperOption):
-            label = value_name(parameter)
-        else:
-            continue
-        parameter.display_type_rich = lambda ctx, label=label: label  # type: ignore[method-assign]
+        if isinstance(parameter, TyperOption):
+            parameter.metavar = value_name(parameter) or None
+        elif isinstance(parameter, TyperArgument):  # its own copy: types can be shared
+            parameter.type = copy.copy(parameter.type)
+            parameter.type.get_metavar = lambda param, ctx: ""  # type: ignore[method-assign]
 
 
 def readable_command(command: Any) -> Any:

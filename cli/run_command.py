@@ -78,8 +78,8 @@ def run(ctx: typer.Context) -> None:
     with user_errors():
         registry = default_registry()
         catalogue = settings_catalogue(registry)
-        config_file = values["config_file"]
-        file_settings = {} if config_file is None else load_config(config_file, catalogue)
+        config_file = values["config_file"]  # as typed: typer converts only a function's own
+        file_settings = {} if config_file is None else load_config(Path(config_file), catalogue)
         given = command_line_settings(values, catalogue)
         config = assemble(merge(file_settings, given, catalogue), registry)
         outcome = _run_with_progress(config, registry, values["quiet"])
