@@ -195,7 +195,7 @@ def _boxes_report(
         "|---|---|",
         f"| status | {result['status']} |",
         f"| proved share of the repair boxes' volume (partially_proved) | "
-        f"{_pct((result.get('partially_proved') or {}).get('proved_fraction'))} |",
+        f"{_share((result.get('partially_proved') or {}).get('proved_fraction'))} |",
         f"| certified by | {result['certified_by']} |",
         f"| boxes (side {regions['side']}) | {regions['boxes']} |",
         f"| violating (at {regions['samples_per_box']} samples each) | {regions['violating']} |",
@@ -272,7 +272,7 @@ def _prop2_report(rows: list[tuple[str, dict, str]], free: list[str]) -> str:
             drawdowns.append(test)
         share = (result.get("partially_proved") or {}).get("proved_fraction")
         lines.append(
-            f"| {name} | {result['status']} | {_moved(result)} | {_pct(share)} | "
+            f"| {name} | {result['status']} | {_moved(result)} | {_share(share)} | "
             f"{_pct(test)} | {again} | {result['wall']:.1f} |"
         )
     median = statistics.median(drawdowns) if drawdowns else None
@@ -285,6 +285,13 @@ def _moved(result: dict) -> int:
     """How many of the free parameters the repair changed."""
     changes = (result.get("parameters") or {}).values()
     return sum(1 for change in changes if change["after"] != change["before"])
+
+
+def _share(fraction: float | None) -> str:
+    """A proved share as nnv reports it (rounded down: never 100.00 % short of a proof)."""
+    from nnv.core.status import proved_share
+
+    return "-" if fraction is None else proved_share(fraction)
 
 
 def _pct(value: float | None) -> str:

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from nnv.core.errors import InputError
+from nnv.core.status import proved_share
 
 from .errors import refuse_nan, user_errors
 from .progress import BabProgress
@@ -153,8 +154,8 @@ def verify(
     elif result.message:
         typer.echo(result.message)
     if "proved_fraction" in result.extra:
-        share = 100 * result.extra["proved_fraction"]
-        typer.echo(f"proved before the timeout: {share:.2f} % of the region's volume")
+        share = proved_share(result.extra["proved_fraction"])
+        typer.echo(f"proved before the timeout: {share} of the region's volume")
     names = {"bab": "input branch and bound", "activation": "activation branch and bound"}
     strategy = result.extra.get("strategy", "milp")
     typer.echo(f"strategy: {names.get(strategy, strategy)} ({result.extra.get('chosen_by', '')})")

@@ -6,6 +6,7 @@ so they are plain strings, not enum members; ``typing.get_args`` lists a vocabul
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 # A solver's answer to a Query (:class:`nnv.core.plugin.solver.Solution`). ``optimal`` and
@@ -26,3 +27,9 @@ TrialStatus = Literal["repaired", "not_repaired", "timeout", "error"]
 # proved on part of the regions (the share is reported; nothing is certified); ``error`` when
 # every trial failed so.
 RunStatus = Literal["repaired", "partially_proved", "not_repaired", "timeout", "error"]
+
+
+def proved_share(fraction: float) -> str:
+    """The share of a region's volume a partial proof covers, as users read it: rounded down
+    to 0.01 %, so that a share short of the whole never reads 100.00 %."""
+    return f"{math.floor(10_000 * fraction + 1e-9) / 100:.2f} %"

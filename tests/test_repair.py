@@ -380,3 +380,16 @@ def test_a_run_out_of_time_on_a_partly_proved_candidate_is_partially_proved(
     assert (tmp_path / "run" / "unverified.onnx").is_file()
     assert not (tmp_path / "run" / "repaired.onnx").exists()
     assert "40.00 %" in written["message"]
+
+
+@pytest.mark.parametrize(
+    ("fraction", "shown"),
+    [(0.4, "40.00 %"), (0.29, "29.00 %"), (0.99996, "99.99 %"), (1 - 1e-12, "99.99 %"),
+     (1.0, "100.00 %"), (0.0, "0.00 %")],
+)  # fmt: skip
+def test_a_proved_share_is_rounded_down_never_to_the_whole(fraction: float, shown: str) -> None:
+    """A run on ACAS Xu property 2 (N2,1) proved at least 99.995 % of the region and read
+    "100.00 %" beside partially_proved: a share short of the whole must not read as the whole."""
+    from nnv.core.status import proved_share
+
+    assert proved_share(fraction) == shown

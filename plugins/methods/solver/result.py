@@ -24,7 +24,7 @@ from nnv.core.run.results import (
     placed,
 )
 from nnv.core.run.trials import TrialTable
-from nnv.core.status import RunStatus
+from nnv.core.status import RunStatus, proved_share
 from nnv.plugins.methods.solver.options import SolverOptions
 
 
@@ -231,7 +231,7 @@ def _message(trials: TrialTable, chosen: TrialResult | None) -> str:
     if found is not None:
         notes.append(
             f"not proved: time ran out with {_named(found.free)} proved safe on "
-            f"{100 * (found.proved_fraction or 0.0):.2f} % of the regions' volume "
+            f"{proved_share(found.proved_fraction or 0.0)} of the regions' volume "
             f"({UNVERIFIED_FILE}, not certified)"
         )
     if chosen is None:
