@@ -11,7 +11,8 @@ each instance of ``--every``-th row of acasxu/instances.csv too. The medians are
 and every verdict is checked against the CSV's answer (a wrong one fails the script). Beside
 the wall time, the process's CPU time (user + system, from the kernel's accounting of the
 child) is reported: on shared cores the wall time grows with the others' load, the CPU time
-much less.
+much less. Where /usr/bin/time exists each process is started under it, and its elapsed time
+(0.01 s resolution) is reported too.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,14 +45,27 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _timed(command: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, CPU seconds and stdout of one process."""
-    cpu, started = _cpu(), time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    seconds, cpu = time.perf_counter() - started, _cpu() - cpu
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
-    return seconds, cpu, done.stdout
+TIME = Path("/usr/bin/time")
+
+
+def _timed(command: list[str]) -> tuple[float, float, str, float | None]:
+    """Wall seconds, CPU seconds and stdout of one process, and the elapsed seconds
+    /usr/bin/time reports for it (None without it): the process is started under it."""
+    with tempfile.TemporaryDirectory() as folder:
+        report = Path(folder) / "time.txt"
+        timed = [str(TIME), "-f", "%e", "-o", str(report), *command] if TIME.exists() else command
+        cpu, started = _cpu(), time.perf_counter()
+        done = subprocess.run(timed, capture_output=True, text=True, timeout=300)
+        seconds, cpu = time.perf_counter() - started, _cpu() - cpu
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed: {done.stderr.strip()}")
+        elapsed = float(report.read_text().split()[-1]) if report.is_file() else None
+    return seconds, cpu, done.stdout, elapsed
+
+
+def _median_of(values: list[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{statistics.median(known):.2f}" if known else "-"
 
 
 def main() -> None:
@@ -65,16 +80,17 @@ def main() -> None:
     helps = [_timed([*nnv, "--help"]) for _ in range(args.repeat)]
     with (ACASXU / "instances.csv").open() as stream:
         rows = list(csv.DictReader(stream))[:: args.every]
-    medians, cpus, wrong = [], [], []
+    medians, cpus, elapsed, wrong = [], [], [], []
     for row in rows:
         command = [*nnv, "verify", str(ACASXU / row["onnx"]), str(ACASXU / row["vnnlib"]),
                    "--timeout", str(args.timeout)]  # fmt: skip
         runs = [_timed(command) for _ in range(args.repeat)]
-        verdicts = {out.split("\n", 1)[0] for _, _, out in runs}
+        verdicts = {out.split("\n", 1)[0] for _, _, out, _ in runs}
         if verdicts != {row["expected"]}:
             wrong.append(f"{row['onnx']} {row['vnnlib']}: {sorted(verdicts)}")
-        medians.append(statistics.median(seconds for seconds, _, _ in runs))
-        cpus.append(statistics.median(cpu for _, cpu, _ in runs))
+        medians.append(statistics.median(run[0] for run in runs))
+        cpus.append(statistics.median(run[1] for run in runs))
+        elapsed.append(statistics.median(run[3] for run in runs) if TIME.exists() else None)
     lines = [
         "# Cold start: whole-process wall time",
         "",
@@ -82,13 +98,14 @@ def main() -> None:
         f"{args.every}` ({os.cpu_count()} cores; load average at the start {load:.2f}, at "
         f"the end {os.getloadavg()[0]:.2f}).",
         "",
-        "| measurement | runs | median wall s | median CPU s |",
-        "|---|---|---|---|",
+        "| measurement | runs | median wall s | median CPU s | median /usr/bin/time s |",
+        "|---|---|---|---|---|",
         f"| `nnv --help` | {len(helps)} | {statistics.median(h[0] for h in helps):.3f} | "
-        f"{statistics.median(h[1] for h in helps):.3f} |",
+        f"{statistics.median(h[1] for h in helps):.3f} | {_median_of([h[3] for h in helps])} |",
         f"| `nnv verify` ACAS Xu, median over {len(rows)} instances of each instance's "
         f"median of {args.repeat} | {len(rows) * args.repeat} | "
-        f"{statistics.median(medians):.3f} | {statistics.median(cpus):.3f} |",
+        f"{statistics.median(medians):.3f} | {statistics.median(cpus):.3f} | "
+        f"{_median_of(elapsed)} |",
         "",
         f"Verdicts: {len(rows) - len(wrong)} of {len(rows)} right"
         + ("." if not wrong else "; WRONG: " + "; ".join(wrong)),
