@@ -17,7 +17,8 @@ import torch
 from conftest import random_network
 
 from nnv.core import InputPiece, Network, OutputConjunction, Property
-from nnv.core.bounds.crown import Box, TorchNetwork, refine, root_bounds
+from nnv.core.bounds.crown import Box, TorchNetwork, refine, root_bounds, stacked_rows
+from nnv.core.bounds.crown_root import optimise_root
 from nnv.core.verify.activation_bab import ActivationBranchAndBound, ActivationSettings
 from nnv.core.verify.domains import Domains
 
@@ -86,6 +87,23 @@ def test_refine_past_its_deadline_keeps_the_bounds_it_was_given() -> None:
     assert all(torch.equal(mine, old) for mine, old in zip(late, given, strict=True))
     on_time = refined(None)
     assert any(bool((mine != old).any()) for mine, old in zip(on_time, given, strict=True))
+
+
+def test_the_root_stops_tightening_at_its_deadline() -> None:
+    """The root's alpha optimisation of intermediate bounds is skipped once its share of the
+    time is spent (the plain bounds stay, still sound), and tightens them when there is time."""
+    net, prop = far_threshold_instance(6, (20, 40, 40, 40, 3))
+    tn = TorchNetwork.of(net)
+    piece = prop.pieces[0]
+    box = Box.of(piece.lower, piece.upper)
+    with torch.no_grad():
+        plain = root_bounds(tn, box)
+    C, d = stacked_rows(prop.unsafe_outputs)
+    late = optimise_root(tn, box, (C, d), plain, 10, deadline=time.perf_counter() - 1.0)
+    assert late is plain
+    on_time = optimise_root(tn, box, (C, d), plain, 10)
+    gains = [(mine - old).max() for mine, old in zip(on_time.lower, plain.lower, strict=True)]
+    assert max(float(gain) for gain in gains) > 0.0
 
 
 def test_the_command_line_freezes_its_objects_before_it_exits(tmp_path: Path) -> None:

@@ -42,8 +42,11 @@ DTYPE = torch.float64
 # A sparse layer of at most this many entries is multiplied densely (faster, and 8 MiB).
 DENSE_ENTRIES = 2**20
 
-# Rows bounded in one back-substitution when tightening a layer's neurons (memory, deadline).
+# Rows bounded in one back-substitution when tightening a layer's neurons: at most ROW_CHUNK,
+# and at most CHUNK_ENTRIES coefficients (rows x the widest layer passed), so that one chunk of
+# a wide Conv lowering stays small in memory and short next to a deadline.
 ROW_CHUNK = 1024
+CHUNK_ENTRIES = 2**22
 
 # The most coefficients (domains x rows x width) one refinement of a layer may hold; beyond,
 # the domains keep the bounds they inherited (valid, only looser).
@@ -321,7 +324,9 @@ def root_bounds(net: TorchNetwork, box: Box, deadline: float | None = None) -> R
             break
         unstable = torch.nonzero((low < 0) & (high > 0)).flatten()
         low, high = low.clone(), high.clone()
-        for chunk in torch.split(unstable, ROW_CHUNK) if index > 0 else ():
+        widest = max(net.layers[j].weight.shape[1] for j in range(index + 1))
+        rows_per_chunk = max(1, min(ROW_CHUNK, CHUNK_ENTRIES // max(widest, low.numel())))
+        for chunk in torch.split(unstable, rows_per_chunk) if index > 0 else ():
             if deadline is not None and time.perf_counter() > deadline:
                 break
             rows = selector_rows(chunk, low.numel())

@@ -35,17 +35,23 @@ Tensor = torch.Tensor
 MAX_OPTIMISED = 4096
 
 
-def _selectors(root: Root) -> list[tuple[Tensor, Tensor] | None]:
-    """Per hidden layer, its unstable neurons and the rows (``+e_j`` then ``-e_j``) that bound
-    them; None for layer 0 (exact already) and for layers without unstable neurons."""
-    selectors: list[tuple[Tensor, Tensor] | None] = []
+def _unstable(root: Root) -> list[Tensor | None]:
+    """Per hidden layer, its unstable neurons; None for layer 0 (exact already) and for
+    layers without unstable neurons."""
+    found: list[Tensor | None] = []
     for index, (low, high) in enumerate(zip(root.lower, root.upper, strict=True)):
         unstable = torch.nonzero((low < 0) & (high > 0)).flatten()
-        if index == 0 or not unstable.numel():
-            selectors.append(None)
-            continue
-        selectors.append((unstable, selector_rows(unstable, low.numel())))
-    return selectors
+        found.append(unstable if index and unstable.numel() else None)
+    return found
+
+
+def _selectors(root: Root, unstable: list[Tensor | None]) -> list[tuple[Tensor, Tensor] | None]:
+    """Per hidden layer, its unstable neurons and the rows (``+e_j`` then ``-e_j``) that bound
+    them (dense: built only once the count is known to fit)."""
+    return [
+        None if chosen is None else (chosen, selector_rows(chosen, low.numel()))
+        for chosen, low in zip(unstable, root.lower, strict=True)
+    ]
 
 
 def optimise_root(
@@ -59,10 +65,13 @@ def optimise_root(
 ) -> Root:
     """Tighter intermediate bounds than ``root`` (plain CROWN's), optimised for the lower
     bounds of ``rows`` (``(k, m, n_out)`` and ``(k, m)``, one domain per row set)."""
-    selectors = _selectors(root)
-    unstable = sum(selector[0].numel() for selector in selectors if selector is not None)
+    per_layer = _unstable(root)
+    unstable = sum(chosen.numel() for chosen in per_layer if chosen is not None)
     if iterations <= 0 or not unstable or unstable > MAX_OPTIMISED:
         return root
+    if deadline is not None and time.perf_counter() > deadline:
+        return root
+    selectors = _selectors(root, per_layer)
     plain = [
         Relaxation.of(low[None, :], high[None, :])
         for low, high in zip(root.lower, root.upper, strict=True)
