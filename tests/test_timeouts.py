@@ -17,7 +17,7 @@ import torch
 from conftest import random_network
 
 from nnv.core import InputPiece, Network, OutputConjunction, Property
-from nnv.core.bounds.crown import Box, TorchNetwork, refine, root_bounds, stacked_rows
+from nnv.core.bounds.crown import Box, Root, TorchNetwork, refine, root_bounds, stacked_rows
 from nnv.core.bounds.crown_root import optimise_root
 from nnv.core.verify.activation_bab import ActivationBranchAndBound, ActivationSettings
 from nnv.core.verify.domains import Domains
@@ -62,15 +62,20 @@ def test_a_spent_deadline_stops_the_activation_search_at_its_roots() -> None:
     assert later.boxes > 1, later
 
 
-def test_refine_past_its_deadline_keeps_the_bounds_it_was_given() -> None:
-    """The children's re-bounding is checked per layer: past the deadline it tightens no layer
-    (the parent's bounds stay, still sound); before it, it tightens some."""
-    net, prop = far_threshold_instance(4, (20, 40, 40, 40, 3))
+def root_of(seed: int) -> tuple[TorchNetwork, Box, Root, Property]:
+    """A far-threshold instance's network, box and plain CROWN root bounds."""
+    net, prop = far_threshold_instance(seed, (20, 40, 40, 40, 3))
     tn = TorchNetwork.of(net)
     piece = prop.pieces[0]
     box = Box.of(piece.lower, piece.upper)
     with torch.no_grad():
-        root = root_bounds(tn, box)
+        return tn, box, root_bounds(tn, box), prop
+
+
+def test_refine_past_its_deadline_keeps_the_bounds_it_was_given() -> None:
+    """The children's re-bounding is checked per layer: past the deadline it tightens no layer
+    (the parent's bounds stay, still sound); before it, it tightens some."""
+    tn, box, root, _ = root_of(4)
     domains = Domains.roots(root, 1, 1)
     # looser than the root's, as a child's inherited bounds are before its split counts
     given = [low.double() - 1.0 for low in domains.lower]
@@ -92,12 +97,7 @@ def test_refine_past_its_deadline_keeps_the_bounds_it_was_given() -> None:
 def test_the_root_stops_tightening_at_its_deadline() -> None:
     """The root's alpha optimisation of intermediate bounds is skipped once its share of the
     time is spent (the plain bounds stay, still sound), and tightens them when there is time."""
-    net, prop = far_threshold_instance(6, (20, 40, 40, 40, 3))
-    tn = TorchNetwork.of(net)
-    piece = prop.pieces[0]
-    box = Box.of(piece.lower, piece.upper)
-    with torch.no_grad():
-        plain = root_bounds(tn, box)
+    tn, box, plain, prop = root_of(6)
     C, d = stacked_rows(prop.unsafe_outputs)
     late = optimise_root(tn, box, (C, d), plain, 10, deadline=time.perf_counter() - 1.0)
     assert late is plain

@@ -67,9 +67,8 @@ def optimise_root(
     bounds of ``rows`` (``(k, m, n_out)`` and ``(k, m)``, one domain per row set)."""
     per_layer = _unstable(root)
     unstable = sum(chosen.numel() for chosen in per_layer if chosen is not None)
-    if iterations <= 0 or not unstable or unstable > MAX_OPTIMISED:
-        return root
-    if deadline is not None and time.perf_counter() > deadline:
+    late = deadline is not None and time.perf_counter() > deadline
+    if iterations <= 0 or not unstable or unstable > MAX_OPTIMISED or late:
         return root
     selectors = _selectors(root, per_layer)
     plain = [
